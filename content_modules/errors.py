@@ -1,0 +1,46 @@
+"""Domain errors raised by actions and mapped to HTTP answers by the API layer."""
+
+
+class DomainError(Exception):
+    """Base class: a rule of the domain refused the action."""
+
+    status_code = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def as_errors(self) -> dict[str, list[str]]:
+        """The error as the API's ``{"errors": {field: [messages]}}`` body."""
+        return {self.field or "non_field_errors": [self.message]}
+
+
+class InvalidInput(DomainError):
+    """Input that no state could accept (400)."""
+
+    status_code = 400
+
+
+class PermissionDenied(DomainError):
+    """The actor may not take this action (403)."""
+
+    status_code = 403
+
+
+class NotFound(DomainError):
+    """The object does not exist or the actor may not see it (404)."""
+
+    status_code = 404
+
+
+class Conflict(DomainError):
+    """The object's current state does not allow the action (409)."""
+
+    status_code = 409
+
+
+class PayloadTooLarge(DomainError):
+    """A body or file over its size limit (413)."""
+
+    status_code = 413

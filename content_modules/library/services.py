@@ -1,0 +1,289 @@
+"""Library actions: every write to modules and versions goes through these.
+
+Each action checks permission and state, changes rows in one transaction,
+writes the audit entry and announces the change after commit, so the API,
+the browser pages, management commands and tasks all behave identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from content_modules.accounts.roles import Role, has_role, is_admin
+from content_modules.audit.services import audit_record
+from content_modules.errors import Conflict, InvalidInput, PermissionDenied
+
+from . import signals
+from .models import (
+    Brand,
+    Channel,
+    ImageAsset,
+    Market,
+    Module,
+    ModuleVersion,
+    Reference,
+    Tag,
+    TagKind,
+    VersionStatus,
+)
+
+SCALAR_FIELDS = (
+    "title",
+    "headline",
+    "body",
+    "key_message",
+    "call_to_action",
+    "message",
+    "tonality",
+    "format",
+    "image",
+    "expires_on",
+)
+M2M_FIELDS = ("themes", "channels", "references")
+CONTENT_KEYS = SCALAR_FIELDS + M2M_FIELDS
+
+
+@dataclass
+class VersionContent:
+    """Validated content of one version, with tags and channels resolved to rows."""
+
+    title: str
+    headline: str
+    body: str
+    key_message: str
+    message: Tag
+    tonality: Tag
+    format: Tag
+    themes: list[Tag]
+    channels: list[Channel]
+    call_to_action: str = ""
+    references: list[Reference] = field(default_factory=list)
+    expires_on: date | None = None
+    image: ImageAsset | None = None
+
+
+def validate_content_rules(data: dict[str, Any], *, partial: bool = False) -> None:
+    """Domain rules every entry point shares; raises InvalidInput naming the field."""
+    if "expires_on" in data and data["expires_on"] is not None:
+        if data["expires_on"] < timezone.localdate():
+            raise InvalidInput("Expiry date is in the past.", field="expires_on")
+    if "body" in data and data["body"] is not None:
+        if len(data["body"]) > settings.MODULE_BODY_MAX_CHARS:
+            raise InvalidInput(
+                f"Body is {len(data['body'])} characters; the limit is "
+                f"{settings.MODULE_BODY_MAX_CHARS}.",
+                field="body",
+            )
+    if "themes" in data and not data["themes"]:
+        raise InvalidInput("At least one theme is required.", field="themes")
+    if "channels" in data and not data["channels"]:
+        raise InvalidInput("At least one channel is required.", field="channels")
+    expected = {
+        "message": TagKind.MESSAGE,
+        "tonality": TagKind.TONALITY,
+        "format": TagKind.FORMAT,
+    }
+    for key, kind in expected.items():
+        tag = data.get(key)
+        if tag is not None and tag.kind != kind:
+            raise InvalidInput(f"'{tag.slug}' is not a {kind} tag.", field=key)
+    for tag in data.get("themes") or []:
+        if tag.kind != TagKind.THEME:
+            raise InvalidInput(f"'{tag.slug}' is not a theme tag.", field="themes")
+
+
+def can_author(user) -> bool:
+    """Authors and admins create and edit modules."""
+    return has_role(user, Role.AUTHOR, Role.ADMIN)
+
+
+def can_edit_module(user, module: Module) -> bool:
+    """The module's creator, anyone who edited it, or an admin."""
+    if is_admin(user):
+        return True
+    if not has_role(user, Role.AUTHOR):
+        return False
+    if module.created_by_id == user.pk:
+        return True
+    return module.versions.filter(editors=user).exists()
+
+
+def _apply_content(version: ModuleVersion, values: dict[str, Any]) -> None:
+    for key in SCALAR_FIELDS:
+        if key in values:
+            setattr(version, key, values[key])
+
+
+def _set_m2m(version: ModuleVersion, values: dict[str, Any]) -> None:
+    for key in M2M_FIELDS:
+        if key in values:
+            getattr(version, key).set(values[key])
+
+
+def _finish_version(version: ModuleVersion) -> None:
+    version.content_hash = version.compute_content_hash()
+    version.save(update_fields=["content_hash", "updated_at"])
+
+
+def _snapshot(version: ModuleVersion) -> dict[str, Any]:
+    return version.content_dict()
+
+
+@transaction.atomic
+def module_create(
+    *,
+    actor,
+    brand: Brand,
+    market: Market,
+    content: VersionContent,
+    variant_of: Module | None = None,
+) -> ModuleVersion:
+    """Create a module and its first version as a draft."""
+    if not can_author(actor):
+        raise PermissionDenied("Only authors create modules.")
+    values = {k: getattr(content, k) for k in CONTENT_KEYS}
+    validate_content_rules(values)
+    if variant_of is not None and variant_of.variant_of_id:
+        # Variants hang off one root so a key message has a single family.
+        variant_of = variant_of.variant_of
+    module = Module.objects.create(
+        brand=brand, market=market, variant_of=variant_of, created_by=actor
+    )
+    version = ModuleVersion(module=module, number=1, created_by=actor)
+    _apply_content(version, values)
+    version.save()
+    _set_m2m(version, values)
+    version.editors.add(actor)
+    _finish_version(version)
+    audit_record(
+        actor=actor,
+        action="module.created",
+        obj=version,
+        module_id=module.pk,
+        version_id=version.pk,
+        data={"version": 1, "status": version.status, "content": _snapshot(version)},
+    )
+    signals.announce_version_content(version)
+    return version
+
+
+@transaction.atomic
+def module_edit(*, actor, module: Module, changes: dict[str, Any]) -> ModuleVersion:
+    """Edit a module's working draft, or start the next draft version.
+
+    An approved (or otherwise closed) version is never modified: the edit
+    creates version n+1 as a draft and the approved one keeps serving until
+    the new one is approved (invariant 2). A version in review answers 409.
+    """
+    module = Module.objects.select_for_update().get(pk=module.pk)
+    if not can_edit_module(actor, module):
+        raise PermissionDenied("You may not edit this module.")
+    unknown = set(changes) - set(CONTENT_KEYS)
+    if unknown:
+        raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.", field=min(unknown))
+    validate_content_rules(changes, partial=True)
+
+    latest = module.versions.order_by("-number").first()
+    if latest.status == VersionStatus.IN_REVIEW:
+        raise Conflict(
+            f"Version {latest.number} is in review; it cannot be edited until review ends.",
+            field="status",
+        )
+    if latest.status == VersionStatus.DRAFT:
+        version = latest
+        before = _snapshot(version)
+        _apply_content(version, changes)
+        version.save()
+        _set_m2m(version, changes)
+        version.editors.add(actor)
+        _finish_version(version)
+        after = _snapshot(version)
+        diff = {k: {"old": before[k], "new": after[k]} for k in after if before.get(k) != after[k]}
+        audit_record(
+            actor=actor,
+            action="version.edited",
+            obj=version,
+            module_id=module.pk,
+            version_id=version.pk,
+            data={"version": version.number, "changes": diff},
+        )
+    else:
+        version = _next_version(actor=actor, module=module, base=latest, changes=changes)
+    signals.announce_version_content(version)
+    return version
+
+
+def _next_version(
+    *, actor, module: Module, base: ModuleVersion, changes: dict[str, Any]
+) -> ModuleVersion:
+    values: dict[str, Any] = {k: getattr(base, k) for k in SCALAR_FIELDS}
+    values.update({k: list(getattr(base, k).all()) for k in M2M_FIELDS})
+    before = _snapshot(base)
+    values.update(changes)
+    if values["expires_on"] is not None and values["expires_on"] < timezone.localdate():
+        raise InvalidInput(
+            "The expiry date carried over from the last version is in the past; set a new one.",
+            field="expires_on",
+        )
+    version = ModuleVersion(module=module, number=base.number + 1, created_by=actor)
+    _apply_content(version, values)
+    version.save()
+    _set_m2m(version, values)
+    version.editors.add(actor)
+    _finish_version(version)
+    after = _snapshot(version)
+    diff = {k: {"old": before[k], "new": after[k]} for k in after if before.get(k) != after[k]}
+    audit_record(
+        actor=actor,
+        action="version.created",
+        obj=version,
+        module_id=module.pk,
+        version_id=version.pk,
+        data={
+            "version": version.number,
+            "based_on": base.number,
+            "based_on_status": base.status,
+            "changes": diff,
+        },
+    )
+    return version
+
+
+@transaction.atomic
+def reference_create(*, actor, citation: str, url: str = "", pdf=None) -> Reference:
+    """Register a reference (citation, optional URL or PDF)."""
+    if not (can_author(actor) or has_role(actor, Role.MEDICAL)):
+        raise PermissionDenied("Only authors and medical reviewers register references.")
+    if not citation or not citation.strip():
+        raise InvalidInput("Citation is required.", field="citation")
+    reference = Reference(citation=citation.strip(), url=url or "", created_by=actor)
+    if pdf is not None:
+        reference.pdf.save(pdf.name, pdf, save=False)
+    reference.save()
+    audit_record(
+        actor=actor,
+        action="reference.created",
+        obj=reference,
+        data={"citation": reference.citation, "url": reference.url, "pdf": bool(reference.pdf)},
+    )
+    return reference
+
+
+@transaction.atomic
+def tag_create(*, actor, kind: str, slug: str, label: str) -> Tag:
+    """Add a term to a controlled vocabulary (admins only)."""
+    if not is_admin(actor):
+        raise PermissionDenied("Only admins extend the vocabularies.")
+    if kind not in TagKind.values:
+        raise InvalidInput(f"Unknown vocabulary '{kind}'.", field="kind")
+    if Tag.objects.filter(kind=kind, slug=slug).exists():
+        raise Conflict(f"'{slug}' already exists in {kind}.", field="slug")
+    tag = Tag.objects.create(kind=kind, slug=slug, label=label)
+    audit_record(actor=actor, action="tag.created", obj=tag, data={"kind": kind, "slug": slug})
+    return tag

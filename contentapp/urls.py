@@ -1,0 +1,31 @@
+"""URL map: browser pages per app, the REST API under /api/v1/, schema and docs."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+api_v1 = [
+    path("", include("content_modules.accounts.api_urls")),
+    path("", include("content_modules.library.api_urls")),
+    path("", include("content_modules.review.api_urls")),
+    path("", include("content_modules.affinity.api_urls")),
+]
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="library:module_list", permanent=False)),
+    path("accounts/", include("content_modules.accounts.urls")),
+    path("library/", include("content_modules.library.urls")),
+    path("review/", include("content_modules.review.urls")),
+    path("affinity/", include("content_modules.affinity.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,62 @@
+"""Fixtures shared by the whole suite."""
+
+import contextlib
+
+import pytest
+from django.core.cache import cache
+
+from content_modules.accounts.roles import Role
+
+from . import factories
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings, tmp_path):
+    """Fast password hashing, files in a temporary folder, an empty cache per test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # A stopped Redis (in the resilience tests) must not break unrelated tests.
+    with contextlib.suppress(Exception):
+        cache.clear()
+    yield
+
+
+@pytest.fixture
+def vocabulary(db):
+    factories.ensure_vocabulary()
+
+
+@pytest.fixture
+def author(db):
+    return factories.make_user(Role.AUTHOR, first_name="Ada", last_name="Author")
+
+
+@pytest.fixture
+def other_author(db):
+    return factories.make_user(Role.AUTHOR, first_name="Otto", last_name="Other")
+
+
+@pytest.fixture
+def medical(db):
+    return factories.make_user(Role.MEDICAL, first_name="Mia", last_name="Medical")
+
+
+@pytest.fixture
+def legal(db):
+    return factories.make_user(Role.LEGAL, first_name="Leo", last_name="Legal")
+
+
+@pytest.fixture
+def regulatory(db):
+    return factories.make_user(Role.REGULATORY, first_name="Rita", last_name="Regulatory")
+
+
+@pytest.fixture
+def engine(db):
+    return factories.make_user(Role.ENGINE, username="engine-svc")
+
+
+@pytest.fixture
+def admin_user(db):
+    return factories.make_user(Role.ADMIN, is_staff=True, is_superuser=True)

@@ -1,0 +1,139 @@
+"""Small helpers that build test data through the real domain actions."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, timedelta
+
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from content_modules.accounts.roles import Role
+from content_modules.library.models import (
+    Brand,
+    Channel,
+    Market,
+    Module,
+    ModuleVersion,
+    Tag,
+    TagKind,
+    VersionStatus,
+)
+from content_modules.library.services import VersionContent, module_create
+
+PASSWORD = "correct-horse-battery-staple"
+_counter = itertools.count(1)
+
+VOCABULARY = {
+    TagKind.MESSAGE: ["efficacy", "safety", "dosing", "mechanism-of-action", "access"],
+    TagKind.THEME: ["outcomes", "quality-of-life", "adherence"],
+    TagKind.TONALITY: ["clinical", "empathetic", "urgent"],
+    TagKind.FORMAT: ["text", "image", "infographic"],
+}
+
+
+def make_user(role: str | None = None, *, username: str | None = None, **extra) -> User:
+    """A user holding one role (a group name from Role), with PASSWORD."""
+    n = next(_counter)
+    username = username or f"{role or 'user'}{n}"
+    first, last = (
+        extra.pop("first_name", role.title() if role else "Test"),
+        extra.pop("last_name", f"User{n}"),
+    )
+    user = User.objects.create_user(
+        username=username,
+        password=PASSWORD,
+        first_name=first,
+        last_name=last,
+        email=f"{username}@example.test",
+        **extra,
+    )
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def api_client(user: User | None = None) -> APIClient:
+    """An API client authenticated with the user's token (as the engine would be)."""
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+def ensure_vocabulary() -> None:
+    """Create the small test vocabulary, brand and market if missing."""
+    for kind, slugs in VOCABULARY.items():
+        for slug in slugs:
+            Tag.objects.get_or_create(
+                kind=kind, slug=slug, defaults={"label": slug.replace("-", " ").title()}
+            )
+    Brand.objects.get_or_create(slug="cardiozen", defaults={"name": "CardioZen"})
+    Brand.objects.get_or_create(slug="neurolift", defaults={"name": "NeuroLift"})
+    Market.objects.get_or_create(code="UK", defaults={"name": "United Kingdom"})
+    Market.objects.get_or_create(code="DE", defaults={"name": "Germany"})
+
+
+def tag(kind: str, slug: str) -> Tag:
+    return Tag.objects.get(kind=kind, slug=slug)
+
+
+def content(**overrides) -> VersionContent:
+    """Valid version content; override any field by keyword."""
+    ensure_vocabulary()
+    n = next(_counter)
+    values = {
+        "title": f"Module {n}",
+        "headline": f"Headline {n}: fewer cardiac events",
+        "body": "In the pivotal trial, patients on CardioZen had fewer major cardiac events.",
+        "key_message": "CardioZen reduced major cardiac events by 24% versus placebo.",
+        "call_to_action": "Read the full study",
+        "message": tag(TagKind.MESSAGE, "efficacy"),
+        "tonality": tag(TagKind.TONALITY, "clinical"),
+        "format": tag(TagKind.FORMAT, "text"),
+        "themes": [tag(TagKind.THEME, "outcomes")],
+        "channels": list(Channel.objects.filter(slug__in=["email", "web"])),
+        "references": [],
+        "expires_on": timezone.localdate() + timedelta(days=365),
+        "image": None,
+    }
+    values.update(overrides)
+    return VersionContent(**values)
+
+
+def make_module(
+    author: User | None = None,
+    *,
+    brand: str = "cardiozen",
+    market: str = "UK",
+    variant_of: Module | None = None,
+    **content_overrides,
+) -> ModuleVersion:
+    """A new module with its first draft version, created through module_create."""
+    ensure_vocabulary()
+    author = author or make_user(Role.AUTHOR)
+    return module_create(
+        actor=author,
+        brand=Brand.objects.get(slug=brand),
+        market=Market.objects.get(code=market),
+        content=content(**content_overrides),
+        variant_of=variant_of,
+    )
+
+
+def force_status(version: ModuleVersion, status: str, *, expires_on: date | None = None) -> None:
+    """Put a version in a state directly, for tests of reads (not of the workflow).
+
+    Writes with a queryset update, as the workflow's own transitions do, so
+    the frozen-content guard is not involved.
+    """
+    fields = {"status": status, "status_changed_at": timezone.now()}
+    if status == VersionStatus.APPROVED:
+        fields["approved_at"] = timezone.now()
+    if expires_on is not None:
+        fields["expires_on"] = expires_on
+    ModuleVersion.objects.filter(pk=version.pk).update(**fields)
+    version.refresh_from_db()
