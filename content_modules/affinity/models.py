@@ -1,0 +1,144 @@
+"""HCPs, engagement events, text embeddings and trained affinity models."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+EXTERNAL_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
+external_id_validator = RegexValidator(
+    EXTERNAL_ID_RE,
+    "An external id is 1-64 characters: letters, digits, '.', '_', ':' or '-', "
+    "starting with a letter or digit.",
+)
+
+
+class HCP(models.Model):
+    """A healthcare professional, known only by the caller's pseudonymous id."""
+
+    external_id = models.CharField(max_length=64, unique=True, validators=[external_id_validator])
+    specialty = models.CharField(max_length=64, blank=True, db_index=True)
+    segment = models.CharField(max_length=64, blank=True, db_index=True)
+    region = models.CharField(max_length=64, blank=True)
+    preferred_channel = models.CharField(max_length=32, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["external_id"]
+        verbose_name = "HCP"
+        verbose_name_plural = "HCPs"
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class EventType(models.TextChoices):
+    DELIVERED = "delivered", "Delivered"
+    OPENED = "opened", "Opened"
+    CLICKED = "clicked", "Clicked"
+    READ = "read", "Read"
+    DISMISSED = "dismissed", "Dismissed"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+
+class EngagementEvent(models.Model):
+    """One engagement event reported by the engine; idempotent by ``event_id``.
+
+    Stored first, in the request's transaction. ``processed_at`` stays empty
+    until derived work (counters, model updates) has consumed it, so a sweeper
+    can find what was missed while Redis or the workers were down.
+    """
+
+    event_id = models.UUIDField(unique=True)
+    hcp = models.ForeignKey(HCP, on_delete=models.CASCADE, related_name="events")
+    module = models.ForeignKey(
+        "library.Module", on_delete=models.CASCADE, related_name="engagement_events"
+    )
+    version = models.ForeignKey(
+        "library.ModuleVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="engagement_events",
+    )
+    type = models.CharField(max_length=16, choices=EventType.choices)
+    occurred_at = models.DateTimeField()
+    channel = models.CharField(max_length=32, blank=True)
+    recommendation_id = models.UUIDField(null=True, blank=True)
+    dwell_seconds = models.FloatField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at"]
+        indexes = [
+            models.Index(fields=["hcp", "occurred_at"], name="event_hcp_time"),
+            models.Index(fields=["occurred_at"], name="event_time"),
+            models.Index(
+                fields=["recommendation_id"],
+                name="event_recommendation",
+                condition=Q(recommendation_id__isnull=False),
+            ),
+            models.Index(
+                fields=["received_at"],
+                name="event_unprocessed",
+                condition=Q(processed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.hcp_id}->{self.module_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class VersionEmbedding(models.Model):
+    """The text embedding of one module version, with the model that produced it."""
+
+    version = models.OneToOneField(
+        "library.ModuleVersion", on_delete=models.CASCADE, related_name="embedding"
+    )
+    model_name = models.CharField(max_length=200)
+    model_sha256 = models.CharField(max_length=64, blank=True)
+    dim = models.PositiveIntegerField()
+    vector = models.BinaryField()
+    text_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"embedding of version {self.version_id} ({self.model_name})"
+
+    def as_array(self) -> np.ndarray:
+        """The vector as float32 numpy array."""
+        return np.frombuffer(bytes(self.vector), dtype=np.float32)
+
+
+class AffinityModel(models.Model):
+    """One trained affinity model; exactly one is active at a time."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model_version = models.CharField(max_length=80, unique=True)
+    trained_at = models.DateTimeField()
+    n_events = models.PositiveBigIntegerField(default=0)
+    n_hcps = models.PositiveBigIntegerField(default=0)
+    params = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    embedding_model = models.CharField(max_length=200, blank=True)
+    embedding_model_sha256 = models.CharField(max_length=64, blank=True)
+    artifact = models.BinaryField(help_text="The serialized model (npz bytes).")
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-trained_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="one_active_affinity_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.model_version
