@@ -148,6 +148,16 @@ class Module(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="modules_created"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Denormalised pointer to the newest version (whatever its state), kept by the
+    # library actions, so lists and filters need no per-row subquery.
+    latest = models.ForeignKey(
+        "ModuleVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
 
     class Meta:
         ordering = ["-id"]

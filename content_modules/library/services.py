@@ -129,6 +129,9 @@ def _set_m2m(version: ModuleVersion, values: dict[str, Any]) -> None:
 def _finish_version(version: ModuleVersion) -> None:
     version.content_hash = version.compute_content_hash()
     version.save(update_fields=["content_hash", "updated_at"])
+    Module.objects.filter(pk=version.module_id).exclude(latest_id=version.pk).update(
+        latest_id=version.pk
+    )
 
 
 def _snapshot(version: ModuleVersion) -> dict[str, Any]:
