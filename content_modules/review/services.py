@@ -1,0 +1,978 @@
+"""Review actions: submit, decide (with e-signature), reassign, withdraw, annotate, expire.
+
+Every action checks permission and state, locks the rows it transitions
+(module, then version, then tasks: one order everywhere, so concurrent
+actions queue instead of deadlocking), writes its audit entries in the same
+transaction and announces changes to the served set after commit.
+
+Passwords are checked before the transaction opens: a failed signature
+attempt must stay recorded (it counts toward the lockout) while everything
+else the action would have written is never started.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from content_modules.accounts.roles import (
+    REVIEW_ROLE_GROUP,
+    ReviewRole,
+    Role,
+    can_see_unapproved,
+    has_role,
+    is_admin,
+)
+from content_modules.accounts.services import verify_password_for_signature
+from content_modules.audit.services import audit_record
+from content_modules.errors import Conflict, InvalidInput, PermissionDenied
+from content_modules.library.models import Module, ModuleVersion, Reference, VersionStatus
+from content_modules.library.services import can_edit_module
+from content_modules.library.signals import announce_delivery_change
+
+from . import notifications
+from .models import (
+    Annotation,
+    AnnotationField,
+    Decision,
+    ExpiryNotice,
+    ReferenceCheck,
+    Review,
+    ReviewStatus,
+    ReviewTask,
+    Signature,
+    SignatureMeaning,
+    TaskStatus,
+)
+
+DECISION_OUTCOME = {
+    Decision.APPROVE: (TaskStatus.APPROVED, SignatureMeaning.APPROVED),
+    Decision.REQUEST_CHANGES: (TaskStatus.CHANGES_REQUESTED, SignatureMeaning.CHANGES_REQUESTED),
+    Decision.REJECT: (TaskStatus.REJECTED, SignatureMeaning.REJECTED),
+}
+
+# Who may pull approved content from delivery: the people answerable for it
+# being safe and compliant (medical and regulatory reviewers) and admins. Legal
+# reviewers and authors ask one of them; the engine never may.
+WITHDRAW_ROLES = (Role.ADMIN, Role.MEDICAL, Role.REGULATORY)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def add_business_days(start: datetime, days: int) -> datetime:
+    """``start`` moved forward by ``days`` working days (Saturdays and Sundays skipped)."""
+    result = start
+    remaining = days
+    while remaining > 0:
+        result += timedelta(days=1)
+        if result.weekday() < 5:
+            remaining -= 1
+    return result
+
+
+def printed_name(user) -> str:
+    """The signer's name as the signature manifestation prints it."""
+    return user.get_full_name().strip() or user.get_username()
+
+
+def authors_of(version: ModuleVersion) -> set[int]:
+    """User ids that wrote this version's content: its creator, editors and the module's creator.
+
+    The module's creator counts even on later versions they did not edit,
+    because the content carried over from their first draft is still theirs.
+    """
+    ids = {version.created_by_id, version.module.created_by_id}
+    ids.update(version.editors.values_list("pk", flat=True))
+    return ids
+
+
+def holds_review_role(user, role: str) -> bool:
+    """True when the user belongs to the group of this review role."""
+    return has_role(user, REVIEW_ROLE_GROUP[ReviewRole(role)])
+
+
+def _roles_signed_by(version: ModuleVersion, user) -> set[str]:
+    return set(
+        Signature.objects.filter(version=version, signer=user, task__isnull=False).values_list(
+            "role", flat=True
+        )
+    )
+
+
+def _lock_version(version_id: int) -> tuple[Module, ModuleVersion]:
+    module_id = ModuleVersion.objects.values_list("module_id", flat=True).get(pk=version_id)
+    module = Module.objects.select_for_update().get(pk=module_id)
+    version = (
+        ModuleVersion.objects.select_for_update()
+        .select_related("module__brand", "module__market", "module__created_by", "created_by")
+        .get(pk=version_id)
+    )
+    return module, version
+
+
+def _set_version_status(version: ModuleVersion, status: str, now: datetime) -> None:
+    version.status = status
+    version.status_changed_at = now
+    fields = ["status", "status_changed_at"]
+    if status == VersionStatus.APPROVED:
+        version.approved_at = now
+        fields.append("approved_at")
+    version.save(update_fields=fields)
+
+
+def _task_data(task: ReviewTask) -> dict:
+    return {"task": task.pk, "role": task.role, "review": task.review_id}
+
+
+# --- submit --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def version_submit(*, actor, module: Module) -> Review:
+    """Send the module's draft to MLR review: one task per required role, in parallel."""
+    module = Module.objects.select_for_update().select_related("brand").get(pk=module.pk)
+    if not can_edit_module(actor, module):
+        raise PermissionDenied("Only the module's authors or an admin may submit it.")
+    version = (
+        ModuleVersion.objects.select_for_update()
+        .select_related("module__brand", "module__created_by", "created_by")
+        .filter(module=module)
+        .order_by("-number")
+        .first()
+    )
+    if version is None or version.status != VersionStatus.DRAFT:
+        state = version.status if version else "missing"
+        raise Conflict(
+            f"Only a draft can be submitted; the latest version is {state}.", field="status"
+        )
+    now = timezone.now()
+    version.submitted_at = now
+    version.status = VersionStatus.IN_REVIEW
+    version.status_changed_at = now
+    version.save(update_fields=["status", "status_changed_at", "submitted_at"])
+
+    round_number = Review.objects.filter(version__module=module).count() + 1
+    review = Review.objects.create(
+        version=version, round=round_number, submitted_by=actor, submitted_at=now
+    )
+    due_at = add_business_days(now, settings.REVIEW_DUE_BUSINESS_DAYS)
+    roles = module.brand.required_review_roles()
+    for role in roles:
+        ReviewRole(role)  # a misconfigured brand fails loudly here, not in a queue later
+    ReviewTask.objects.bulk_create(
+        [
+            ReviewTask(review=review, version=version, role=role, created_at=now, due_at=due_at)
+            for role in roles
+        ]
+    )
+    audit_record(
+        actor=actor,
+        action="version.submitted",
+        obj=version,
+        module_id=module.pk,
+        version_id=version.pk,
+        data={
+            "version": version.number,
+            "from": VersionStatus.DRAFT,
+            "to": VersionStatus.IN_REVIEW,
+            "review": review.pk,
+            "round": round_number,
+            "roles": roles,
+            "due_at": due_at,
+            "content_hash": version.content_hash,
+        },
+    )
+    _carry_annotations(actor=actor, version=version)
+    return review
+
+
+# --- decide --------------------------------------------------------------------------------
+
+
+def task_decide(
+    *,
+    actor,
+    task: ReviewTask,
+    decision: str,
+    comment: str = "",
+    password: str | None,
+    checked_reference_ids: list[int] | None = None,
+    request=None,
+) -> Signature:
+    """Decide one review task and sign the decision electronically.
+
+    The password is checked first and outside the transaction (a failure is
+    recorded and counts toward the lockout; nothing else is written).
+    """
+    if decision not in Decision.values:
+        raise InvalidInput(
+            f"Decision must be one of {', '.join(Decision.values)}.", field="decision"
+        )
+    comment = (comment or "").strip()
+    if decision != Decision.APPROVE and not comment:
+        raise InvalidInput(
+            "Say what must change (or why it is rejected) in a comment.", field="comment"
+        )
+    verify_password_for_signature(user=actor, password=password, request=request)
+    with transaction.atomic():
+        return _decide_locked(
+            actor=actor,
+            task_id=task.pk,
+            decision=Decision(decision),
+            comment=comment,
+            checked_reference_ids=checked_reference_ids or [],
+        )
+
+
+def _decide_locked(
+    *, actor, task_id: int, decision: Decision, comment: str, checked_reference_ids: list[int]
+) -> Signature:
+    version_id = ReviewTask.objects.values_list("version_id", flat=True).get(pk=task_id)
+    module, version = _lock_version(version_id)
+    task = ReviewTask.objects.select_for_update().select_related("review").get(pk=task_id)
+
+    if not holds_review_role(actor, task.role):
+        raise PermissionDenied(f"This is a {task.role} task; you do not hold that role.", "role")
+    if task.status != TaskStatus.OPEN:
+        raise Conflict(f"This task is already {task.status}.", field="status")
+    if task.assignee_id is not None and task.assignee_id != actor.pk:
+        raise PermissionDenied("This task is assigned to someone else.", field="assignee")
+    if actor.pk in authors_of(version):
+        raise PermissionDenied(
+            "You wrote or edited this version, so you may not review it.", field="non_field_errors"
+        )
+    other_roles = _roles_signed_by(version, actor) - {task.role}
+    if other_roles:
+        raise PermissionDenied(
+            f"You already signed this version as {', '.join(sorted(other_roles))}; "
+            "one person fills at most one review role.",
+            field="non_field_errors",
+        )
+
+    now = timezone.now()
+    _record_reference_checks(actor=actor, task=task, version=version, ids=checked_reference_ids)
+    if decision == Decision.APPROVE and task.role == ReviewRole.MEDICAL:
+        cited = set(version.references.values_list("pk", flat=True))
+        checked = set(
+            ReferenceCheck.objects.filter(task=task, reference_id__in=cited).values_list(
+                "reference_id", flat=True
+            )
+        )
+        missing = sorted(cited - checked)
+        if missing:
+            raise InvalidInput(
+                "Every reference must be checked before medical approval; not checked: "
+                + ", ".join(str(m) for m in missing),
+                field="checked_references",
+            )
+
+    task_status, meaning = DECISION_OUTCOME[decision]
+    content_hash = version.compute_content_hash()
+    signature = Signature.objects.create(
+        version=version,
+        task=task,
+        signer=actor,
+        printed_name=printed_name(actor),
+        role=task.role,
+        meaning=meaning,
+        signed_at=now,
+        content_hash=content_hash,
+        reason=comment,
+    )
+    task.status = task_status
+    task.decided_by = actor
+    task.decided_at = now
+    task.comment = comment
+    task.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+    audit_record(
+        actor=actor,
+        action="signature.applied",
+        obj=signature,
+        module_id=module.pk,
+        version_id=version.pk,
+        data={
+            "printed_name": signature.printed_name,
+            "meaning": meaning,
+            "role": task.role,
+            "signed_at": now,
+            "content_hash": content_hash,
+            "task": task.pk,
+        },
+    )
+    audit_record(
+        actor=actor,
+        action="task.decided",
+        obj=task,
+        module_id=module.pk,
+        version_id=version.pk,
+        data={
+            **_task_data(task),
+            "decision": decision,
+            "comment": comment,
+            "signature": signature.pk,
+        },
+    )
+
+    if decision == Decision.APPROVE:
+        _complete_if_approved(actor=actor, review=task.review, version=version, now=now)
+    else:
+        _close_review(
+            actor=actor,
+            review=task.review,
+            version=version,
+            decided=task,
+            outcome=task_status,
+            now=now,
+        )
+    return signature
+
+
+def _record_reference_checks(*, actor, task: ReviewTask, version: ModuleVersion, ids) -> None:
+    if not ids:
+        return
+    try:
+        wanted = {int(i) for i in ids}
+    except (TypeError, ValueError):
+        raise InvalidInput("References are given by their ids.", field="checked_references")
+    cited = set(version.references.filter(pk__in=wanted).values_list("pk", flat=True))
+    unknown = sorted(wanted - cited)
+    if unknown:
+        raise InvalidInput(
+            f"Not references of this version: {', '.join(map(str, unknown))}.",
+            field="checked_references",
+        )
+    already = set(
+        ReferenceCheck.objects.filter(task=task, reference_id__in=cited).values_list(
+            "reference_id", flat=True
+        )
+    )
+    for reference_id in sorted(cited - already):
+        check = ReferenceCheck.objects.create(
+            version=version, task=task, reference_id=reference_id, checked_by=actor
+        )
+        audit_record(
+            actor=actor,
+            action="reference.checked",
+            obj=check,
+            module_id=version.module_id,
+            version_id=version.pk,
+            data={"reference": reference_id, "task": task.pk},
+        )
+
+
+def _complete_if_approved(*, actor, review: Review, version: ModuleVersion, now) -> bool:
+    """Approve the version when every required role approved its current content hash."""
+    tasks = list(ReviewTask.objects.select_for_update().filter(review=review))
+    required = set(version.module.brand.required_review_roles())
+    present = {t.role for t in tasks}
+    for role in sorted(required - present):
+        # The brand's roles changed during the review: the new role must review too.
+        ReviewTask.objects.create(
+            review=review,
+            version=version,
+            role=role,
+            created_at=now,
+            due_at=add_business_days(now, settings.REVIEW_DUE_BUSINESS_DAYS),
+        )
+        audit_record(
+            actor=None,
+            action="task.added",
+            object_type="review.reviewtask",
+            object_id=review.pk,
+            module_id=version.module_id,
+            version_id=version.pk,
+            data={"review": review.pk, "role": role, "reason": "role newly required by brand"},
+        )
+    if required - present or any(t.status != TaskStatus.APPROVED for t in tasks):
+        return False
+
+    current_hash = version.compute_content_hash()
+    latest_approval: dict[int, Signature] = {}
+    for sig in Signature.objects.filter(task__in=tasks, meaning=SignatureMeaning.APPROVED):
+        if sig.task_id not in latest_approval or sig.pk > latest_approval[sig.task_id].pk:
+            latest_approval[sig.task_id] = sig
+    stale = [
+        t
+        for t in tasks
+        if t.pk not in latest_approval or latest_approval[t.pk].content_hash != current_hash
+    ]
+    if stale:
+        # Content changed after these approvals were signed: they are void and
+        # the roles must sign again on what the version says now (invariant 3).
+        for t in stale:
+            t.status = TaskStatus.OPEN
+            t.decided_by = None
+            t.decided_at = None
+            t.save(update_fields=["status", "decided_by", "decided_at"])
+            audit_record(
+                actor=None,
+                action="task.reopened",
+                obj=t,
+                module_id=version.module_id,
+                version_id=version.pk,
+                data={
+                    **_task_data(t),
+                    "reason": "approval signed on a different content hash",
+                    "signed_hash": getattr(latest_approval.get(t.pk), "content_hash", None),
+                    "current_hash": current_hash,
+                },
+            )
+        return False
+
+    # Supersede first, then approve: the database allows one approved version per module.
+    previous = ModuleVersion.objects.select_for_update().filter(
+        module_id=version.module_id, status=VersionStatus.APPROVED
+    )
+    for old in previous.exclude(pk=version.pk):
+        _set_version_status(old, VersionStatus.SUPERSEDED, now)
+        audit_record(
+            actor=actor,
+            action="version.superseded",
+            obj=old,
+            module_id=old.module_id,
+            version_id=old.pk,
+            data={
+                "version": old.number,
+                "from": VersionStatus.APPROVED,
+                "to": VersionStatus.SUPERSEDED,
+                "superseded_by": version.pk,
+            },
+        )
+    _set_version_status(version, VersionStatus.APPROVED, now)
+    review.status = ReviewStatus.APPROVED
+    review.closed_at = now
+    review.save(update_fields=["status", "closed_at"])
+    audit_record(
+        actor=actor,
+        action="version.approved",
+        obj=version,
+        module_id=version.module_id,
+        version_id=version.pk,
+        data={
+            "version": version.number,
+            "from": VersionStatus.IN_REVIEW,
+            "to": VersionStatus.APPROVED,
+            "content_hash": current_hash,
+            "signatures": sorted(s.pk for s in latest_approval.values()),
+            "review": review.pk,
+        },
+    )
+    announce_delivery_change(version.module_id)
+    notifications.send_on_commit(
+        subject=f"Approved: {notifications.version_label(version)}",
+        body=f"Every review role approved {notifications.version_label(version)}. "
+        "It is now served to approved channels.",
+        recipients=notifications.owners_of(version),
+    )
+    return True
+
+
+def _close_review(
+    *, actor, review: Review, version: ModuleVersion, decided: ReviewTask, outcome: str, now
+) -> None:
+    """End a review after a request for changes or a rejection; cancel the other tasks."""
+    cancelled = []
+    for other in ReviewTask.objects.select_for_update().filter(
+        review=review, status=TaskStatus.OPEN
+    ):
+        other.status = TaskStatus.CANCELLED
+        other.decided_at = now
+        other.save(update_fields=["status", "decided_at"])
+        cancelled.append(other)
+        audit_record(
+            actor=actor,
+            action="task.cancelled",
+            obj=other,
+            module_id=version.module_id,
+            version_id=version.pk,
+            data={**_task_data(other), "because": outcome, "decided_task": decided.pk},
+        )
+    version_status = (
+        VersionStatus.CHANGES_REQUESTED
+        if outcome == TaskStatus.CHANGES_REQUESTED
+        else VersionStatus.REJECTED
+    )
+    _set_version_status(version, version_status, now)
+    review.status = (
+        ReviewStatus.CHANGES_REQUESTED
+        if outcome == TaskStatus.CHANGES_REQUESTED
+        else ReviewStatus.REJECTED
+    )
+    review.closed_at = now
+    review.save(update_fields=["status", "closed_at"])
+    audit_record(
+        actor=actor,
+        action=f"version.{version_status}",
+        obj=version,
+        module_id=version.module_id,
+        version_id=version.pk,
+        data={
+            "version": version.number,
+            "from": VersionStatus.IN_REVIEW,
+            "to": version_status,
+            "review": review.pk,
+            "by_role": decided.role,
+            "comment": decided.comment,
+            "cancelled_tasks": [t.pk for t in cancelled],
+        },
+    )
+    verb = "Changes requested" if version_status == VersionStatus.CHANGES_REQUESTED else "Rejected"
+    notifications.send_on_commit(
+        subject=f"{verb}: {notifications.version_label(version)}",
+        body=(
+            f"{verb} by the {decided.role} reviewer ({printed_name(actor)}):\n\n{decided.comment}\n"
+        ),
+        recipients=notifications.owners_of(version),
+    )
+
+
+# --- reference checks, reassignment ------------------------------------------------------
+
+
+@transaction.atomic
+def reference_check_mark(*, actor, task: ReviewTask, reference: Reference) -> ReferenceCheck:
+    """Record that the reviewer of an open task checked one reference of its version."""
+    task = ReviewTask.objects.select_for_update().select_related("version").get(pk=task.pk)
+    if not holds_review_role(actor, task.role):
+        raise PermissionDenied(f"This is a {task.role} task; you do not hold that role.", "role")
+    if task.status != TaskStatus.OPEN:
+        raise Conflict(f"This task is already {task.status}.", field="status")
+    if not task.version.references.filter(pk=reference.pk).exists():
+        raise InvalidInput("This reference is not cited by the version.", field="reference")
+    check = ReferenceCheck.objects.filter(task=task, reference=reference).first()
+    if check is not None:
+        return check
+    check = ReferenceCheck.objects.create(
+        version=task.version, task=task, reference=reference, checked_by=actor
+    )
+    audit_record(
+        actor=actor,
+        action="reference.checked",
+        obj=check,
+        module_id=task.version.module_id,
+        version_id=task.version_id,
+        data={"reference": reference.pk, "task": task.pk},
+    )
+    return check
+
+
+@transaction.atomic
+def task_reassign(*, actor, task: ReviewTask, assignee) -> ReviewTask:
+    """Assign an open task to one reviewer of its role (admins only, audited)."""
+    if not is_admin(actor):
+        raise PermissionDenied("Only admins reassign review tasks.")
+    version_id = ReviewTask.objects.values_list("version_id", flat=True).get(pk=task.pk)
+    module, version = _lock_version(version_id)
+    task = ReviewTask.objects.select_for_update().get(pk=task.pk)
+    if task.status != TaskStatus.OPEN:
+        raise Conflict(f"This task is already {task.status}.", field="status")
+    if not assignee.is_active or not holds_review_role(assignee, task.role):
+        raise InvalidInput(
+            f"{assignee.get_username()} does not hold the {task.role} reviewer role.",
+            field="assignee",
+        )
+    if assignee.pk in authors_of(version):
+        raise InvalidInput(
+            f"{assignee.get_username()} wrote or edited this version.", field="assignee"
+        )
+    if _roles_signed_by(version, assignee) - {task.role}:
+        raise InvalidInput(
+            f"{assignee.get_username()} already signed this version in another role.",
+            field="assignee",
+        )
+    old = task.assignee_id
+    task.assignee = assignee
+    task.save(update_fields=["assignee"])
+    audit_record(
+        actor=actor,
+        action="task.reassigned",
+        obj=task,
+        module_id=module.pk,
+        version_id=version.pk,
+        data={**_task_data(task), "from": old, "to": assignee.pk},
+    )
+    notifications.send_on_commit(
+        subject=f"Review task assigned: {notifications.version_label(version)}",
+        body=f"You were assigned the {task.role} review, due {task.due_at:%Y-%m-%d %H:%M} UTC.",
+        recipients=[assignee],
+    )
+    return task
+
+
+# --- withdrawal ----------------------------------------------------------------------------
+
+
+def module_withdraw(
+    *, actor, module: Module, reason: str, password: str | None, request=None
+) -> Signature:
+    """Pull the module's approved version from delivery at once, with a signed reason."""
+    if not has_role(actor, *WITHDRAW_ROLES):
+        raise PermissionDenied("Only admins and medical or regulatory reviewers withdraw content.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Give the reason for the withdrawal.", field="reason")
+    verify_password_for_signature(user=actor, password=password, request=request)
+    with transaction.atomic():
+        module = Module.objects.select_for_update().get(pk=module.pk)
+        version = (
+            ModuleVersion.objects.select_for_update()
+            .filter(pk__in=ModuleVersion.objects.approved_now().filter(module=module).values("pk"))
+            .select_related("module__brand", "module__market", "module__created_by", "created_by")
+            .first()
+        )
+        if version is None:
+            raise Conflict("This module has no approved version to withdraw.", field="status")
+        now = timezone.now()
+        content_hash = version.compute_content_hash()
+        _set_version_status(version, VersionStatus.WITHDRAWN, now)
+        signature = Signature.objects.create(
+            version=version,
+            signer=actor,
+            printed_name=printed_name(actor),
+            meaning=SignatureMeaning.WITHDRAWN,
+            signed_at=now,
+            content_hash=content_hash,
+            reason=reason,
+        )
+        audit_record(
+            actor=actor,
+            action="signature.applied",
+            obj=signature,
+            module_id=module.pk,
+            version_id=version.pk,
+            data={
+                "printed_name": signature.printed_name,
+                "meaning": SignatureMeaning.WITHDRAWN,
+                "signed_at": now,
+                "content_hash": content_hash,
+            },
+        )
+        audit_record(
+            actor=actor,
+            action="version.withdrawn",
+            obj=version,
+            module_id=module.pk,
+            version_id=version.pk,
+            data={
+                "version": version.number,
+                "from": VersionStatus.APPROVED,
+                "to": VersionStatus.WITHDRAWN,
+                "reason": reason,
+                "signature": signature.pk,
+            },
+        )
+        announce_delivery_change(module.pk)
+        notifications.send_on_commit(
+            subject=f"Withdrawn: {notifications.version_label(version)}",
+            body=f"Withdrawn from delivery by {printed_name(actor)}.\n\nReason: {reason}\n",
+            recipients=notifications.owners_of(version),
+        )
+    return signature
+
+
+# --- annotations ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def annotation_create(
+    *,
+    actor,
+    version: ModuleVersion,
+    field: str = "",
+    start: int | None = None,
+    end: int | None = None,
+    text: str,
+    parent: Annotation | None = None,
+) -> Annotation:
+    """Anchor a comment on a span of one field of a submitted version, or reply to one."""
+    if not can_see_unapproved(actor):
+        raise PermissionDenied("You may not comment on content.")
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("The comment is empty.", field="text")
+    if parent is not None:
+        if parent.version_id != version.pk:
+            raise InvalidInput("The parent comment belongs to another version.", field="parent")
+        # Replies hang off the thread's root and share its anchor.
+        root = parent.parent or parent
+        field, start, end, quoted = root.field, root.start, root.end, root.quoted_text
+    else:
+        root = None
+        if version.status == VersionStatus.DRAFT:
+            raise Conflict(
+                "A draft is still changing; comment once it is submitted.", field="version"
+            )
+        if field not in AnnotationField.values:
+            raise InvalidInput(
+                f"Field must be one of {', '.join(AnnotationField.values)}.", field="field"
+            )
+        value = getattr(version, field) or ""
+        if not isinstance(start, int) or start < 0 or start >= len(value):
+            raise InvalidInput(
+                f"Start must be between 0 and {max(len(value) - 1, 0)} for {field}.",
+                field="start",
+            )
+        if not isinstance(end, int) or end <= start or end > len(value):
+            raise InvalidInput(
+                f"End must be after start and at most {len(value)} (the length of {field}).",
+                field="end",
+            )
+        quoted = value[start:end]
+    annotation = Annotation.objects.create(
+        version=version,
+        field=field,
+        start=start,
+        end=end,
+        quoted_text=quoted,
+        text=text,
+        author=actor,
+        parent=root,
+    )
+    audit_record(
+        actor=actor,
+        action="annotation.created",
+        obj=annotation,
+        module_id=version.module_id,
+        version_id=version.pk,
+        data={
+            "field": field,
+            "start": start,
+            "end": end,
+            "quoted_text": quoted,
+            "text": text,
+            "parent": root.pk if root else None,
+        },
+    )
+    return annotation
+
+
+@transaction.atomic
+def annotation_resolve(*, actor, annotation: Annotation) -> Annotation:
+    """Mark a comment thread resolved."""
+    annotation = (
+        Annotation.objects.select_for_update()
+        .select_related("version__module")
+        .get(pk=annotation.pk)
+    )
+    module = annotation.version.module
+    allowed = (
+        annotation.author_id == actor.pk
+        or is_admin(actor)
+        or has_role(actor, Role.MEDICAL, Role.LEGAL, Role.REGULATORY)
+        or can_edit_module(actor, module)
+    )
+    if not allowed:
+        raise PermissionDenied("You may not resolve this comment.")
+    if annotation.parent_id is not None:
+        raise InvalidInput("Resolve the thread, not a reply.", field="annotation")
+    if annotation.resolved:
+        raise Conflict("This comment is already resolved.", field="resolved")
+    annotation.resolved = True
+    annotation.resolved_by = actor
+    annotation.resolved_at = timezone.now()
+    annotation.save(update_fields=["resolved", "resolved_by", "resolved_at"])
+    audit_record(
+        actor=actor,
+        action="annotation.resolved",
+        obj=annotation,
+        module_id=module.pk,
+        version_id=annotation.version_id,
+        data={"annotation": annotation.pk},
+    )
+    return annotation
+
+
+def _find_anchor(value: str, quoted: str, near: int) -> int | None:
+    """The start of the occurrence of ``quoted`` in ``value`` nearest to ``near``."""
+    if not quoted:
+        return None
+    best = None
+    at = value.find(quoted)
+    while at != -1:
+        if best is None or abs(at - near) < abs(best - near):
+            best = at
+        at = value.find(quoted, at + 1)
+    return best
+
+
+def _carry_annotations(*, actor, version: ModuleVersion) -> None:
+    """Re-anchor the previous version's open comments on this one, or mark them outdated."""
+    previous = (
+        ModuleVersion.objects.filter(module_id=version.module_id, number__lt=version.number)
+        .order_by("-number")
+        .first()
+    )
+    if previous is None:
+        return
+    roots = (
+        Annotation.objects.select_for_update()
+        .filter(version=previous, parent__isnull=True, resolved=False, outdated=False)
+        .prefetch_related("replies")
+    )
+    carried, outdated = {}, []
+    for root in roots:
+        if root.copies.filter(version=version).exists():
+            continue
+        at = _find_anchor(getattr(version, root.field) or "", root.quoted_text, root.start)
+        if at is None:
+            root.outdated = True
+            root.save(update_fields=["outdated"])
+            outdated.append(root.pk)
+            continue
+        copy = Annotation.objects.create(
+            version=version,
+            field=root.field,
+            start=at,
+            end=at + len(root.quoted_text),
+            quoted_text=root.quoted_text,
+            text=root.text,
+            author_id=root.author_id,
+            created_at=root.created_at,
+            origin=root,
+        )
+        for reply in root.replies.all():
+            Annotation.objects.create(
+                version=version,
+                field=root.field,
+                start=copy.start,
+                end=copy.end,
+                quoted_text=root.quoted_text,
+                text=reply.text,
+                author_id=reply.author_id,
+                created_at=reply.created_at,
+                parent=copy,
+                origin=reply,
+            )
+        carried[root.pk] = copy.pk
+    if carried or outdated:
+        audit_record(
+            actor=actor,
+            action="annotations.carried_over",
+            obj=version,
+            module_id=version.module_id,
+            version_id=version.pk,
+            data={"from_version": previous.pk, "carried": carried, "outdated": outdated},
+        )
+
+
+# --- scheduled: expiry and reminders -------------------------------------------------------
+
+
+def versions_expire(*, today: date | None = None) -> dict[str, int]:
+    """Mark approved versions past their expiry date expired; warn owners ahead, once.
+
+    Delivery never depended on this job (expiry is checked at query time); it
+    makes the state visible, writes the audit entries and tells people.
+    """
+    today = today or timezone.localdate()
+    expired = 0
+    due = ModuleVersion.objects.filter(status=VersionStatus.APPROVED, expires_on__lt=today)
+    for version_id in list(due.values_list("pk", flat=True)):
+        with transaction.atomic():
+            module, version = _lock_version(version_id)
+            if version.status != VersionStatus.APPROVED or version.expires_on >= today:
+                continue  # another run got there first
+            _set_version_status(version, VersionStatus.EXPIRED, timezone.now())
+            audit_record(
+                actor=None,
+                action="version.expired",
+                obj=version,
+                module_id=module.pk,
+                version_id=version.pk,
+                data={
+                    "version": version.number,
+                    "from": VersionStatus.APPROVED,
+                    "to": VersionStatus.EXPIRED,
+                    "expires_on": version.expires_on,
+                },
+            )
+            announce_delivery_change(module.pk)
+            notifications.send_on_commit(
+                subject=f"Expired: {notifications.version_label(version)}",
+                body=f"Its approval expired on {version.expires_on:%Y-%m-%d}; it is no "
+                "longer served. Edit the module to start a new version for review.",
+                recipients=notifications.owners_of(version),
+            )
+            expired += 1
+
+    notified = 0
+    horizon = today + timedelta(days=settings.EXPIRY_NOTICE_DAYS)
+    soon = ModuleVersion.objects.filter(
+        status=VersionStatus.APPROVED,
+        expires_on__gte=today,
+        expires_on__lte=horizon,
+        expiry_notice__isnull=True,
+    )
+    for version_id in list(soon.values_list("pk", flat=True)):
+        with transaction.atomic():
+            module, version = _lock_version(version_id)
+            _, created = ExpiryNotice.objects.get_or_create(
+                version=version, defaults={"expires_on": version.expires_on}
+            )
+            if not created:
+                continue
+            audit_record(
+                actor=None,
+                action="version.expiry_notice_sent",
+                obj=version,
+                module_id=module.pk,
+                version_id=version.pk,
+                data={"expires_on": version.expires_on},
+            )
+            notifications.send_on_commit(
+                subject=f"Expires on {version.expires_on:%Y-%m-%d}: "
+                f"{notifications.version_label(version)}",
+                body=f"The approval of {notifications.version_label(version)} expires on "
+                f"{version.expires_on:%Y-%m-%d}. Revise and resubmit it before then to keep "
+                "it in delivery.",
+                recipients=notifications.owners_of(version),
+            )
+            notified += 1
+    return {"expired": expired, "notified": notified}
+
+
+def tasks_remind_overdue(*, now: datetime | None = None) -> int:
+    """Email the reviewers of overdue open tasks, at most once a day per task."""
+    now = now or timezone.now()
+    since = now - timedelta(days=1)
+    overdue = ReviewTask.objects.overdue(now).exclude(reminded_at__gt=since)
+    reminded = 0
+    for task_id in list(overdue.values_list("pk", flat=True)):
+        with transaction.atomic():
+            task = (
+                ReviewTask.objects.select_for_update(skip_locked=True)
+                .select_related("version__module", "assignee")
+                .filter(pk=task_id, status=TaskStatus.OPEN, due_at__lt=now)
+                .exclude(reminded_at__gt=since)
+                .first()
+            )
+            if task is None:
+                continue  # decided meanwhile, or another worker is reminding it
+            task.reminded_at = now
+            task.save(update_fields=["reminded_at"])
+            if task.assignee_id:
+                recipients = [task.assignee]
+            else:
+                excluded = authors_of(task.version)
+                recipients = [
+                    u for u in notifications.reviewers_for_role(task.role) if u.pk not in excluded
+                ]
+            audit_record(
+                actor=None,
+                action="task.reminded",
+                obj=task,
+                module_id=task.version.module_id,
+                version_id=task.version_id,
+                data={**_task_data(task), "due_at": task.due_at, "to": [u.pk for u in recipients]},
+            )
+            notifications.send_on_commit(
+                subject=f"Overdue {task.role} review: {notifications.version_label(task.version)}",
+                body=f"This review was due {task.due_at:%Y-%m-%d %H:%M} UTC.",
+                recipients=recipients,
+            )
+            reminded += 1
+    return reminded
