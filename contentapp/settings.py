@@ -146,7 +146,17 @@ CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 1700)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # MLR review: mark expired approvals and warn owners ahead (daily), remind overdue tasks.
+    "review-expire-versions": {
+        "task": "content_modules.review.tasks.expire_versions",
+        "schedule": envint("REVIEW_EXPIRY_INTERVAL_SECONDS", 24 * 3600),
+    },
+    "review-remind-overdue": {
+        "task": "content_modules.review.tasks.remind_overdue_tasks",
+        "schedule": envint("REVIEW_REMINDER_INTERVAL_SECONDS", 3600),
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -194,6 +204,10 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # Content rules.
 MODULE_BODY_MAX_CHARS = envint("MODULE_BODY_MAX_CHARS", 5000)
 REQUIRED_REVIEW_ROLES = envlist("REQUIRED_REVIEW_ROLES", "medical,legal,regulatory")
+# Review tasks are due this many business days after submission.
+REVIEW_DUE_BUSINESS_DAYS = envint("REVIEW_DUE_BUSINESS_DAYS", 5)
+# Owners are warned this many days before an approval expires.
+EXPIRY_NOTICE_DAYS = envint("EXPIRY_NOTICE_DAYS", 30)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
