@@ -1,3 +1,14 @@
-from django.urls import path  # noqa: F401
+"""Authoring API routes under /api/v1/ (the review workflow adds its own in review/)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("vocabularies/<str:kind>", api.VocabularyView.as_view(), name="api-vocabulary"),
+    path("modules", api.ModuleListView.as_view(), name="api-module-list"),
+    path("modules/<int:id>", api.ModuleDetailView.as_view(), name="api-module-detail"),
+    path("modules/<int:id>/versions", api.ModuleVersionsView.as_view(), name="api-module-versions"),
+    path("modules/<int:id>/audit", api.ModuleAuditView.as_view(), name="api-module-audit"),
+    path("references", api.ReferenceListView.as_view(), name="api-reference-list"),
+]

@@ -1,0 +1,416 @@
+"""The authoring REST API: vocabularies, modules, versions, audit history, references.
+
+Views validate input with the serializers, call the library actions in
+``services.py`` and render the result; every rule lives in those actions.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from content_modules.accounts.permissions import CanSeeLibrary, IsAdmin, IsAuthorOrAdmin, ReadOnly
+from content_modules.audit.models import AuditEntry
+from content_modules.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+
+from .filters import ModuleFilter
+from .images import store_image_asset
+from .models import Module, ModuleVersion, Reference, Tag, TagKind
+from .serializers import (
+    AuditEntrySerializer,
+    ErrorSerializer,
+    ModuleVersionSerializer,
+    ModuleWriteSerializer,
+    ReferenceSerializer,
+    ReferenceWriteSerializer,
+    VocabularyTermSerializer,
+    validated,
+)
+from .services import (
+    SCALAR_FIELDS,
+    VersionContent,
+    can_edit_module,
+    module_create,
+    module_edit,
+    reference_create,
+    tag_create,
+)
+
+
+class SizeLimitedJSONParser(JSONParser):
+    """JSON parser that refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with 413.
+
+    DRF reads JSON from the request stream, which skips Django's own
+    DATA_UPLOAD_MAX_MEMORY_SIZE check (that one guards ``request.body`` and
+    form parsing only), so without this a client could post any size.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and stream is not None:
+            data = stream.read(limit + 1)
+            if len(data) > limit:
+                raise PayloadTooLarge(
+                    f"The request body is over the {limit}-byte limit.", field="non_field_errors"
+                )
+            stream = io.BytesIO(data)
+        return super().parse(stream, media_type, parser_context)
+
+
+PARSERS = [SizeLimitedJSONParser, MultiPartParser, FormParser]
+
+KIND_PARAMETER = OpenApiParameter(
+    "kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=TagKind.values, description="Vocabulary"
+)
+
+
+def _errors(*codes: int) -> dict[int, type[ErrorSerializer]]:
+    return dict.fromkeys(codes, ErrorSerializer)
+
+
+ID_PARAMETER = OpenApiParameter(
+    "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Module id"
+)
+
+# Reads the newest version of each module and everything it renders, in a fixed
+# number of queries whatever the page size.
+_LATEST_RELATED = (
+    "brand",
+    "market",
+    "created_by",
+    "latest__created_by",
+    "latest__message",
+    "latest__tonality",
+    "latest__format",
+    "latest__image",
+)
+_LATEST_PREFETCH = ("latest__themes", "latest__channels", "latest__references")
+
+
+def library_modules() -> QuerySet[Module]:
+    """Modules with their newest version loaded for rendering."""
+    return Module.objects.select_related(*_LATEST_RELATED).prefetch_related(*_LATEST_PREFETCH)
+
+
+def approved_numbers(module_ids: list[int]) -> dict[int, int]:
+    """The number of the version approved now, per module id, in one query."""
+    return dict(
+        ModuleVersion.objects.approved_now()
+        .filter(module_id__in=module_ids)
+        .values_list("module_id", "number")
+    )
+
+
+def latest_versions(modules: list[Module]) -> list[ModuleVersion]:
+    """Each module's newest version, wired back to the already-loaded module."""
+    versions = []
+    for module in modules:
+        version = module.latest
+        if version is None:
+            continue
+        version.module = module
+        versions.append(version)
+    return versions
+
+
+def render_version(request, version: ModuleVersion) -> dict[str, Any]:
+    """One version as the API's module body (reloading it with everything it shows)."""
+    module = get_object_or_404(library_modules(), pk=version.module_id)
+    version = (
+        ModuleVersion.objects.select_related("created_by", "message", "tonality", "format", "image")
+        .prefetch_related("themes", "channels", "references")
+        .get(pk=version.pk)
+    )
+    version.module = module
+    context = {"request": request, "approved_numbers": approved_numbers([module.pk])}
+    return ModuleVersionSerializer(version, context=context).data
+
+
+def _content_changes(data: dict[str, Any]) -> dict[str, Any]:
+    """Validated serializer data as the keyword changes ``module_edit`` takes."""
+    changes = {key: data[key] for key in SCALAR_FIELDS if key in data and key != "image"}
+    if "channels" in data:
+        changes["channels"] = data["channels"]
+    if "references" in data:
+        changes["references"] = data["references"]
+    tags = data.get("tags") or {}
+    for key in ("message", "tonality", "format"):
+        if key in tags:
+            changes[key] = tags[key]
+    if "theme" in tags:
+        changes["themes"] = tags["theme"]
+    return changes
+
+
+class VocabularyView(generics.GenericAPIView):
+    """``GET`` a vocabulary's active terms (any signed-in caller); ``POST`` adds one (admins)."""
+
+    permission_classes = [IsAuthenticated, ReadOnly | IsAdmin]
+    serializer_class = VocabularyTermSerializer
+    pagination_class = None
+    filter_backends: list = []
+    parser_classes = PARSERS
+
+    def _kind(self) -> str:
+        kind = self.kwargs["kind"]
+        if kind not in TagKind.values:
+            raise NotFound(
+                f"Unknown vocabulary '{kind}'; known: {', '.join(TagKind.values)}.", field="kind"
+            )
+        return kind
+
+    @extend_schema(
+        parameters=[KIND_PARAMETER],
+        responses={200: VocabularyTermSerializer(many=True), **_errors(404)},
+    )
+    def get(self, request, kind: str):
+        terms = Tag.objects.filter(kind=self._kind(), active=True).order_by("label")
+        return Response(VocabularyTermSerializer(terms, many=True).data)
+
+    @extend_schema(
+        parameters=[KIND_PARAMETER],
+        request=VocabularyTermSerializer,
+        responses={201: VocabularyTermSerializer, **_errors(400, 403, 404, 409)},
+    )
+    def post(self, request, kind: str):
+        kind = self._kind()
+        data = validated(VocabularyTermSerializer(data=request.data))
+        tag = tag_create(actor=request.user, kind=kind, slug=data["slug"], label=data["label"])
+        return Response(VocabularyTermSerializer(tag).data, status=status.HTTP_201_CREATED)
+
+
+class ModuleListView(generics.ListAPIView):
+    """``GET`` lists modules (newest version of each) with filters; ``POST`` creates one.
+
+    A script or digital-asset system creates a module with an image like this::
+
+        TOKEN=$(curl -s -X POST http://127.0.0.1:8000/api/v1/auth/token \\
+            -H 'Content-Type: application/json' \\
+            -d '{"username": "author", "password": "..."}' | jq -r .token)
+        curl -X POST http://127.0.0.1:8000/api/v1/modules \\
+            -H "Authorization: Bearer $TOKEN" \\
+            -F title='CardioZen outcomes' -F headline='Fewer cardiac events' \\
+            -F body='In the pivotal trial ...' -F key_message='24% fewer events' \\
+            -F call_to_action='Read the study' -F brand=cardiozen -F market=UK \\
+            -F channels=email -F channels=web \\
+            -F tags='{"message": "efficacy", "theme": ["outcomes"],
+                      "tonality": "clinical", "format": "image"}' \\
+            -F references='[12]' -F expires_on=2027-06-30 \\
+            -F image=@hero.jpg
+
+    ``channels`` and ``references`` may be repeated fields or one JSON list;
+    ``tags`` is one JSON object. Without an image, send the same fields as JSON.
+    """
+
+    permission_classes = [IsAuthenticated, CanSeeLibrary & (ReadOnly | IsAuthorOrAdmin)]
+    serializer_class = ModuleVersionSerializer
+    filterset_class = ModuleFilter
+    parser_classes = PARSERS
+
+    def get_queryset(self):
+        return library_modules()
+
+    def list(self, request, *args, **kwargs):
+        modules = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        versions = latest_versions(modules)
+        context = {
+            "request": request,
+            "approved_numbers": approved_numbers([m.pk for m in modules]),
+        }
+        data = ModuleVersionSerializer(versions, many=True, context=context).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        request=ModuleWriteSerializer,
+        responses={201: ModuleVersionSerializer, **_errors(400, 403, 413)},
+    )
+    def post(self, request):
+        data = validated(ModuleWriteSerializer(data=request.data, context={"request": request}))
+        content = VersionContent(
+            title=data["title"],
+            headline=data["headline"],
+            body=data["body"],
+            key_message=data["key_message"],
+            call_to_action=data.get("call_to_action", ""),
+            message=data["tags"]["message"],
+            tonality=data["tags"]["tonality"],
+            format=data["tags"]["format"],
+            themes=data["tags"]["theme"],
+            channels=data["channels"],
+            references=data.get("references", []),
+            expires_on=data.get("expires_on"),
+        )
+        processed = data.get("image")
+        with transaction.atomic():
+            if processed is not None:
+                content.image = store_image_asset(actor=request.user, processed=processed)
+            version = module_create(
+                actor=request.user,
+                brand=data["brand"],
+                market=data["market"],
+                content=content,
+                variant_of=data.get("variant_of"),
+            )
+        return Response(render_version(request, version), status=status.HTTP_201_CREATED)
+
+
+class ModuleDetailView(generics.GenericAPIView):
+    """``GET`` one module (its newest version); ``PATCH`` edits its working draft.
+
+    Editing an approved module makes the next version as a draft; the
+    approved one keeps serving until the new one is approved. A version in
+    review answers 409. Only the module's authors and admins may edit.
+    """
+
+    permission_classes = [IsAuthenticated, CanSeeLibrary & (ReadOnly | IsAuthorOrAdmin)]
+    serializer_class = ModuleVersionSerializer
+    parser_classes = PARSERS
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return library_modules()
+
+    def get_object(self) -> Module:
+        return get_object_or_404(self.get_queryset(), pk=self.kwargs["id"])
+
+    @extend_schema(
+        parameters=[ID_PARAMETER], responses={200: ModuleVersionSerializer, **_errors(404)}
+    )
+    def get(self, request, id: int):
+        module = self.get_object()
+        return Response(render_version(request, module.latest))
+
+    @extend_schema(
+        parameters=[ID_PARAMETER],
+        request=ModuleWriteSerializer,
+        responses={200: ModuleVersionSerializer, **_errors(400, 403, 404, 409, 413)},
+    )
+    def patch(self, request, id: int):
+        module = self.get_object()
+        # Refuse before validating, so a stranger learns nothing from field errors.
+        if not can_edit_module(request.user, module):
+            raise PermissionDenied("Only the module's authors and admins may edit it.")
+        serializer = ModuleWriteSerializer(
+            data=request.data, partial=True, context={"request": request, "module": module}
+        )
+        data = validated(serializer)
+        changes = _content_changes(data)
+        if "image" in data:
+            changes["image"] = None
+        if not changes:
+            raise InvalidInput("Nothing to change: send at least one content field.")
+        with transaction.atomic():
+            if data.get("image") is not None:
+                changes["image"] = store_image_asset(actor=request.user, processed=data["image"])
+            version = module_edit(actor=request.user, module=module, changes=changes)
+        return Response(render_version(request, version))
+
+
+class ModuleVersionsView(generics.ListAPIView):
+    """``GET`` every version of one module, newest first."""
+
+    permission_classes = [IsAuthenticated, CanSeeLibrary]
+    serializer_class = ModuleVersionSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        module = get_object_or_404(Module.objects.all(), pk=self.kwargs["id"])
+        return (
+            ModuleVersion.objects.filter(module=module)
+            .select_related(
+                "module__brand",
+                "module__market",
+                "module__created_by",
+                "created_by",
+                "message",
+                "tonality",
+                "format",
+                "image",
+            )
+            .prefetch_related("themes", "channels", "references")
+            .order_by("-number")
+        )
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["approved_numbers"] = approved_numbers([self.kwargs["id"]])
+        return context
+
+    @extend_schema(parameters=[ID_PARAMETER])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class ModuleAuditView(generics.ListAPIView):
+    """``GET`` the audit trail entries of one module, oldest first."""
+
+    permission_classes = [IsAuthenticated, CanSeeLibrary]
+    serializer_class = AuditEntrySerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        module = get_object_or_404(Module.objects.all(), pk=self.kwargs["id"])
+        return (
+            AuditEntry.objects.filter(module_id=module.pk).select_related("actor").order_by("seq")
+        )
+
+    @extend_schema(parameters=[ID_PARAMETER])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class ReferenceListView(generics.ListAPIView):
+    """``GET`` lists references (``q`` searches citations); ``POST`` registers one.
+
+    Register a reference with its PDF from a script::
+
+        curl -X POST http://127.0.0.1:8000/api/v1/references \\
+            -H "Authorization: Bearer $TOKEN" \\
+            -F citation='Smith J et al. N Engl J Med 2025;392:101-10.' \\
+            -F url=https://doi.org/10.1000/example -F pdf=@smith2025.pdf
+    """
+
+    permission_classes = [IsAuthenticated, CanSeeLibrary]
+    serializer_class = ReferenceSerializer
+    filter_backends: list = []
+    parser_classes = PARSERS
+
+    def get_queryset(self):
+        references = Reference.objects.select_related("created_by").order_by("-created_at", "-id")
+        query = self.request.query_params.get("q", "").strip()
+        if query:
+            references = references.filter(citation__icontains=query)
+        return references
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, description="Search in the citation text")
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=ReferenceWriteSerializer,
+        responses={201: ReferenceSerializer, **_errors(400, 403, 413)},
+    )
+    def post(self, request):
+        data = validated(ReferenceWriteSerializer(data=request.data))
+        reference = reference_create(
+            actor=request.user, citation=data["citation"], url=data["url"], pdf=data.get("pdf")
+        )
+        return Response(
+            ReferenceSerializer(reference, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
