@@ -244,6 +244,9 @@ LOCKOUT_SECONDS = envint("LOCKOUT_SECONDS", 15 * 60)
 # Embeddings: any sentence-transformers model path; default is the packaged MiniLM.
 EMBEDDING_MODEL_PATH = os.environ.get("EMBEDDING_MODEL_PATH", "")
 
+# Engagement events: how far ahead of the server clock an event may be dated (clock skew).
+EVENTS_FUTURE_TOLERANCE_SECONDS = envint("EVENTS_FUTURE_TOLERANCE_SECONDS", 300)
+
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend"

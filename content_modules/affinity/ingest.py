@@ -1,0 +1,520 @@
+"""Actions that write HCP profiles and engagement events (the engine's input).
+
+Ingestion is built for batches of up to 10,000 items: each item is validated in
+plain Python, modules, versions and HCPs are resolved with a few set-based
+queries per batch, and events are written with one multi-row
+``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING`` per chunk, so the
+database itself decides what is a duplicate, even between concurrent batches.
+No per-event ORM query is made.
+
+Rules the spec left open, decided here:
+
+* The version of an event given only a ``module`` is the module's version with
+  the latest ``approved_at`` at or before ``occurred_at``: approvals supersede
+  each other, so that is the version that was being served then. A version
+  withdrawn or expired since still counts (an email opened after a withdrawal
+  still showed that content). An event dated before the module's first
+  approval (back-filled history, clock skew) gets the module's first approved
+  version; a module never approved gets no version.
+* ``unsubscribed`` events are the record of unsubscriptions (no second table
+  that could disagree with them): ``unsubscribed_channels(hcp)`` answers the
+  channels an HCP left; an unsubscribed event without a channel means every
+  channel.
+* ``PUT /hcps/{id}`` replaces the whole profile (fields left out become empty).
+* A batch that repeats an ``event_id`` counts the repeats as duplicates; one
+  that repeats an HCP ``external_id`` rejects the repeats (which profile
+  should win is the caller's decision, not ours).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from content_modules.accounts.roles import Role, has_role
+from content_modules.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from content_modules.library.models import Channel, Module, ModuleVersion
+
+from .models import EXTERNAL_ID_RE, HCP, EngagementEvent, EventType
+
+MAX_BATCH = 10_000
+PROFILE_FIELDS = ("specialty", "segment", "region", "preferred_channel")
+PROFILE_MAX_CHARS = {"specialty": 64, "segment": 64, "region": 64, "preferred_channel": 32}
+ATTRIBUTES_MAX_KEYS = 100
+EVENT_TYPES = frozenset(EventType.values)
+_EXTERNAL_ID = re.compile(EXTERNAL_ID_RE)
+_INSERT_CHUNK = 2000  # rows per INSERT: 11 params each stays under SQLite's and PG's limits
+_EXTERNAL_ID_MESSAGE = (
+    "Must be 1-64 characters: letters, digits, '.', '_', ':' or '-', "
+    "starting with a letter or digit."
+)
+
+
+def can_ingest(actor) -> bool:
+    """The engine's service account and admins write HCPs and events."""
+    return has_role(actor, Role.ENGINE, Role.ADMIN)
+
+
+def _require_ingest(actor) -> None:
+    if not can_ingest(actor):
+        raise PermissionDenied("Only the engine service account or an admin may do this.")
+
+
+def _channel_slugs() -> frozenset[str]:
+    return frozenset(Channel.objects.values_list("slug", flat=True))
+
+
+def valid_external_id(value: Any) -> bool:
+    """True when value is a well-formed HCP external id."""
+    return isinstance(value, str) and _EXTERNAL_ID.fullmatch(value) is not None
+
+
+# ---------------------------------------------------------------- HCP profiles
+
+
+def _clean_profile(data: Any, channels: frozenset[str]) -> tuple[dict, dict[str, list[str]]]:
+    """Validate one profile body; answer (clean values, errors)."""
+    if not isinstance(data, dict):
+        return {}, {"non_field_errors": ["Expected a JSON object."]}
+    clean: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name in PROFILE_FIELDS:
+        value = data.get(name)
+        if value is None:
+            clean[name] = ""
+        elif not isinstance(value, str):
+            errors[name] = ["Must be a string."]
+        elif len(value) > PROFILE_MAX_CHARS[name]:
+            errors[name] = [f"At most {PROFILE_MAX_CHARS[name]} characters."]
+        else:
+            clean[name] = value.strip()
+    channel = clean.get("preferred_channel")
+    if channel and channel not in channels:
+        errors["preferred_channel"] = [f"Unknown channel {channel!r}."]
+    attributes = data.get("attributes")
+    if attributes is None:
+        clean["attributes"] = {}
+    elif not isinstance(attributes, dict):
+        errors["attributes"] = ["Must be a JSON object."]
+    elif len(attributes) > ATTRIBUTES_MAX_KEYS:
+        errors["attributes"] = [f"At most {ATTRIBUTES_MAX_KEYS} keys."]
+    else:
+        clean["attributes"] = attributes
+    return clean, errors
+
+
+def hcp_get(*, actor, external_id: str) -> HCP:
+    """One HCP profile by external id."""
+    _require_ingest(actor)
+    if not valid_external_id(external_id):
+        raise InvalidInput(_EXTERNAL_ID_MESSAGE, field="external_id")
+    try:
+        return HCP.objects.get(external_id=external_id)
+    except HCP.DoesNotExist:
+        raise NotFound(f"No HCP {external_id!r}.", field="external_id") from None
+
+
+@transaction.atomic
+def hcp_upsert(*, actor, external_id: str, data: Any) -> tuple[HCP, bool]:
+    """Create or replace one HCP profile; answer (hcp, created)."""
+    _require_ingest(actor)
+    if not valid_external_id(external_id):
+        raise InvalidInput(_EXTERNAL_ID_MESSAGE, field="external_id")
+    clean, errors = _clean_profile(data, _channel_slugs())
+    if errors:
+        raise ValidationError(errors)
+    hcp, created = HCP.objects.select_for_update().get_or_create(
+        external_id=external_id, defaults=clean
+    )
+    if not created:
+        for name, value in clean.items():
+            setattr(hcp, name, value)
+        hcp.save()
+    return hcp, created
+
+
+@dataclass
+class HCPBulkResult:
+    created: int = 0
+    updated: int = 0
+    rejected: list[dict] = field(default_factory=list)
+
+
+def _batch_list(payload: Any, key: str) -> list:
+    if not isinstance(payload, dict) or key not in payload:
+        raise InvalidInput(f"Send {{{key!r}: [...]}}.", field=key)
+    items = payload[key]
+    if not isinstance(items, list):
+        raise InvalidInput("Must be a list.", field=key)
+    if len(items) > MAX_BATCH:
+        raise PayloadTooLarge(
+            f"At most {MAX_BATCH:,} items per call; got {len(items):,}.", field=key
+        )
+    return items
+
+
+@transaction.atomic
+def hcps_bulk_upsert(*, actor, payload: Any) -> HCPBulkResult:
+    """Create or replace up to 10,000 HCP profiles; invalid items are reported, not fatal."""
+    _require_ingest(actor)
+    items = _batch_list(payload, "hcps")
+    result = HCPBulkResult()
+    channels = _channel_slugs()
+    seen: dict[str, int] = {}
+    rows: list[HCP] = []
+    for index, item in enumerate(items):
+        clean, errors = _clean_profile(item, channels)
+        external_id = item.get("external_id") if isinstance(item, dict) else None
+        if isinstance(item, dict):
+            if not valid_external_id(external_id):
+                errors["external_id"] = [_EXTERNAL_ID_MESSAGE]
+            elif external_id in seen:
+                errors["external_id"] = [
+                    f"Appears more than once in this batch (first at index {seen[external_id]})."
+                ]
+        if errors:
+            result.rejected.append({"index": index, "errors": errors})
+            continue
+        seen[external_id] = index
+        rows.append(HCP(external_id=external_id, **clean))
+    if rows:
+        existing = set()
+        ids = [r.external_id for r in rows]
+        for start in range(0, len(ids), 5000):
+            existing.update(
+                HCP.objects.filter(external_id__in=ids[start : start + 5000]).values_list(
+                    "external_id", flat=True
+                )
+            )
+        HCP.objects.bulk_create(
+            rows,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["external_id"],
+            update_fields=[*PROFILE_FIELDS, "attributes", "updated_at"],
+        )
+        result.updated = len(existing)
+        result.created = len(rows) - result.updated
+    return result
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass
+class EventBatchResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict] = field(default_factory=list)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _parse_uuid(value: Any) -> uuid.UUID | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _check_event(
+    item: Any, channels: frozenset[str], latest_allowed: datetime
+) -> tuple[tuple | None, dict[str, list[str]]]:
+    """Validate one event in plain Python; answer (parsed tuple, errors)."""
+    if not isinstance(item, dict):
+        return None, {"non_field_errors": ["Expected a JSON object."]}
+    errors: dict[str, list[str]] = {}
+
+    event_id = _parse_uuid(item.get("event_id"))
+    if event_id is None:
+        errors["event_id"] = ["Required: a UUID."]
+
+    hcp = item.get("hcp")
+    if not valid_external_id(hcp):
+        errors["hcp"] = ["Required: an external id. " + _EXTERNAL_ID_MESSAGE]
+
+    module, version = item.get("module"), item.get("version")
+    if module is None and version is None:
+        errors["module"] = ["Required: a module id (or give 'version')."]
+    if module is not None and not _positive_int(module):
+        errors["module"] = ["Must be a module id (a positive integer)."]
+    if version is not None and not _positive_int(version):
+        errors["version"] = ["Must be a version id (a positive integer)."]
+
+    event_type = item.get("type")
+    if event_type not in EVENT_TYPES:
+        errors["type"] = [
+            f"Unknown event type {event_type!r}; expected one of {', '.join(EventType.values)}."
+        ]
+
+    occurred_at = None
+    raw_time = item.get("occurred_at")
+    if not isinstance(raw_time, str):
+        errors["occurred_at"] = ["Required: an ISO 8601 timestamp with a time zone."]
+    else:
+        try:
+            occurred_at = datetime.fromisoformat(raw_time)
+        except ValueError:
+            errors["occurred_at"] = ["Not an ISO 8601 timestamp."]
+        else:
+            if occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
+                errors["occurred_at"] = ["Needs a time zone (e.g. 'Z' or '+01:00')."]
+            elif occurred_at > latest_allowed:
+                errors["occurred_at"] = [
+                    "Lies in the future (more than "
+                    f"{settings.EVENTS_FUTURE_TOLERANCE_SECONDS} seconds ahead of the server)."
+                ]
+
+    channel = item.get("channel")
+    if channel is None:
+        channel = ""
+    elif not isinstance(channel, str) or channel not in channels:
+        errors["channel"] = [f"Unknown channel {channel!r}."]
+
+    recommendation_id = item.get("recommendation_id")
+    if recommendation_id is not None:
+        recommendation_id = _parse_uuid(recommendation_id)
+        if recommendation_id is None:
+            errors["recommendation_id"] = ["Must be a UUID or null."]
+
+    dwell = item.get("dwell_seconds")
+    if dwell is not None:
+        if (
+            isinstance(dwell, bool)
+            or not isinstance(dwell, int | float)
+            or not math.isfinite(dwell)
+            or dwell < 0
+        ):
+            errors["dwell_seconds"] = ["Must be a non-negative number of seconds or null."]
+        else:
+            dwell = float(dwell)
+
+    if errors:
+        return None, errors
+    return (
+        event_id,
+        hcp,
+        module,
+        version,
+        event_type,
+        occurred_at,
+        channel,
+        recommendation_id,
+        dwell,
+    ), {}
+
+
+def _hcp_ids(external_ids: set[str]) -> dict[str, int]:
+    """HCP pks by external id, creating unknown HCPs with an empty profile."""
+    wanted = list(external_ids)
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 5000):
+        found.update(
+            HCP.objects.filter(external_id__in=wanted[start : start + 5000]).values_list(
+                "external_id", "pk"
+            )
+        )
+    missing = [x for x in wanted if x not in found]
+    if missing:
+        # ignore_conflicts: a concurrent batch may create the same HCP first.
+        HCP.objects.bulk_create(
+            [HCP(external_id=x) for x in missing], batch_size=2000, ignore_conflicts=True
+        )
+        for start in range(0, len(missing), 5000):
+            found.update(
+                HCP.objects.filter(external_id__in=missing[start : start + 5000]).values_list(
+                    "external_id", "pk"
+                )
+            )
+    return found
+
+
+def _approval_history(module_ids: set[int]) -> dict[int, tuple[list[datetime], list[int]]]:
+    """Per module, its versions' approval times (ascending) and ids."""
+    history: dict[int, tuple[list[datetime], list[int]]] = {}
+    rows = (
+        ModuleVersion.objects.filter(module_id__in=module_ids, approved_at__isnull=False)
+        .order_by("module_id", "approved_at")
+        .values_list("module_id", "approved_at", "pk")
+    )
+    for module_id, approved_at, pk in rows:
+        times, ids = history.setdefault(module_id, ([], []))
+        times.append(approved_at)
+        ids.append(pk)
+    return history
+
+
+def version_served_at(history: tuple[list[datetime], list[int]] | None, when: datetime):
+    """The version id approved at ``when`` by the rule in this module's docstring."""
+    if not history:
+        return None
+    times, ids = history
+    position = bisect.bisect_right(times, when)
+    return ids[position - 1] if position else ids[0]
+
+
+_COLUMNS = (
+    "event_id",
+    "hcp_id",
+    "module_id",
+    "version_id",
+    "type",
+    "occurred_at",
+    "channel",
+    "recommendation_id",
+    "dwell_seconds",
+    "received_at",
+)
+
+
+def _insert_events(rows: list[tuple]) -> int:
+    """Insert event rows, skipping existing event ids; answer how many were new."""
+    if not rows:
+        return 0
+    opts = EngagementEvent._meta
+    fields = [opts.get_field(name) for name in _COLUMNS]
+    quote = connection.ops.quote_name
+    # PostgreSQL's driver adapts UUIDs and aware datetimes itself; other
+    # backends get Django's conversion (SQLite stores UUIDs as hex strings).
+    convert = connection.vendor != "postgresql"
+    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    head = (
+        f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "
+    )
+    tail = f" ON CONFLICT ({quote('event_id')}) DO NOTHING RETURNING {quote('event_id')}"
+    inserted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            chunk = rows[start : start + _INSERT_CHUNK]
+            params: list = []
+            if convert:
+                for row in chunk:
+                    params.extend(
+                        f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)
+                    )
+            else:
+                for row in chunk:
+                    params.extend(row)
+            cursor.execute(head + ", ".join([placeholder] * len(chunk)) + tail, params)
+            inserted += len(cursor.fetchall())
+    return inserted
+
+
+def events_ingest(*, actor, payload: Any, now: datetime | None = None) -> EventBatchResult:
+    """Store a batch of up to 10,000 engagement events, idempotent by event_id.
+
+    Valid events are written in the caller's transaction even when others are
+    rejected; each rejection names its index and the reason. Unknown HCPs are
+    created with an empty profile.
+    """
+    _require_ingest(actor)
+    items = _batch_list(payload, "events")
+    now = now or timezone.now()
+    latest_allowed = now + timedelta(seconds=settings.EVENTS_FUTURE_TOLERANCE_SECONDS)
+    channels = _channel_slugs()
+    result = EventBatchResult()
+
+    parsed: list[tuple[int, tuple]] = []
+    for index, item in enumerate(items):
+        values, errors = _check_event(item, channels, latest_allowed)
+        if errors:
+            result.rejected.append({"index": index, "errors": errors})
+        else:
+            parsed.append((index, values))
+
+    module_ids = {v[2] for _, v in parsed if v[2] is not None}
+    version_ids = {v[3] for _, v in parsed if v[3] is not None}
+    known_modules = set(Module.objects.filter(pk__in=module_ids).values_list("pk", flat=True))
+    version_module = dict(
+        ModuleVersion.objects.filter(pk__in=version_ids).values_list("pk", "module_id")
+    )
+
+    good: list[tuple[int, tuple]] = []
+    for index, values in parsed:
+        module, version = values[2], values[3]
+        errors = {}
+        if version is not None:
+            owner = version_module.get(version)
+            if owner is None:
+                errors["version"] = [f"Version {version} does not exist."]
+            elif module is not None and module != owner:
+                errors["version"] = [f"Version {version} belongs to module {owner}, not {module}."]
+            else:
+                module = owner
+        elif module not in known_modules:
+            errors["module"] = [f"Module {module} does not exist."]
+        if errors:
+            result.rejected.append({"index": index, "errors": errors})
+        else:
+            good.append((index, (*values[:2], module, *values[3:])))
+    result.rejected.sort(key=lambda r: r["index"])
+
+    # Repeats inside one batch are duplicates of their first occurrence.
+    unique: dict[uuid.UUID, tuple] = {}
+    for _, values in good:
+        if values[0] in unique:
+            result.duplicates += 1
+        else:
+            unique[values[0]] = values
+    if not unique:
+        return result
+
+    with transaction.atomic():
+        hcp_pk = _hcp_ids({v[1] for v in unique.values()})
+        needs_version = {v[2] for v in unique.values() if v[3] is None}
+        history = _approval_history(needs_version) if needs_version else {}
+        rows = []
+        for (
+            event_id,
+            hcp,
+            module,
+            version,
+            event_type,
+            occurred_at,
+            ch,
+            rec,
+            dwell,
+        ) in unique.values():
+            if version is None:
+                version = version_served_at(history.get(module), occurred_at)
+            rows.append(
+                (
+                    event_id,
+                    hcp_pk[hcp],
+                    module,
+                    version,
+                    event_type,
+                    occurred_at,
+                    ch,
+                    rec,
+                    dwell,
+                    now,
+                )
+            )
+        result.accepted = _insert_events(rows)
+    result.duplicates += len(unique) - result.accepted
+    return result
+
+
+def unsubscribed_channels(hcp: HCP) -> set[str]:
+    """Channels the HCP unsubscribed from; ``{"*"}`` stands for every channel."""
+    channels = set(
+        EngagementEvent.objects.filter(hcp=hcp, type=EventType.UNSUBSCRIBED).values_list(
+            "channel", flat=True
+        )
+    )
+    return {c or "*" for c in channels}
