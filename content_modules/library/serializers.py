@@ -279,6 +279,9 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         for key, value in detail.items():
             name = f"{prefix}.{key}" if prefix else str(key)
+            if prefix and key == "non_field_errors":
+                # "tags": [...] reads better than "tags.non_field_errors".
+                name = prefix
             if isinstance(value, dict):
                 flat.update(flatten_errors(value, name))
             else:
