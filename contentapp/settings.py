@@ -235,6 +235,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "VersionStatusEnum": "content_modules.library.models.VersionStatus",
+        "TaskStatusEnum": "content_modules.review.models.TaskStatus",
+    },
 }
 
 # Login lockout: after this many failed logins or signatures, wait this long.
