@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -69,6 +70,22 @@ class SizeLimitedJSONParser(JSONParser):
 
 
 PARSERS = [SizeLimitedJSONParser, MultiPartParser, FormParser]
+
+
+class _NoFormatOverride:
+    URL_FORMAT_OVERRIDE = None
+
+
+class FilterFriendlyNegotiation(DefaultContentNegotiation):
+    """Choose the renderer from the Accept header only.
+
+    ``?format=infographic`` is the library's format-tag filter (API.md), so
+    DRF's ``?format=json`` renderer override must not claim the parameter:
+    with it, the filter answered 404 "Not found".
+    """
+
+    settings = _NoFormatOverride()
+
 
 KIND_PARAMETER = OpenApiParameter(
     "kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=TagKind.values, description="Vocabulary"
@@ -216,6 +233,7 @@ class ModuleListView(generics.ListAPIView):
     permission_classes = [IsAuthenticated, CanSeeLibrary & (ReadOnly | IsAuthorOrAdmin)]
     serializer_class = ModuleVersionSerializer
     filterset_class = ModuleFilter
+    content_negotiation_class = FilterFriendlyNegotiation
     parser_classes = PARSERS
 
     def get_queryset(self):
