@@ -1,0 +1,227 @@
+"""Read events, versions and HCPs from the database into numpy arrays.
+
+Training reads a million events, so nothing here builds model instances per
+row: events come through one raw SQL query, the rest through ``values_list``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+import numpy as np
+from django.db import connection
+from django.db.models import Count
+
+from content_modules.library.models import Channel, ModuleVersion, Tag
+
+from ..models import HCP, EngagementEvent
+from .features import EVENT_CODES, TAG_KINDS, HcpTable, ItemTable, Vocab
+
+MAX_SPECIALTIES = 30
+MAX_SEGMENTS = 12
+MAX_REGIONS = 30
+MAX_GROUPS = 120
+
+
+def _top(counter: Counter, limit: int) -> list[str]:
+    return sorted(v for v, _ in counter.most_common(limit) if v)
+
+
+def load_vocab() -> Vocab:
+    """Vocabularies from the tag tables and the most common HCP profile values."""
+    tags = {kind: [] for kind in TAG_KINDS}
+    for kind, slug in Tag.objects.order_by("kind", "slug").values_list("kind", "slug"):
+        tags[kind].append(slug)
+    spec, seg, reg, grp = Counter(), Counter(), Counter(), Counter()
+    for row in (
+        HCP.objects.values("specialty", "segment", "region").annotate(n=Count("id")).order_by()
+    ):
+        spec[row["specialty"]] += row["n"]
+        seg[row["segment"]] += row["n"]
+        reg[row["region"]] += row["n"]
+        if row["specialty"] or row["segment"]:
+            grp[f"{row['specialty']}|{row['segment']}"] += row["n"]
+    return Vocab(
+        message=tags["message"],
+        theme=tags["theme"],
+        tonality=tags["tonality"],
+        format=tags["format"],
+        channel=list(Channel.objects.order_by("slug").values_list("slug", flat=True)),
+        specialty=_top(spec, MAX_SPECIALTIES),
+        segment=_top(seg, MAX_SEGMENTS),
+        region=_top(reg, MAX_REGIONS),
+        group=_top(grp, MAX_GROUPS),
+    )
+
+
+def _codes(values: list[str], index: dict[str, int]) -> np.ndarray:
+    return np.fromiter((index.get(v, -1) for v in values), dtype=np.int32, count=len(values))
+
+
+def hcp_codes(
+    vocab: Vocab, specialty: list[str], segment: list[str], region: list[str], channel: list[str]
+):
+    """Profile values to vocabulary codes (-1 for unknown or rare values)."""
+    groups = [f"{s}|{g}" for s, g in zip(specialty, segment, strict=True)]
+    return (
+        _codes(specialty, vocab.index("specialty")),
+        _codes(segment, vocab.index("segment")),
+        _codes(region, vocab.index("region")),
+        _codes(channel, vocab.index("channel")),
+        _codes(groups, vocab.index("group")),
+    )
+
+
+def load_hcps(vocab: Vocab) -> HcpTable:
+    rows = list(
+        HCP.objects.order_by("id").values_list(
+            "id", "specialty", "segment", "region", "preferred_channel"
+        )
+    )
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
+    spec, seg, reg, ch, grp = hcp_codes(
+        vocab, list(cols[1]), list(cols[2]), list(cols[3]), list(cols[4])
+    )
+    return HcpTable(
+        ids=ids, specialty=spec, segment=seg, region=reg, preferred_channel=ch, group=grp
+    )
+
+
+class TextReducer:
+    """Centre and project 384-d text embeddings onto a few principal directions."""
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray) -> None:
+        self.mean = mean.astype(np.float32)
+        self.components = components.astype(np.float32)
+
+    @classmethod
+    def fit(cls, matrix: np.ndarray, dim: int, seed: int = 0) -> TextReducer:
+        from sklearn.decomposition import PCA
+
+        width = matrix.shape[1] if matrix.ndim == 2 and matrix.shape[1] else 384
+        mean = matrix.mean(axis=0) if len(matrix) else np.zeros(width, np.float32)
+        components = np.zeros((dim, width), dtype=np.float32)
+        k = min(dim, max(len(matrix) - 1, 0))
+        if k > 0:
+            pca = PCA(n_components=k, random_state=seed).fit(matrix - mean)
+            # Scale so that a projected catalogue has unit variance per direction:
+            # the same regularisation strength then suits every direction.
+            scale = np.sqrt(np.maximum(pca.explained_variance_, 1e-8))
+            components[:k] = pca.components_ / scale[:, None]
+        return cls(mean, components)
+
+    def transform(self, matrix: np.ndarray) -> np.ndarray:
+        if len(matrix) == 0:
+            return np.zeros((0, self.components.shape[0]), dtype=np.float32)
+        return ((matrix - self.mean) @ self.components.T).astype(np.float32)
+
+
+def version_embeddings(version_ids: list[int]) -> tuple[list[int], np.ndarray]:
+    """Stored embeddings of the given versions (those without one are left out)."""
+    from ..embeddings import embedding_matrix
+
+    return embedding_matrix(version_ids)
+
+
+def load_items(
+    vocab: Vocab,
+    version_ids: list[int] | None = None,
+    reducer: TextReducer | None = None,
+    dim: int = 16,
+) -> tuple[ItemTable, TextReducer]:
+    """Features of the given versions (all versions when None), fitting the reducer if needed."""
+    qs = ModuleVersion.objects.order_by("id")
+    if version_ids is not None:
+        qs = qs.filter(id__in=list(version_ids))
+    rows = list(
+        qs.values_list("id", "module_id", "message__slug", "tonality__slug", "format__slug")
+    )
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    position = {int(v): i for i, v in enumerate(ids)}
+    themes = np.zeros((len(rows), len(vocab.theme)), dtype=np.float32)
+    theme_index = vocab.index("theme")
+    through = (
+        ModuleVersion.themes.through.objects.filter(moduleversion_id__in=list(position))
+        if (version_ids is not None)
+        else ModuleVersion.themes.through.objects.all()
+    )
+    for vid, slug in through.values_list("moduleversion_id", "tag__slug"):
+        if vid in position and slug in theme_index:
+            themes[position[vid], theme_index[slug]] = 1.0
+    counts = themes.sum(axis=1, keepdims=True)
+    themes = np.divide(themes, counts, out=np.zeros_like(themes), where=counts > 0)
+    emb_ids, matrix = version_embeddings([int(v) for v in ids])
+    if reducer is None:
+        reducer = TextReducer.fit(matrix, dim)
+    z = np.zeros((len(rows), reducer.components.shape[0]), dtype=np.float32)
+    if emb_ids:
+        z[[position[v] for v in emb_ids]] = reducer.transform(matrix)
+    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
+    table = ItemTable(
+        ids=ids,
+        module_ids=np.fromiter(cols[1], dtype=np.int64, count=len(rows)),
+        message=_codes(list(cols[2]), vocab.index("message")).astype(np.int16),
+        tonality=_codes(list(cols[3]), vocab.index("tonality")).astype(np.int16),
+        format=_codes(list(cols[4]), vocab.index("format")).astype(np.int16),
+        themes=themes,
+        z=z,
+    )
+    return table, reducer
+
+
+EVENT_SQL = {
+    "postgresql": "EXTRACT(EPOCH FROM e.occurred_at)::float8",
+    "sqlite": "(julianday(e.occurred_at) - 2440587.5) * 86400.0",
+}
+
+
+def load_events(
+    *, hcp_id: int | None = None, before: datetime | None = None
+) -> dict[str, np.ndarray]:
+    """Events as arrays: hcp, version (module's latest when unknown), t, type, dwell, channel."""
+    epoch = EVENT_SQL.get(connection.vendor, EVENT_SQL["postgresql"])
+    type_case = " ".join(f"WHEN '{k}' THEN {v}" for k, v in EVENT_CODES.items())
+    channels = list(Channel.objects.order_by("slug").values_list("slug", flat=True))
+    channel_case = " ".join(f"WHEN %s THEN {i}" for i in range(len(channels)))
+    event_table = EngagementEvent._meta.db_table
+    sql = (
+        f"SELECT e.hcp_id, COALESCE(e.version_id, m.latest_id, -1), {epoch}, "
+        f"CASE e.type {type_case} ELSE -1 END, COALESCE(e.dwell_seconds, 0), "
+        f"CASE e.channel {channel_case} ELSE -1 END "
+        f"FROM {event_table} e JOIN library_module m ON m.id = e.module_id"
+    )
+    params: list = list(channels)
+    where = []
+    if hcp_id is not None:
+        where.append("e.hcp_id = %s")
+        params.append(hcp_id)
+    if before is not None:
+        where.append("e.occurred_at < %s")
+        params.append(before)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if not channels:
+        sql = sql.replace("CASE e.channel  ELSE -1 END", "-1")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return {
+            "hcp": np.zeros(0, np.int64),
+            "version": np.zeros(0, np.int64),
+            "t": np.zeros(0),
+            "type": np.zeros(0, np.int8),
+            "dwell": np.zeros(0),
+            "channel": np.zeros(0, np.int16),
+        }
+    arr = np.array(rows, dtype=np.float64)
+    return {
+        "hcp": arr[:, 0].astype(np.int64),
+        "version": arr[:, 1].astype(np.int64),
+        "t": arr[:, 2],
+        "type": arr[:, 3].astype(np.int8),
+        "dwell": arr[:, 4],
+        "channel": arr[:, 5].astype(np.int16),
+    }

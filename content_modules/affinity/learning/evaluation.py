@@ -1,0 +1,264 @@
+"""Offline evaluation: hold out the latest events, compare the model with baselines, IPS/SNIPS."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from content_modules.errors import Conflict
+
+from ..models import AffinityModel
+from .features import Pairs, Params, compute_history, design_matrix
+from .training import Dataset, TrainedModel, event_pairs, fit, load_dataset, row_context
+
+HOLDOUT_FRACTION = 0.2
+K = 5
+COLD_MAX_EXPOSURES = 2
+
+
+def ndcg_at_k(gains_in_rank_order: np.ndarray, ideal_gains: np.ndarray, k: int = K) -> float:
+    """NDCG@k of one ranked list against the best possible order of the same gains."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = float((gains_in_rank_order[:k] * discounts[: len(gains_in_rank_order[:k])]).sum())
+    ideal = np.sort(ideal_gains)[::-1][:k]
+    idcg = float((ideal * discounts[: len(ideal)]).sum())
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def ranking_metrics(groups: np.ndarray, y: np.ndarray, score: np.ndarray, k: int = K) -> dict:
+    """Mean NDCG@k and recall@k over groups (HCPs) with at least one positive."""
+    from sklearn.metrics import roc_auc_score
+
+    out: dict = {}
+    if 0 < y.sum() < len(y):
+        out["auc"] = float(roc_auc_score(y, score))
+    order = np.lexsort((-score, groups))
+    g_sorted = groups[order]
+    starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    ndcgs, recalls = [], []
+    for s, e in zip(starts, ends, strict=True):
+        gains = y[order[s:e]]
+        positives = gains.sum()
+        if positives == 0:
+            continue
+        ndcgs.append(ndcg_at_k(gains, gains, k))
+        recalls.append(float(gains[:k].sum() / positives))
+    out[f"ndcg@{k}"] = float(np.mean(ndcgs)) if ndcgs else None
+    out[f"recall@{k}"] = float(np.mean(recalls)) if recalls else None
+    out["n_hcps"] = len(ndcgs)
+    return out
+
+
+def baseline_scores(pairs: Pairs, ds: Dataset, history, seed: int = 0) -> dict[str, np.ndarray]:
+    """Scores of the three baselines for held-out pairs, from the training window only."""
+    rng = np.random.default_rng(seed)
+    a = 5.0
+    r0 = history.global_rate
+    r_item = (history.item_p + a * r0) / (history.item_n + a)
+    n_groups = history.group_item_n.shape[0]
+    g = np.where(ds.hcps.group[pairs.hcp] >= 0, ds.hcps.group[pairs.hcp], n_groups - 1)
+    r_group_item = (history.group_item_p[g, pairs.item] + a * r_item[pairs.item]) / (
+        history.group_item_n[g, pairs.item] + a
+    )
+    return {
+        "random": rng.random(len(pairs)),
+        "popularity": r_item[pairs.item],
+        "group_popularity": r_group_item,
+    }
+
+
+def model_scores(model: TrainedModel, pairs: Pairs, ds: Dataset, history) -> np.ndarray:
+    """The model's probabilities for pairs, with HCP history as of ``history.ref_time``."""
+    out = np.zeros(len(pairs))
+    step = 50_000
+    for start in range(0, len(pairs), step):
+        part = Pairs(
+            *(
+                arr[start : start + step]
+                for arr in (pairs.hcp, pairs.item, pairs.t, pairs.y, pairs.channel)
+            )
+        )
+        ctx = row_context(part, ds.hcps, history, model.params)
+        X = design_matrix(ctx, ds.items, history, ds.vocab, model.layout, model.params)
+        out[start : start + step] = model.predict(X)
+    return out
+
+
+def evaluate_dataset(
+    ds: Dataset,
+    params: Params | None = None,
+    progress: Callable[[str], None] | None = None,
+    holdout: float = HOLDOUT_FRACTION,
+) -> dict:
+    """Fit on the earliest events, score the latest ``holdout`` share, compare with baselines."""
+    from .training import calibration_metrics
+
+    params = params or Params()
+    t = ds.events["t"]
+    if len(t) < 10:
+        raise Conflict("Too few engagement events to evaluate.", field="events")
+    cutoff = float(np.quantile(t, 1.0 - holdout))
+    train_mask = t < cutoff
+    train_ds = Dataset(
+        vocab=ds.vocab,
+        items=ds.items,
+        reducer=ds.reducer,
+        hcps=ds.hcps,
+        events={k: v[train_mask] for k, v in ds.events.items()},
+    )
+    model = fit(train_ds, params, progress)
+    history = compute_history(
+        event_pairs(ds, train_mask),
+        ds.items,
+        ds.hcps,
+        ds.vocab,
+        cutoff,
+        params.half_life_days,
+        params.taste_shrink,
+    )
+    test = event_pairs(ds, ~train_mask)
+    if progress:
+        progress(f"scoring {len(test)} held-out exposures")
+    scores = {"model": model_scores(model, test, ds, history)}
+    scores.update(baseline_scores(test, ds, history, params.seed))
+    exposures = np.bincount(event_pairs(ds, train_mask).hcp, minlength=len(ds.hcps.ids))
+    cold = exposures[test.hcp] <= COLD_MAX_EXPOSURES
+    results: dict = {
+        "holdout_fraction": holdout,
+        "cutoff": cutoff,
+        "n_train_events": int(train_mask.sum()),
+        "n_test_exposures": int(len(test)),
+        "test_positive_rate": float(test.y.mean()) if len(test) else None,
+        "methods": {},
+    }
+    for name, s in scores.items():
+        entry = ranking_metrics(test.hcp, test.y, s)
+        if cold.any():
+            entry["cold"] = ranking_metrics(test.hcp[cold], test.y[cold], s[cold])
+        results["methods"][name] = entry
+    results["calibration"] = calibration_metrics(test.y, scores["model"])
+    results["off_policy"] = off_policy_estimates(model, ds, history)
+    return results
+
+
+# --- off-policy estimates from logged propensities ----------------------------------
+
+
+def recommendation_items_table() -> str:
+    return getattr(settings, "AFFINITY_RECOMMENDATION_ITEMS_TABLE", "affinity_recommendationitem")
+
+
+def logged_propensities() -> list[dict]:
+    """Logged recommendation items joined to their outcome, if recommendations are stored.
+
+    Reads the recommendation-items table (columns ``recommendation_id``,
+    ``module_id``, ``propensity``; written by the recommendations feature)
+    joined to events carrying the same recommendation id. Answers an empty
+    list when the table does not exist yet.
+    """
+    table = recommendation_items_table()
+    if table not in connection.introspection.table_names():
+        return []
+    with connection.cursor() as cursor:
+        columns = {c.name for c in connection.introspection.get_table_description(cursor, table)}
+        if not {"recommendation_id", "module_id", "propensity"} <= columns:
+            return []
+        cursor.execute(
+            f"SELECT r.recommendation_id, r.module_id, r.propensity, "  # noqa: S608 - table from settings
+            f"MAX(CASE WHEN e.type = 'clicked' THEN 1 ELSE 0 END), MIN(e.hcp_id) "
+            f"FROM {table} r JOIN affinity_engagementevent e "
+            f"ON e.recommendation_id = r.recommendation_id AND e.module_id = r.module_id "
+            f"GROUP BY r.recommendation_id, r.module_id, r.propensity"
+        )
+        rows = cursor.fetchall()
+    return [
+        {
+            "recommendation": str(r[0]),
+            "module": r[1],
+            "propensity": float(r[2]),
+            "clicked": int(r[3]),
+            "hcp": r[4],
+        }
+        for r in rows
+        if r[2]
+    ]
+
+
+def ips_snips(
+    rewards: np.ndarray, propensities: np.ndarray, target_probabilities: np.ndarray
+) -> dict:
+    """IPS and self-normalised IPS (SNIPS) estimates of a target policy's mean reward."""
+    rewards = np.asarray(rewards, dtype=np.float64)
+    p = np.clip(np.asarray(propensities, dtype=np.float64), 1e-6, 1.0)
+    w = np.asarray(target_probabilities, dtype=np.float64) / p
+    n = len(rewards)
+    if n == 0:
+        return {"n": 0, "ips": None, "snips": None}
+    terms = w * rewards
+    return {
+        "n": n,
+        "ips": float(terms.mean()),
+        "ips_stderr": float(terms.std(ddof=1) / np.sqrt(n)) if n > 1 else None,
+        "snips": float(terms.sum() / w.sum()) if w.sum() > 0 else None,
+    }
+
+
+def off_policy_estimates(model: TrainedModel, ds: Dataset, history) -> dict | None:
+    """IPS/SNIPS click rate of 'show the model's top item of each logged recommendation'."""
+    logged = logged_propensities()
+    if not logged:
+        return None
+    by_rec: dict[str, list[dict]] = defaultdict(list)
+    for row in logged:
+        by_rec[row["recommendation"]].append(row)
+    rewards, props, target = [], [], []
+    module_to_item = {int(m): i for i, m in enumerate(ds.items.module_ids)}
+    for rows in by_rec.values():
+        hcp_row = ds.hcps.rows(np.array([rows[0]["hcp"]]))[0]
+        items = np.array([module_to_item.get(int(r["module"]), -1) for r in rows])
+        if hcp_row < 0 or (items < 0).any():
+            continue
+        pairs = Pairs(
+            np.full(len(rows), hcp_row),
+            items,
+            np.zeros(len(rows)),
+            np.zeros(len(rows), np.float32),
+            np.full(len(rows), -1, np.int16),
+        )
+        best = int(np.argmax(model_scores(model, pairs, ds, history)))
+        for i, r in enumerate(rows):
+            rewards.append(r["clicked"])
+            props.append(r["propensity"])
+            target.append(1.0 if i == best else 0.0)
+    estimate = ips_snips(np.array(rewards), np.array(props), np.array(target))
+    estimate["logged_click_rate"] = float(np.mean(rewards)) if rewards else None
+    return estimate
+
+
+def affinity_model_evaluate(*, actor=None, model_version: str | None = None, progress=None) -> dict:
+    """Evaluate the (active) model's configuration on held-out events; store the results with it."""
+    qs = AffinityModel.objects.all()
+    stored = (
+        qs.filter(model_version=model_version).first()
+        if model_version
+        else qs.filter(is_active=True).first()
+    )
+    if stored is None:
+        raise Conflict(
+            "No affinity model has been trained yet: run train_affinity first.", field="model"
+        )
+    params = Params(**stored.params) if stored.params else Params()
+    ds = load_dataset(params, progress)
+    results = evaluate_dataset(ds, params, progress)
+    with transaction.atomic():
+        locked = AffinityModel.objects.select_for_update().get(pk=stored.pk)
+        metrics = dict(locked.metrics or {})
+        metrics["evaluation"] = results
+        AffinityModel.objects.filter(pk=locked.pk).update(metrics=metrics)
+    results["model_version"] = stored.model_version
+    return results

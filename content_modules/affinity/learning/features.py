@@ -1,0 +1,524 @@
+"""Feature construction for the affinity model: history statistics and the design matrix.
+
+Everything here works on numpy arrays (no Django), so training on a million
+events, offline evaluation and per-request scoring share one code path.
+
+The model is a logistic regression over a design matrix whose columns belong
+to one explanation group each (message, theme, tonality, format, semantic,
+baseline). Columns are standardised with the training mean, so a group's
+contribution ``sum(w_j * (x_j - mu_j) / sd_j)`` is its deviation from the
+average pair and the groups plus the intercept sum exactly to the logit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TAG_KINDS = ("message", "theme", "tonality", "format")
+GROUPS = ("message", "theme", "tonality", "format", "semantic", "baseline")
+
+# Positive engagement: a click, or a read with at least this many seconds of
+# dwell. Opens are not positive: mail clients pre-fetch images, so an "opened"
+# says little about interest. Everything else reported for a pair (delivered,
+# opened, dismissed, unsubscribed, a short read) counts as an exposure without
+# engagement.
+READ_DWELL_SECONDS = 10.0
+
+EVENT_CODES = {
+    "delivered": 0,
+    "opened": 1,
+    "clicked": 2,
+    "read": 3,
+    "dismissed": 4,
+    "unsubscribed": 5,
+}
+
+DAY = 86400.0
+
+
+def logit(p: np.ndarray | float) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+@dataclass
+class Vocab:
+    """The categorical values the model knows, in column order."""
+
+    message: list[str]
+    theme: list[str]
+    tonality: list[str]
+    format: list[str]
+    channel: list[str]
+    specialty: list[str]
+    segment: list[str]
+    region: list[str]
+    group: list[str]  # "specialty|segment"
+
+    def index(self, kind: str) -> dict[str, int]:
+        return {v: i for i, v in enumerate(getattr(self, kind))}
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {k: list(getattr(self, k)) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class ItemTable:
+    """Per-version features: tag indices (-1 unknown), theme multi-hot, reduced embedding."""
+
+    ids: np.ndarray  # int64 version ids
+    module_ids: np.ndarray
+    message: np.ndarray  # int16
+    tonality: np.ndarray
+    format: np.ndarray
+    themes: np.ndarray  # float32 (n, T), rows sum to 1 (or 0)
+    z: np.ndarray  # float32 (n, d): PCA of the centred text embedding
+    _index: dict[int, int] | None = field(default=None, repr=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    def rows(self, version_ids: np.ndarray) -> np.ndarray:
+        """Row of each version id (-1 for versions the table does not hold)."""
+        if self._index is None:
+            self._index = {int(v): i for i, v in enumerate(self.ids)}
+        get = self._index.get
+        return np.fromiter(
+            (get(int(v), -1) for v in version_ids), dtype=np.int64, count=len(version_ids)
+        )
+
+    def tag_matrix(self, kind: str, width: int, rows: np.ndarray) -> np.ndarray:
+        """One-hot (multi-hot for themes) of one tag kind for the given rows."""
+        if kind == "theme":
+            return self.themes[rows]
+        idx = getattr(self, kind)[rows]
+        out = np.zeros((len(rows), width), dtype=np.float32)
+        ok = idx >= 0
+        out[np.nonzero(ok)[0], idx[ok]] = 1.0
+        return out
+
+    def take(self, rows: np.ndarray) -> ItemTable:
+        return ItemTable(
+            ids=self.ids[rows],
+            module_ids=self.module_ids[rows],
+            message=self.message[rows],
+            tonality=self.tonality[rows],
+            format=self.format[rows],
+            themes=self.themes[rows],
+            z=self.z[rows],
+        )
+
+    @staticmethod
+    def concat(a: ItemTable, b: ItemTable) -> ItemTable:
+        return ItemTable(
+            ids=np.concatenate([a.ids, b.ids]),
+            module_ids=np.concatenate([a.module_ids, b.module_ids]),
+            message=np.concatenate([a.message, b.message]),
+            tonality=np.concatenate([a.tonality, b.tonality]),
+            format=np.concatenate([a.format, b.format]),
+            themes=np.concatenate([a.themes, b.themes]),
+            z=np.concatenate([a.z, b.z]),
+        )
+
+
+@dataclass
+class HcpTable:
+    """Per-HCP profile codes (-1 when the value is unknown or rare)."""
+
+    ids: np.ndarray  # int64 HCP primary keys
+    specialty: np.ndarray
+    segment: np.ndarray
+    region: np.ndarray
+    preferred_channel: np.ndarray
+    group: np.ndarray
+
+    def rows(self, hcp_ids: np.ndarray) -> np.ndarray:
+        order = np.argsort(self.ids)
+        pos = np.searchsorted(self.ids, hcp_ids, sorter=order)
+        pos = np.clip(pos, 0, len(self.ids) - 1)
+        found = self.ids[order[pos]] == hcp_ids
+        return np.where(found, order[pos], -1)
+
+
+@dataclass
+class Pairs:
+    """Events collapsed to (HCP row, item row) exposures: positive if any engagement."""
+
+    hcp: np.ndarray  # int64 rows into an HcpTable
+    item: np.ndarray  # int64 rows into an ItemTable
+    t: np.ndarray  # float64 epoch seconds of the pair's last event
+    y: np.ndarray  # float32 0/1
+    channel: np.ndarray  # int16 channel code of the pair's first event, -1 unknown
+
+    def __len__(self) -> int:
+        return len(self.hcp)
+
+    def select(self, mask: np.ndarray) -> Pairs:
+        return Pairs(
+            self.hcp[mask], self.item[mask], self.t[mask], self.y[mask], self.channel[mask]
+        )
+
+
+def collapse_events(
+    hcp: np.ndarray,
+    item: np.ndarray,
+    t: np.ndarray,
+    etype: np.ndarray,
+    dwell: np.ndarray,
+    channel: np.ndarray,
+    n_items: int,
+) -> Pairs:
+    """Collapse raw events (already mapped to rows) into one exposure per (HCP, item)."""
+    keep = (hcp >= 0) & (item >= 0)
+    hcp, item, t, etype, dwell, channel = (a[keep] for a in (hcp, item, t, etype, dwell, channel))
+    positive = (etype == EVENT_CODES["clicked"]) | (
+        (etype == EVENT_CODES["read"]) & (np.nan_to_num(dwell, nan=0.0) >= READ_DWELL_SECONDS)
+    )
+    if len(hcp) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Pairs(empty, empty, np.zeros(0), np.zeros(0, np.float32), np.zeros(0, np.int16))
+    key = hcp.astype(np.int64) * max(n_items, 1) + item
+    order = np.lexsort((t, key))
+    key_sorted = key[order]
+    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
+    ends = np.r_[starts[1:], len(key_sorted)] - 1
+    y = np.maximum.reduceat(positive[order].astype(np.int8), starts).astype(np.float32)
+    return Pairs(
+        hcp=hcp[order][starts],
+        item=item[order][starts],
+        t=t[order][ends],
+        y=y,
+        channel=channel[order][starts].astype(np.int16),
+    )
+
+
+def _group_sum(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Sum rows of ``values`` (n,) or (n, d) into ``size`` buckets by ``index``."""
+    if values.ndim == 1:
+        return np.bincount(index, weights=values, minlength=size)[:size]
+    out = np.zeros((size, values.shape[1]), dtype=np.float64)
+    np.add.at(out, index, values)
+    return out
+
+
+def _pair_tag_matrix(items: ItemTable, kind: str, width: int, rows: np.ndarray) -> np.ndarray:
+    return items.tag_matrix(kind, width, rows)
+
+
+@dataclass
+class History:
+    """Recency-weighted engagement statistics at one reference time.
+
+    Per HCP (rows of an HcpTable, or a single HCP at scoring time): decayed
+    exposures and positives overall, per tag value, and sums of the reduced
+    embeddings of engaged and ignored content (the taste vector). Per group
+    (specialty x segment) and per item: the same, pooled, for priors and
+    popularity.
+    """
+
+    ref_time: float
+    global_rate: float
+    hcp_n: np.ndarray
+    hcp_p: np.ndarray
+    hcp_tag_n: dict[str, np.ndarray]
+    hcp_tag_p: dict[str, np.ndarray]
+    hcp_taste_pos: np.ndarray
+    hcp_taste_neg: np.ndarray
+    hcp_w_pos: np.ndarray
+    hcp_w_neg: np.ndarray
+    group_n: np.ndarray
+    group_p: np.ndarray
+    group_tag_n: dict[str, np.ndarray]
+    group_tag_p: dict[str, np.ndarray]
+    group_taste: np.ndarray
+    item_n: np.ndarray
+    item_p: np.ndarray
+    group_item_n: np.ndarray
+    group_item_p: np.ndarray
+
+    def arrays(self, prefix: str = "hist_") -> dict[str, np.ndarray]:
+        """The pooled (group and item) statistics, for the artifact."""
+        out = {
+            "global_rate": np.array([self.global_rate]),
+            "ref_time": np.array([self.ref_time]),
+            "group_n": self.group_n,
+            "group_p": self.group_p,
+            "group_taste": self.group_taste,
+            "item_n": self.item_n,
+            "item_p": self.item_p,
+            "group_item_n": self.group_item_n,
+            "group_item_p": self.group_item_p,
+        }
+        for k in TAG_KINDS:
+            out[f"group_tag_n_{k}"] = self.group_tag_n[k]
+            out[f"group_tag_p_{k}"] = self.group_tag_p[k]
+        return {prefix + k: v for k, v in out.items()}
+
+
+def decay_weights(t: np.ndarray, ref_time: float, half_life_days: float) -> np.ndarray:
+    age = np.maximum(ref_time - t, 0.0) / DAY
+    return np.power(0.5, age / half_life_days)
+
+
+def hcp_statistics(
+    pairs: Pairs,
+    items: ItemTable,
+    vocab: Vocab,
+    n_hcps: int,
+    ref_time: float,
+    half_life_days: float,
+) -> dict[str, np.ndarray]:
+    """Decayed per-HCP statistics from exposures before ``ref_time``."""
+    w = decay_weights(pairs.t, ref_time, half_life_days)
+    wp = w * pairs.y
+    out: dict[str, np.ndarray] = {
+        "n": _group_sum(pairs.hcp, w, n_hcps),
+        "p": _group_sum(pairs.hcp, wp, n_hcps),
+    }
+    for kind in TAG_KINDS:
+        width = len(getattr(vocab, kind))
+        onehot = _pair_tag_matrix(items, kind, width, pairs.item)
+        out[f"tag_n_{kind}"] = _group_sum(pairs.hcp, onehot * w[:, None], n_hcps)
+        out[f"tag_p_{kind}"] = _group_sum(pairs.hcp, onehot * wp[:, None], n_hcps)
+    z = items.z[pairs.item].astype(np.float64)
+    out["taste_pos"] = _group_sum(pairs.hcp, z * wp[:, None], n_hcps)
+    out["taste_neg"] = _group_sum(pairs.hcp, z * (w - wp)[:, None], n_hcps)
+    out["w_pos"] = _group_sum(pairs.hcp, wp, n_hcps)
+    out["w_neg"] = _group_sum(pairs.hcp, w - wp, n_hcps)
+    return out
+
+
+def compute_history(
+    pairs: Pairs,
+    items: ItemTable,
+    hcps: HcpTable,
+    vocab: Vocab,
+    ref_time: float,
+    half_life_days: float,
+    taste_shrink: float,
+) -> History:
+    """Statistics of every HCP, group and item from exposures before ``ref_time``."""
+    pairs = pairs.select(pairs.t < ref_time)
+    per_hcp = hcp_statistics(pairs, items, vocab, len(hcps.ids), ref_time, half_life_days)
+    n_groups = len(vocab.group) + 1  # the last bucket pools unknown groups
+    group_of = np.where(hcps.group >= 0, hcps.group, n_groups - 1)
+    g = group_of
+    group_n = _group_sum(g, per_hcp["n"], n_groups)
+    group_p = _group_sum(g, per_hcp["p"], n_groups)
+    group_tag_n = {k: _group_sum(g, per_hcp[f"tag_n_{k}"], n_groups) for k in TAG_KINDS}
+    group_tag_p = {k: _group_sum(g, per_hcp[f"tag_p_{k}"], n_groups) for k in TAG_KINDS}
+    gpos = _group_sum(g, per_hcp["taste_pos"], n_groups)
+    gneg = _group_sum(g, per_hcp["taste_neg"], n_groups)
+    gwp = _group_sum(g, per_hcp["w_pos"], n_groups)
+    gwn = _group_sum(g, per_hcp["w_neg"], n_groups)
+    group_taste = gpos / (gwp + taste_shrink)[:, None] - gneg / (gwn + taste_shrink)[:, None]
+    # Unweighted counts for popularity: the popularity baselines use plain rates too.
+    item_n = np.bincount(pairs.item, minlength=items.n).astype(np.float64)
+    item_p = np.bincount(pairs.item, weights=pairs.y, minlength=items.n)
+    gi = g[pairs.hcp] * items.n + pairs.item
+    group_item_n = np.bincount(gi, minlength=n_groups * items.n).reshape(n_groups, items.n)
+    group_item_p = np.bincount(gi, weights=pairs.y, minlength=n_groups * items.n).reshape(
+        n_groups, items.n
+    )
+    total_n = float(len(pairs))
+    global_rate = float((pairs.y.sum() + 1.0) / (total_n + 20.0)) if total_n else 0.05
+    return History(
+        ref_time=ref_time,
+        global_rate=global_rate,
+        hcp_n=per_hcp["n"],
+        hcp_p=per_hcp["p"],
+        hcp_tag_n={k: per_hcp[f"tag_n_{k}"] for k in TAG_KINDS},
+        hcp_tag_p={k: per_hcp[f"tag_p_{k}"] for k in TAG_KINDS},
+        hcp_taste_pos=per_hcp["taste_pos"],
+        hcp_taste_neg=per_hcp["taste_neg"],
+        hcp_w_pos=per_hcp["w_pos"],
+        hcp_w_neg=per_hcp["w_neg"],
+        group_n=group_n,
+        group_p=group_p,
+        group_tag_n=group_tag_n,
+        group_tag_p=group_tag_p,
+        group_taste=group_taste,
+        item_n=item_n,
+        item_p=item_p,
+        group_item_n=group_item_n.astype(np.float64),
+        group_item_p=group_item_p,
+    )
+
+
+@dataclass
+class Params:
+    """Hyper-parameters of features and fit (stored with each model)."""
+
+    half_life_days: float = 45.0
+    prior_strength: float = 5.0  # pseudo-exposures pulling a rate to its prior
+    taste_shrink: float = 3.0  # pseudo-weight shrinking taste vectors with little history
+    embedding_dim: int = 16
+    text_features: bool = True
+    C: float = 0.5
+    max_rows: int = 300_000
+    windows: int = 3
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Layout:
+    """Column names and their explanation group, built once per vocabulary."""
+
+    names: list[str]
+    groups: np.ndarray  # int index into GROUPS per column
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
+
+
+def build_layout(vocab: Vocab, params: Params) -> Layout:
+    names: list[str] = []
+    groups: list[int] = []
+
+    def add(group: str, cols: list[str]) -> None:
+        names.extend(cols)
+        groups.extend([GROUPS.index(group)] * len(cols))
+
+    prefixes = (
+        ["all"] + [f"spec={s}" for s in vocab.specialty] + [f"seg={s}" for s in vocab.segment]
+    )
+    for kind in TAG_KINDS:
+        values = getattr(vocab, kind)
+        for p in prefixes:
+            add(kind, [f"{kind}:{p}:{v}" for v in values])
+        add(kind, [f"{kind}:personal", f"{kind}:group"])
+    if params.text_features:
+        d = params.embedding_dim
+        for p in prefixes:
+            add("semantic", [f"semantic:{p}:z{i}" for i in range(d)])
+        add("semantic", ["semantic:personal", "semantic:group"])
+    add("baseline", [f"specialty={s}" for s in vocab.specialty])
+    add("baseline", [f"segment={s}" for s in vocab.segment])
+    add("baseline", [f"region={s}" for s in vocab.region])
+    add("baseline", [f"channel={c}" for c in vocab.channel])
+    add(
+        "baseline",
+        ["channel:preferred", "hcp:activity", "item:popularity", "item:group_popularity"],
+    )
+    return Layout(names=names, groups=np.asarray(groups, dtype=np.int8))
+
+
+@dataclass
+class RowContext:
+    """What the design matrix needs per row, besides the item table."""
+
+    specialty: np.ndarray
+    segment: np.ndarray
+    region: np.ndarray
+    preferred_channel: np.ndarray
+    group: np.ndarray  # -1 for groups outside the vocabulary
+    channel: np.ndarray  # channel of delivery, -1 unknown
+    item: np.ndarray  # rows into the item table
+    # Per-row HCP statistics (already gathered for the row's HCP):
+    n: np.ndarray
+    p: np.ndarray
+    tag_n: dict[str, np.ndarray]  # (rows, V) for the row's HCP
+    tag_p: dict[str, np.ndarray]
+    taste: np.ndarray  # (rows, d) personal taste vector
+
+
+def personal_taste(
+    pos: np.ndarray, neg: np.ndarray, wpos: np.ndarray, wneg: np.ndarray, shrink: float
+) -> np.ndarray:
+    """Decayed mean embedding of engaged content minus that of ignored content, shrunk."""
+    return pos / (wpos + shrink)[..., None] - neg / (wneg + shrink)[..., None]
+
+
+def design_matrix(
+    ctx: RowContext,
+    items: ItemTable,
+    history: History,
+    vocab: Vocab,
+    layout: Layout,
+    params: Params,
+) -> np.ndarray:
+    """The raw (unstandardised) feature matrix, float32 (rows, columns)."""
+    n = len(ctx.item)
+    X = np.zeros((n, layout.width), dtype=np.float32)
+    rows = np.arange(n)
+    a = params.prior_strength
+    n_groups = len(vocab.group) + 1
+    g = np.where(ctx.group >= 0, ctx.group, n_groups - 1)
+    r0 = history.global_rate
+    # The group's overall rate, shrunk to the global rate.
+    r_g = (history.group_p[g] + a * r0) / (history.group_n[g] + a)
+    # The HCP's overall rate, shrunk to its group's.
+    r_h = (ctx.p + a * r_g) / (ctx.n + a)
+
+    col = 0
+    S, G = len(vocab.specialty), len(vocab.segment)
+    spec_ok = ctx.specialty >= 0
+    seg_ok = ctx.segment >= 0
+    for kind in TAG_KINDS:
+        V = len(getattr(vocab, kind))
+        onehot = items.tag_matrix(kind, V, ctx.item)
+        X[:, col : col + V] = onehot
+        col += V
+        # Interactions: the one-hot placed in the block of the row's specialty / segment.
+        for count, codes, ok in ((S, ctx.specialty, spec_ok), (G, ctx.segment, seg_ok)):
+            if count:
+                block = X[:, col : col + count * V].reshape(n, count, V)
+                block[rows[ok], codes[ok], :] = onehot[ok]
+            col += count * V
+        # Group lift of this tag value versus the group's overall rate.
+        gv_n = history.group_tag_n[kind][g]
+        gv_p = history.group_tag_p[kind][g]
+        r_gv = (gv_p + a * r_g[:, None]) / (gv_n + a)  # (rows, V)
+        # Personal lift: the HCP's decayed rate on this value versus what their
+        # overall level and their group's taste for the value predict.
+        expect = np.clip(r_h[:, None] * r_gv / r_g[:, None], 1e-4, 0.999)
+        r_hv = (ctx.tag_p[kind] + a * expect) / (ctx.tag_n[kind] + a)
+        personal = logit(r_hv) - logit(expect)
+        group_lift = logit(r_gv) - logit(r_g)[:, None]
+        weight = onehot.sum(axis=1)
+        weight = np.where(weight > 0, weight, 1.0)
+        X[:, col] = (personal * onehot).sum(axis=1) / weight
+        X[:, col + 1] = (group_lift * onehot).sum(axis=1) / weight
+        col += 2
+    if params.text_features:
+        d = params.embedding_dim
+        z = items.z[ctx.item]
+        X[:, col : col + d] = z
+        col += d
+        for count, codes, ok in ((S, ctx.specialty, spec_ok), (G, ctx.segment, seg_ok)):
+            if count:
+                block = X[:, col : col + count * d].reshape(n, count, d)
+                block[rows[ok], codes[ok], :] = z[ok]
+            col += count * d
+        X[:, col] = np.einsum("ij,ij->i", ctx.taste, z)
+        X[:, col + 1] = np.einsum("ij,ij->i", history.group_taste[g], z)
+        col += 2
+    for count, codes in (
+        (S, ctx.specialty),
+        (G, ctx.segment),
+        (len(vocab.region), ctx.region),
+        (len(vocab.channel), ctx.channel),
+    ):
+        ok = codes >= 0
+        X[rows[ok], col + codes[ok]] = 1.0
+        col += count
+    X[:, col] = ((ctx.channel >= 0) & (ctx.channel == ctx.preferred_channel)).astype(np.float32)
+    X[:, col + 1] = logit(r_h) - logit(r_g)
+    r_i = (history.item_p[ctx.item] + a * r0) / (history.item_n[ctx.item] + a)
+    X[:, col + 2] = logit(r_i) - logit(r0)
+    r_gi = (history.group_item_p[g, ctx.item] + a * r_i) / (history.group_item_n[g, ctx.item] + a)
+    X[:, col + 3] = logit(r_gi) - logit(r_i)
+    col += 4
+    assert col == layout.width, (col, layout.width)
+    return X

@@ -1,0 +1,413 @@
+"""Fit the affinity model, serialise it, store it as a versioned AffinityModel and activate it."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from content_modules.errors import Conflict, NotFound
+
+from ..models import AffinityModel
+from . import data
+from .features import (
+    GROUPS,
+    TAG_KINDS,
+    HcpTable,
+    History,
+    ItemTable,
+    Layout,
+    Pairs,
+    Params,
+    RowContext,
+    Vocab,
+    build_layout,
+    collapse_events,
+    compute_history,
+    design_matrix,
+    personal_taste,
+    sigmoid,
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TrainedModel:
+    """Everything scoring needs: vocabulary, weights, item table and pooled statistics."""
+
+    vocab: Vocab
+    params: Params
+    layout: Layout
+    reducer: data.TextReducer
+    items: ItemTable
+    history: History  # pooled group/item statistics only (per-HCP arrays are empty)
+    coef: np.ndarray  # weights on standardised columns
+    intercept: float
+    mu: np.ndarray
+    sd: np.ndarray
+    metrics: dict
+    n_events: int = 0
+    n_hcps: int = 0
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Weights on raw columns: logit = intercept + sum(weights * (x - mu))."""
+        return self.coef / self.sd
+
+    def logits_and_contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (n,) and per-group contributions (n, len(GROUPS)) that sum to them."""
+        per_column = (X - self.mu) * self.weights
+        onehot = np.zeros((self.layout.width, len(GROUPS)), dtype=np.float64)
+        onehot[np.arange(self.layout.width), self.layout.groups] = 1.0
+        contributions = per_column @ onehot
+        contributions[:, GROUPS.index("baseline")] += self.intercept
+        return contributions.sum(axis=1), contributions
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return sigmoid(self.logits_and_contributions(X)[0])
+
+    # --- serialisation: npz of arrays plus JSON, no pickle ---------------------------
+    def to_bytes(self) -> bytes:
+        meta = {
+            "vocab": self.vocab.as_dict(),
+            "params": self.params.as_dict(),
+            "layout_names": self.layout.names,
+            "metrics": self.metrics,
+            "intercept": self.intercept,
+            "n_events": self.n_events,
+            "n_hcps": self.n_hcps,
+        }
+        arrays = {
+            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            "layout_groups": self.layout.groups,
+            "coef": self.coef,
+            "mu": self.mu,
+            "sd": self.sd,
+            "reducer_mean": self.reducer.mean,
+            "reducer_components": self.reducer.components,
+            "item_ids": self.items.ids,
+            "item_module_ids": self.items.module_ids,
+            "item_message": self.items.message,
+            "item_tonality": self.items.tonality,
+            "item_format": self.items.format,
+            "item_themes": self.items.themes,
+            "item_z": self.items.z,
+            **self.history.arrays(),
+        }
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> TrainedModel:
+        with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as npz:
+            a = {k: npz[k] for k in npz.files}
+        meta = json.loads(a["meta"].tobytes().decode())
+        vocab = Vocab(**meta["vocab"])
+        params = Params(**meta["params"])
+        empty = np.zeros(0)
+        history = History(
+            ref_time=float(a["hist_ref_time"][0]),
+            global_rate=float(a["hist_global_rate"][0]),
+            hcp_n=empty,
+            hcp_p=empty,
+            hcp_tag_n={},
+            hcp_tag_p={},
+            hcp_taste_pos=empty,
+            hcp_taste_neg=empty,
+            hcp_w_pos=empty,
+            hcp_w_neg=empty,
+            group_n=a["hist_group_n"],
+            group_p=a["hist_group_p"],
+            group_tag_n={k: a[f"hist_group_tag_n_{k}"] for k in TAG_KINDS},
+            group_tag_p={k: a[f"hist_group_tag_p_{k}"] for k in TAG_KINDS},
+            group_taste=a["hist_group_taste"],
+            item_n=a["hist_item_n"],
+            item_p=a["hist_item_p"],
+            group_item_n=a["hist_group_item_n"],
+            group_item_p=a["hist_group_item_p"],
+        )
+        items = ItemTable(
+            ids=a["item_ids"],
+            module_ids=a["item_module_ids"],
+            message=a["item_message"],
+            tonality=a["item_tonality"],
+            format=a["item_format"],
+            themes=a["item_themes"],
+            z=a["item_z"],
+        )
+        return cls(
+            vocab=vocab,
+            params=params,
+            layout=Layout(names=meta["layout_names"], groups=a["layout_groups"]),
+            reducer=data.TextReducer(a["reducer_mean"], a["reducer_components"]),
+            items=items,
+            history=history,
+            coef=a["coef"],
+            intercept=float(meta["intercept"]),
+            mu=a["mu"],
+            sd=a["sd"],
+            metrics=meta["metrics"],
+            n_events=int(meta["n_events"]),
+            n_hcps=int(meta["n_hcps"]),
+        )
+
+
+@dataclass
+class Dataset:
+    """Raw material for a fit, already in arrays (from the database or a benchmark)."""
+
+    vocab: Vocab
+    items: ItemTable
+    reducer: data.TextReducer
+    hcps: HcpTable
+    events: dict[str, np.ndarray]  # hcp (pk), version (pk), t, type, dwell, channel
+
+
+def event_pairs(ds: Dataset, mask: np.ndarray | None = None) -> Pairs:
+    """Collapse (a subset of) the dataset's events into exposures on table rows."""
+    ev = ds.events
+    if mask is None:
+        mask = np.ones(len(ev["t"]), dtype=bool)
+    return collapse_events(
+        ds.hcps.rows(ev["hcp"][mask]),
+        ds.items.rows(ev["version"][mask]),
+        ev["t"][mask],
+        ev["type"][mask],
+        ev["dwell"][mask],
+        ev["channel"][mask],
+        ds.items.n,
+    )
+
+
+def row_context(pairs: Pairs, hcps: HcpTable, history: History, params: Params) -> RowContext:
+    """Per-row profile codes and per-row HCP statistics for labelled pairs."""
+    h = pairs.hcp
+    taste = personal_taste(
+        history.hcp_taste_pos[h],
+        history.hcp_taste_neg[h],
+        history.hcp_w_pos[h],
+        history.hcp_w_neg[h],
+        params.taste_shrink,
+    )
+    return RowContext(
+        specialty=hcps.specialty[h],
+        segment=hcps.segment[h],
+        region=hcps.region[h],
+        preferred_channel=hcps.preferred_channel[h],
+        group=hcps.group[h],
+        channel=pairs.channel.astype(np.int32),
+        item=pairs.item,
+        n=history.hcp_n[h],
+        p=history.hcp_p[h],
+        tag_n={k: history.hcp_tag_n[k][h] for k in TAG_KINDS},
+        tag_p={k: history.hcp_tag_p[k][h] for k in TAG_KINDS},
+        taste=taste.astype(np.float32),
+    )
+
+
+def _windows(t: np.ndarray, count: int) -> list[tuple[float, float]]:
+    """Label windows over the latest part of the timeline; history is everything before each."""
+    qs = np.linspace(1.0 - 0.2 * count, 1.0, count + 1)
+    edges = np.quantile(t, np.clip(qs, 0.0, 1.0))
+    edges[-1] = t.max() + 1.0
+    return [(float(edges[i]), float(edges[i + 1])) for i in range(count) if edges[i + 1] > edges[i]]
+
+
+def calibration_metrics(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict:
+    """Brier score, expected calibration error, log loss and AUC of probabilities."""
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+    out = {"n": len(y), "positive_rate": float(y.mean()) if len(y) else 0.0}
+    if len(y) == 0:
+        return out
+    out["brier"] = float(brier_score_loss(y, p))
+    out["log_loss"] = float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
+    edges = np.quantile(p, np.linspace(0, 1, bins + 1))
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        sel = which == b
+        if sel.any():
+            ece += sel.mean() * abs(p[sel].mean() - y[sel].mean())
+    out["ece"] = float(ece)
+    if 0 < y.sum() < len(y):
+        out["auc"] = float(roc_auc_score(y, p))
+    return out
+
+
+def fit(
+    ds: Dataset, params: Params | None = None, progress: Progress | None = None
+) -> TrainedModel:
+    """Fit on every event of the dataset; the model's pooled statistics use all of them."""
+    from sklearn.linear_model import LogisticRegression
+
+    params = params or Params()
+    say = progress or (lambda _msg: None)
+    t = ds.events["t"]
+    if len(t) == 0:
+        raise Conflict("There are no engagement events to train on.", field="events")
+    layout = build_layout(ds.vocab, params)
+    rng = np.random.default_rng(params.seed)
+    all_pairs = event_pairs(ds)
+    blocks_X, blocks_y = [], []
+    windows = _windows(t, params.windows)
+    per_window = max(params.max_rows // max(len(windows), 1), 1)
+    for start, end in windows:
+        say(f"features for window {len(blocks_X) + 1}/{len(windows)}")
+        hist_pairs = event_pairs(ds, t < start)
+        history = compute_history(
+            hist_pairs,
+            ds.items,
+            ds.hcps,
+            ds.vocab,
+            start,
+            params.half_life_days,
+            params.taste_shrink,
+        )
+        labelled = event_pairs(ds, (t >= start) & (t < end))
+        if len(labelled) > per_window:
+            labelled = labelled.select(
+                np.sort(rng.choice(len(labelled), per_window, replace=False))
+            )
+        ctx = row_context(labelled, ds.hcps, history, params)
+        blocks_X.append(design_matrix(ctx, ds.items, history, ds.vocab, layout, params))
+        blocks_y.append(labelled.y)
+    X = np.concatenate(blocks_X)
+    y = np.concatenate(blocks_y)
+    if len(np.unique(y)) < 2:
+        raise Conflict(
+            "Training needs both engaged and non-engaged exposures; the events hold only one kind.",
+            field="events",
+        )
+    mu = X.mean(axis=0).astype(np.float64)
+    sd = X.std(axis=0).astype(np.float64)
+    sd = np.where(sd > 1e-6, sd, 1.0)
+    Xs = (X - mu) / sd
+    metrics: dict = {}
+    last = len(blocks_y[-1])
+    if len(blocks_X) > 1 and 0 < blocks_y[-1].sum() < last:
+        # Calibration is measured on the latest window with a fit that never saw it.
+        say("calibration check on the latest window")
+        check = LogisticRegression(C=params.C, max_iter=300).fit(Xs[:-last], y[:-last])
+        metrics["calibration"] = calibration_metrics(
+            y[-last:], check.predict_proba(Xs[-last:])[:, 1]
+        )
+    say(f"fitting logistic regression on {len(y)} exposures x {layout.width} features")
+    clf = LogisticRegression(C=params.C, max_iter=400).fit(Xs, y)
+    metrics["train"] = calibration_metrics(y, clf.predict_proba(Xs)[:, 1])
+    say("pooled statistics for scoring")
+    final = compute_history(
+        all_pairs,
+        ds.items,
+        ds.hcps,
+        ds.vocab,
+        float(t.max()) + 1.0,
+        params.half_life_days,
+        params.taste_shrink,
+    )
+    return TrainedModel(
+        vocab=ds.vocab,
+        params=params,
+        layout=layout,
+        reducer=ds.reducer,
+        items=ds.items,
+        history=final,
+        coef=clf.coef_[0].astype(np.float64),
+        intercept=float(clf.intercept_[0]),
+        mu=mu,
+        sd=sd,
+        metrics=metrics,
+        n_events=int(len(t)),
+        n_hcps=int(len(np.unique(ds.events["hcp"]))),
+    )
+
+
+def load_dataset(
+    params: Params | None = None, progress: Progress | None = None, before=None
+) -> Dataset:
+    """Read everything a fit needs from the database."""
+    params = params or Params()
+    say = progress or (lambda _msg: None)
+    say("reading vocabularies and HCP profiles")
+    vocab = data.load_vocab()
+    hcps = data.load_hcps(vocab)
+    say("reading versions and embeddings")
+    items, reducer = data.load_items(vocab, dim=params.embedding_dim)
+    say("reading events")
+    events = data.load_events(before=before)
+    return Dataset(vocab=vocab, items=items, reducer=reducer, hcps=hcps, events=events)
+
+
+def next_model_version(now=None) -> str:
+    """'<UTC ISO time>#<n>' where n counts every model trained so far."""
+    now = now or timezone.now()
+    n = AffinityModel.objects.count() + 1
+    return f"{now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}#{n}"
+
+
+def affinity_model_activate(*, actor, model_id) -> AffinityModel:
+    """Make one stored model the active one, in a single transaction."""
+    from content_modules.audit.services import audit_record
+
+    with transaction.atomic():
+        try:
+            model = AffinityModel.objects.select_for_update().get(pk=model_id)
+        except AffinityModel.DoesNotExist as exc:
+            raise NotFound("No such affinity model.", field="model_version") from exc
+        previous = list(
+            AffinityModel.objects.select_for_update().filter(is_active=True).exclude(pk=model.pk)
+        )
+        # Deactivate first: the one-active constraint is checked per statement.
+        AffinityModel.objects.filter(pk__in=[m.pk for m in previous]).update(is_active=False)
+        AffinityModel.objects.filter(pk=model.pk).update(is_active=True)
+        audit_record(
+            actor=actor,
+            action="affinity.model_activated",
+            obj=model,
+            data={
+                "model_version": model.model_version,
+                "previous": [m.model_version for m in previous],
+            },
+        )
+    model.is_active = True
+    return model
+
+
+def affinity_model_train(
+    *,
+    actor=None,
+    params: Params | None = None,
+    progress: Progress | None = None,
+    activate: bool = True,
+) -> AffinityModel:
+    """Train on all events, store the model as a new version and (by default) activate it."""
+    from ..embeddings import model_info
+
+    params = params or Params()
+    ds = load_dataset(params, progress)
+    trained = fit(ds, params, progress)
+    name, sha = model_info()
+    now = timezone.now()
+    with transaction.atomic():
+        stored = AffinityModel.objects.create(
+            model_version=next_model_version(now),
+            trained_at=now,
+            n_events=trained.n_events,
+            n_hcps=trained.n_hcps,
+            params=params.as_dict(),
+            metrics=trained.metrics,
+            embedding_model=name,
+            embedding_model_sha256=sha,
+            artifact=trained.to_bytes(),
+        )
+        if activate:
+            affinity_model_activate(actor=actor, model_id=stored.pk)
+    return stored
