@@ -1,0 +1,456 @@
+"""Demo data: vocabularies, brands, users per role, modules in every state, HCPs, events.
+
+Idempotent: a second run finds what the first made (users by username, modules
+by their seed key in the first version's title) and only refreshes passwords,
+so the printed logins always work.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import timedelta
+
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.test.utils import override_settings
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from content_modules.accounts.roles import Role
+from content_modules.affinity.models import HCP, EngagementEvent, EventType
+from content_modules.library.models import (
+    Brand,
+    Channel,
+    Market,
+    Module,
+    ModuleVersion,
+    Reference,
+    Tag,
+    TagKind,
+    VersionStatus,
+)
+from content_modules.library.services import VersionContent, module_create, module_edit
+from content_modules.review.models import ReviewTask, TaskStatus
+from content_modules.review.services import module_withdraw, task_decide, version_submit
+
+VOCABULARY = {
+    TagKind.MESSAGE: [
+        ("efficacy", "Efficacy"),
+        ("safety", "Safety"),
+        ("dosing", "Dosing"),
+        ("mechanism-of-action", "Mechanism of action"),
+        ("access", "Access and reimbursement"),
+        ("patient-support", "Patient support"),
+    ],
+    TagKind.THEME: [
+        ("outcomes", "Outcomes"),
+        ("quality-of-life", "Quality of life"),
+        ("adherence", "Adherence"),
+        ("real-world-evidence", "Real-world evidence"),
+        ("convenience", "Convenience"),
+        ("guidelines", "Guidelines"),
+    ],
+    TagKind.TONALITY: [
+        ("clinical", "Clinical"),
+        ("empathetic", "Empathetic"),
+        ("urgent", "Urgent"),
+        ("conversational", "Conversational"),
+    ],
+    TagKind.FORMAT: [
+        ("text", "Text"),
+        ("image", "Image"),
+        ("infographic", "Infographic"),
+        ("video", "Video"),
+        ("quote", "Quote"),
+        ("chart", "Chart"),
+    ],
+}
+
+BRANDS = [
+    ("cardiozen", "CardioZen", "heart failure", "cardiology"),
+    ("neurolift", "NeuroLift", "migraine", "neurology"),
+]
+MARKETS = [("UK", "United Kingdom"), ("DE", "Germany"), ("US", "United States")]
+
+# password per demo user; the README lists them and seed_demo prints them.
+USERS = [
+    ("author", "Ada", "Author", Role.AUTHOR, "author-demo-2026"),
+    ("author2", "Arlo", "Writer", Role.AUTHOR, "author-demo-2026"),
+    ("medical", "Mia", "Medical", Role.MEDICAL, "medical-demo-2026"),
+    ("legal", "Leo", "Legal", Role.LEGAL, "legal-demo-2026"),
+    ("regulatory", "Rita", "Regulatory", Role.REGULATORY, "regulatory-demo-2026"),
+    ("engine", "Engine", "Service", Role.ENGINE, "engine-demo-2026"),
+    ("admin", "Ava", "Admin", Role.ADMIN, "admin-demo-2026"),
+]
+
+# Key message and body fragments per message tag: {drug} {condition} are filled per brand.
+MESSAGES = {
+    "efficacy": (
+        "{drug} reduced hospitalisation for {condition} by 24% versus placebo.",
+        "In a 12-month randomised trial of 4,800 patients, {drug} cut hospital "
+        "admissions for {condition} by almost a quarter compared with placebo.",
+    ),
+    "safety": (
+        "{drug} had a discontinuation rate due to adverse events similar to placebo.",
+        "Across pooled trials, adverse events leading to discontinuation of {drug} "
+        "were no more frequent than with placebo; the most common was mild dizziness.",
+    ),
+    "dosing": (
+        "{drug} is taken once daily, with or without food.",
+        "One tablet of {drug} a day, at any time, with or without food. No titration "
+        "is needed for most adults with {condition}.",
+    ),
+    "mechanism-of-action": (
+        "{drug} acts on the underlying pathway that drives {condition}.",
+        "{drug} selectively blocks the receptor that sustains {condition}, which "
+        "explains its early and lasting effect.",
+    ),
+    "access": (
+        "{drug} is reimbursed for adults with {condition} who meet the criteria.",
+        "Your patients with {condition} can access {drug} through standard "
+        "reimbursement; prior authorisation takes one short form.",
+    ),
+    "patient-support": (
+        "The {drug} support programme helps patients with {condition} stay on therapy.",
+        "Nurse calls, reminders and a companion app help patients living with "
+        "{condition} take {drug} as prescribed.",
+    ),
+}
+
+TONE_OPENERS = {
+    "clinical": "Data summary:",
+    "empathetic": "For patients who are tired of living around {condition}:",
+    "urgent": "Do not wait:",
+    "conversational": "Here is the short version:",
+}
+
+CTAS = ["Read the full study", "See the prescribing information", "Request a rep visit"]
+
+SPECIALTIES = ["cardiology", "neurology", "general-practice", "internal-medicine"]
+SEGMENTS = ["digital-first", "traditional", "high-prescriber", "academic"]
+REGIONS = ["UK-London", "UK-North", "DE-Berlin", "DE-Bavaria", "US-East", "US-West"]
+CHANNEL_SLUGS = ["email", "rep_email", "web", "rep_visit", "webinar"]
+
+
+class Command(BaseCommand):
+    help = "Create demo vocabularies, users per role, modules in every state, HCPs and events."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--hcps", type=int, default=300, help="number of demo HCPs")
+        parser.add_argument("--seed", type=int, default=7)
+
+    def handle(self, *args, **options):
+        # The workflow notifies authors and owners by email; for demo data those
+        # messages would only bury the printed logins, so they go to memory.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            self._seed(options)
+
+    def _seed(self, options):
+        self.rng = random.Random(options["seed"])
+        users = self._users()
+        self._vocabulary()
+        refs = self._references(users["author"])
+        created = self._modules(users, refs)
+        n_hcps = self._hcps(options["hcps"])
+        n_events = self._events()
+        self._print_summary(users, created, n_hcps, n_events)
+
+    # --- users -------------------------------------------------------------------------------
+
+    def _users(self) -> dict[str, User]:
+        users = {}
+        for username, first, last, role, password in USERS:
+            user, _ = User.objects.get_or_create(
+                username=username,
+                defaults={"first_name": first, "last_name": last, "email": f"{username}@demo.test"},
+            )
+            user.set_password(password)
+            if role == Role.ADMIN:
+                user.is_staff = user.is_superuser = True
+            user.save()
+            user.groups.add(Group.objects.get(name=role))
+            users[username] = user
+        Token.objects.get_or_create(user=users["engine"])
+        return users
+
+    def _vocabulary(self) -> None:
+        for kind, items in VOCABULARY.items():
+            for slug, label in items:
+                Tag.objects.update_or_create(kind=kind, slug=slug, defaults={"label": label})
+        for slug, name, _condition, _spec in BRANDS:
+            Brand.objects.update_or_create(slug=slug, defaults={"name": name})
+        for code, name in MARKETS:
+            Market.objects.update_or_create(code=code, defaults={"name": name})
+
+    def _references(self, author: User) -> list[Reference]:
+        citations = [
+            "Smith J, et al. Outcomes of once-daily therapy in chronic disease. "
+            "N Engl J Med. 2025;392:1101-12.",
+            "Müller K, et al. Pooled safety analysis of five randomised trials. "
+            "Lancet. 2025;405:220-31.",
+            "Garcia L, et al. Adherence support programmes: a real-world cohort. "
+            "BMJ. 2026;380:e07123.",
+            "Summary of Product Characteristics, section 4.2 Posology. 2026.",
+        ]
+        refs = []
+        for citation in citations:
+            ref, _ = Reference.objects.get_or_create(
+                citation=citation,
+                defaults={"created_by": author, "url": "https://example.org/reference"},
+            )
+            refs.append(ref)
+        return refs
+
+    # --- modules -----------------------------------------------------------------------------
+
+    def _modules(self, users: dict[str, User], refs: list[Reference]) -> int:
+        tags = {(t.kind, t.slug): t for t in Tag.objects.all()}
+        channels = {c.slug: c for c in Channel.objects.all()}
+        tonalities = [s for s, _ in VOCABULARY[TagKind.TONALITY]]
+        formats = [s for s, _ in VOCABULARY[TagKind.FORMAT]]
+        themes = [s for s, _ in VOCABULARY[TagKind.THEME]]
+        plan = []
+        for b_index, (brand_slug, brand_name, condition, _spec) in enumerate(BRANDS):
+            market = MARKETS[b_index % 2][0]
+            for m_index, (message, (key, body)) in enumerate(MESSAGES.items()):
+                for variant in range(4):
+                    tone = tonalities[(m_index + variant) % len(tonalities)]
+                    fmt = formats[(m_index * 2 + variant) % len(formats)]
+                    plan.append(
+                        (
+                            brand_slug,
+                            brand_name,
+                            condition,
+                            market,
+                            message,
+                            key,
+                            body,
+                            tone,
+                            fmt,
+                            variant,
+                        )
+                    )
+        states = self._state_plan(len(plan))
+        created = 0
+        roots: dict[tuple[str, str], Module] = {}
+        for index, (row, state) in enumerate(zip(plan, states, strict=True)):
+            brand_slug, brand_name, condition, market, message, key, body, tone, fmt, variant = row
+            seed_key = f"[demo {index + 1:02d}]"
+            existing = Module.objects.filter(
+                versions__number=1, versions__title__startswith=seed_key
+            ).first()
+            if existing is not None:
+                roots.setdefault((brand_slug, message), existing)
+                continue
+            fill = {"drug": brand_name, "condition": condition}
+            opener = TONE_OPENERS[tone].format(**fill)
+            theme_slugs = sorted({themes[(index + k) % len(themes)] for k in range(1 + index % 2)})
+            content = VersionContent(
+                title=f"{seed_key} {brand_name} {message.replace('-', ' ')} ({tone}, {fmt})",
+                headline=f"{opener} {key.format(**fill)}"[:300],
+                body=body.format(**fill),
+                key_message=key.format(**fill),
+                call_to_action=CTAS[index % len(CTAS)],
+                message=tags[(TagKind.MESSAGE, message)],
+                tonality=tags[(TagKind.TONALITY, tone)],
+                format=tags[(TagKind.FORMAT, fmt)],
+                themes=[tags[(TagKind.THEME, s)] for s in theme_slugs],
+                channels=[channels[s] for s in CHANNEL_SLUGS[: 2 + index % 3]],
+                references=[refs[index % len(refs)]]
+                if message in {"efficacy", "safety", "dosing"}
+                else [],
+                expires_on=timezone.localdate() + timedelta(days=200 + 10 * index),
+            )
+            author = users["author"] if index % 3 else users["author2"]
+            with transaction.atomic():
+                version = module_create(
+                    actor=author,
+                    brand=Brand.objects.get(slug=brand_slug),
+                    market=Market.objects.get(code=market),
+                    content=content,
+                    variant_of=roots.get((brand_slug, message)),
+                )
+                roots.setdefault((brand_slug, message), version.module)
+                self._drive(version, state, users, author)
+            created += 1
+        return created
+
+    def _state_plan(self, n: int) -> list[str]:
+        """Mostly approved content, and every other state at least twice."""
+        special = [
+            VersionStatus.DRAFT,
+            VersionStatus.IN_REVIEW,
+            VersionStatus.CHANGES_REQUESTED,
+            VersionStatus.REJECTED,
+            VersionStatus.WITHDRAWN,
+            VersionStatus.EXPIRED,
+            VersionStatus.SUPERSEDED,
+            "approved+draft",
+        ]
+        plan = [VersionStatus.APPROVED] * n
+        for i in range(n):
+            if i % 3 == 2:
+                plan[i] = special[(i // 3) % len(special)]
+        return plan
+
+    def _approve(self, version: ModuleVersion, users: dict[str, User]) -> None:
+        version_submit(actor=version.created_by, module=version.module)
+        reviewer = {
+            "medical": users["medical"],
+            "legal": users["legal"],
+            "regulatory": users["regulatory"],
+        }
+        for task in ReviewTask.objects.filter(version=version, status=TaskStatus.OPEN).order_by(
+            "role"
+        ):
+            task_decide(
+                actor=reviewer[task.role],
+                task=task,
+                decision="approve",
+                password=self._password(task.role),
+                checked_reference_ids=list(version.references.values_list("pk", flat=True)),
+            )
+
+    def _password(self, username: str) -> str:
+        return next(p for u, *_rest, p in USERS if u == username)
+
+    def _drive(
+        self, version: ModuleVersion, state: str, users: dict[str, User], author: User
+    ) -> None:
+        """Walk the version through the real workflow to reach the planned state."""
+        if state == VersionStatus.DRAFT:
+            return
+        if state == VersionStatus.IN_REVIEW:
+            version_submit(actor=author, module=version.module)
+            return
+        if state in (VersionStatus.CHANGES_REQUESTED, VersionStatus.REJECTED):
+            version_submit(actor=author, module=version.module)
+            task = ReviewTask.objects.get(version=version, role="legal", status=TaskStatus.OPEN)
+            decision = "request_changes" if state == VersionStatus.CHANGES_REQUESTED else "reject"
+            task_decide(
+                actor=users["legal"],
+                task=task,
+                decision=decision,
+                comment="The headline overstates the claim; align it with the reference.",
+                password=self._password("legal"),
+            )
+            return
+        self._approve(version, users)
+        if state == VersionStatus.WITHDRAWN:
+            module_withdraw(
+                actor=users["regulatory"],
+                module=version.module,
+                reason="Superseded by updated prescribing information.",
+                password=self._password("regulatory"),
+            )
+        elif state == VersionStatus.EXPIRED:
+            # Backdate the expiry so the demo shows content that expired; the
+            # expiry job marks it (query-time checks hide it even before that).
+            ModuleVersion.objects.filter(pk=version.pk).update(
+                expires_on=timezone.localdate() - timedelta(days=1)
+            )
+            from content_modules.review.services import versions_expire
+
+            versions_expire()
+        elif state in (VersionStatus.SUPERSEDED, "approved+draft"):
+            draft = module_edit(
+                actor=author,
+                module=version.module,
+                changes={"headline": version.headline + " Updated for 2027."},
+            )
+            if state == VersionStatus.SUPERSEDED:
+                self._approve(draft, users)
+
+    # --- HCPs and events ---------------------------------------------------------------------
+
+    def _hcps(self, n: int) -> int:
+        existing = set(HCP.objects.values_list("external_id", flat=True))
+        new = []
+        for i in range(1, n + 1):
+            external_id = f"HCP-{i:04d}"
+            if external_id in existing:
+                continue
+            new.append(
+                HCP(
+                    external_id=external_id,
+                    specialty=SPECIALTIES[i % len(SPECIALTIES)],
+                    segment=SEGMENTS[(i // 4) % len(SEGMENTS)],
+                    region=REGIONS[i % len(REGIONS)],
+                    preferred_channel=["email", "web", "rep_visit"][i % 3],
+                    attributes={"years_in_practice": 3 + i % 30},
+                )
+            )
+        HCP.objects.bulk_create(new, batch_size=1000)
+        return HCP.objects.count()
+
+    def _events(self) -> int:
+        """A few weeks of engagement with approved content, with per-segment tastes."""
+        if EngagementEvent.objects.exists():
+            return EngagementEvent.objects.count()
+        approved = list(ModuleVersion.objects.approved_now().select_related("message", "tonality"))
+        if not approved:
+            return 0
+        hcps = list(HCP.objects.all())
+        now = timezone.now()
+        liked_tone = {s: VOCABULARY[TagKind.TONALITY][i % 4][0] for i, s in enumerate(SEGMENTS)}
+        events = []
+        for hcp in hcps:
+            for _ in range(self.rng.randint(0, 12)):
+                version = self.rng.choice(approved)
+                at = now - timedelta(days=self.rng.uniform(0, 40))
+                channel = hcp.preferred_channel or "email"
+                base = {
+                    "hcp": hcp,
+                    "module_id": version.module_id,
+                    "version": version,
+                    "channel": channel,
+                }
+                events.append(
+                    EngagementEvent(
+                        event_id=uuid.uuid4(), type=EventType.DELIVERED, occurred_at=at, **base
+                    )
+                )
+                p_open = 0.5 if version.tonality.slug == liked_tone[hcp.segment] else 0.25
+                if self.rng.random() < p_open:
+                    events.append(
+                        EngagementEvent(
+                            event_id=uuid.uuid4(),
+                            type=EventType.OPENED,
+                            occurred_at=at + timedelta(minutes=5),
+                            **base,
+                        )
+                    )
+                    if self.rng.random() < 0.4:
+                        events.append(
+                            EngagementEvent(
+                                event_id=uuid.uuid4(),
+                                type=EventType.CLICKED,
+                                occurred_at=at + timedelta(minutes=6),
+                                **base,
+                            )
+                        )
+        EngagementEvent.objects.bulk_create(events, batch_size=2000)
+        return len(events)
+
+    # --- output ------------------------------------------------------------------------------
+
+    def _print_summary(self, users, created: int, n_hcps: int, n_events: int) -> None:
+        counts = {s: ModuleVersion.objects.filter(status=s).count() for s in VersionStatus.values}
+        out = self.stdout
+        out.write(self.style.SUCCESS("Demo data ready."))
+        out.write(
+            f"  modules: {Module.objects.count()} ({created} new this run); "
+            f"versions by state: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        )
+        out.write(f"  HCPs: {n_hcps}; engagement events: {n_events}")
+        out.write("")
+        out.write("Demo logins (http://127.0.0.1:8000/accounts/login/):")
+        for username, first, last, role, password in USERS:
+            out.write(f"  {role:<20} {username:<11} password: {password:<22} ({first} {last})")
+        token = Token.objects.get(user=users["engine"]).key
+        out.write(f"  engine API token: {token}")
+        out.write(
+            "  e.g. curl -H 'Authorization: Token <token>' http://127.0.0.1:8000/api/v1/content"
+        )

@@ -1,0 +1,58 @@
+"""seed_demo gives a newcomer a working demo, and running it twice changes nothing."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from content_modules.affinity.models import HCP
+from content_modules.audit.services import audit_verify
+from content_modules.library.models import Module, ModuleVersion, Tag, TagKind, VersionStatus
+
+
+def _seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", "--hcps", "120", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_modules_in_every_state_and_prints_working_logins():
+    output = _seed()
+
+    assert Module.objects.count() >= 40
+    states = set(ModuleVersion.objects.values_list("status", flat=True))
+    assert states == set(VersionStatus.values)
+    # Every vocabulary value is used by at least one module version.
+    for kind in TagKind.values:
+        for tag in Tag.objects.filter(kind=kind):
+            field = "themes" if kind == TagKind.THEME else kind
+            assert ModuleVersion.objects.filter(**{field: tag}).exists(), tag
+    # Variants: several modules share one key message family.
+    assert Module.objects.filter(variant_of__isnull=False).count() >= 20
+    assert HCP.objects.count() == 120
+    for role, username, password in [
+        ("author", "author", "author-demo-2026"),
+        ("medical_reviewer", "medical", "medical-demo-2026"),
+        ("legal_reviewer", "legal", "legal-demo-2026"),
+        ("regulatory_reviewer", "regulatory", "regulatory-demo-2026"),
+        ("engine", "engine", "engine-demo-2026"),
+        ("admin", "admin", "admin-demo-2026"),
+    ]:
+        assert f"{username}" in output and password in output
+        user = authenticate(username=username, password=password)
+        assert user is not None and user.groups.filter(name=role).exists()
+    assert "engine API token:" in output
+    assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent():
+    _seed()
+    counts = (Module.objects.count(), ModuleVersion.objects.count(), HCP.objects.count())
+
+    output = _seed()
+
+    assert (Module.objects.count(), ModuleVersion.objects.count(), HCP.objects.count()) == counts
+    assert "(0 new this run)" in output
