@@ -1,10 +1,12 @@
 """Reusable DRF permission classes built on the roles in ``roles.py``.
 
 Every API view starts from default deny (``IsAuthenticated`` in settings) and
-adds one of these. They compose with DRF's operators, for example
-``CanSeeLibrary & (ReadOnly | IsAuthorOrAdmin)``: anyone who may see the
-library reads, only authors and admins write. Object-level rules that need
-domain knowledge (who may edit which module) stay in the domain actions.
+adds some of these; DRF requires every class in ``permission_classes`` to
+pass. List them rather than combining them with ``&``/``|``: DRF's operators
+drop each class's ``message``, and the caller then reads a generic refusal.
+For example ``[IsAuthenticated, CanSeeLibrary, AuthorsWrite]``: anyone who may
+see the library reads, only authors and admins write. Object-level rules that
+need domain knowledge (who may edit which module) stay in the domain actions.
 """
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -19,6 +21,24 @@ class ReadOnly(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return request.method in SAFE_METHODS
+
+
+class AuthorsWrite(BasePermission):
+    """Reads pass; writes (POST, PUT, PATCH, DELETE) need the author or admin role."""
+
+    message = "Only authors and administrators may create or change content."
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or has_role(request.user, Role.AUTHOR, Role.ADMIN)
+
+
+class AdminsWrite(BasePermission):
+    """Reads pass; writes need the admin role (e.g. extending a vocabulary)."""
+
+    message = "Only administrators may change this."
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or is_admin(request.user)
 
 
 class IsAdmin(BasePermission):

@@ -21,7 +21,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from content_modules.accounts.permissions import CanSeeLibrary, IsAdmin, IsAuthorOrAdmin, ReadOnly
+from content_modules.accounts.permissions import AdminsWrite, AuthorsWrite, CanSeeLibrary
 from content_modules.audit.models import AuditEntry
 from content_modules.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 
@@ -173,7 +173,7 @@ def _content_changes(data: dict[str, Any]) -> dict[str, Any]:
 class VocabularyView(generics.GenericAPIView):
     """``GET`` a vocabulary's active terms (any signed-in caller); ``POST`` adds one (admins)."""
 
-    permission_classes = [IsAuthenticated, ReadOnly | IsAdmin]
+    permission_classes = [IsAuthenticated, AdminsWrite]
     serializer_class = VocabularyTermSerializer
     pagination_class = None
     filter_backends: list = []
@@ -230,7 +230,7 @@ class ModuleListView(generics.ListAPIView):
     ``tags`` is one JSON object. Without an image, send the same fields as JSON.
     """
 
-    permission_classes = [IsAuthenticated, CanSeeLibrary & (ReadOnly | IsAuthorOrAdmin)]
+    permission_classes = [IsAuthenticated, CanSeeLibrary, AuthorsWrite]
     serializer_class = ModuleVersionSerializer
     filterset_class = ModuleFilter
     content_negotiation_class = FilterFriendlyNegotiation
@@ -291,7 +291,7 @@ class ModuleDetailView(generics.GenericAPIView):
     review answers 409. Only the module's authors and admins may edit.
     """
 
-    permission_classes = [IsAuthenticated, CanSeeLibrary & (ReadOnly | IsAuthorOrAdmin)]
+    permission_classes = [IsAuthenticated, CanSeeLibrary, AuthorsWrite]
     serializer_class = ModuleVersionSerializer
     parser_classes = PARSERS
     filter_backends: list = []
