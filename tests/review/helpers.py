@@ -10,7 +10,9 @@ from tests.factories import PASSWORD
 
 def submit(version: ModuleVersion, actor=None):
     """Submit the module of ``version`` as its author; return the review."""
-    return version_submit(actor=actor or version.created_by, module=version.module)
+    review = version_submit(actor=actor or version.created_by, module=version.module)
+    version.refresh_from_db()
+    return review
 
 
 def task_for(version: ModuleVersion, role: str) -> ReviewTask:
