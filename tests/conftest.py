@@ -7,7 +7,7 @@ from django.core.cache import cache
 
 from content_modules.accounts.roles import Role
 
-from . import factories
+from . import celery_support, factories
 
 
 @pytest.fixture(autouse=True)
@@ -60,3 +60,10 @@ def engine(db):
 @pytest.fixture
 def admin_user(db):
     return factories.make_user(Role.ADMIN, is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def live_celery_worker(transactional_db, tmp_path):
+    """A real Celery worker subprocess on Redis and the test database (tests/celery_support.py)."""
+    with celery_support.live_worker(tmp_path) as worker:
+        yield worker

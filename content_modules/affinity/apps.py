@@ -5,3 +5,6 @@ class AffinityConfig(AppConfig):
     name = "content_modules.affinity"
     label = "affinity"
     verbose_name = "HCP content affinity"
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401  (connects the signal receivers)

@@ -208,6 +208,20 @@ def _upsert(objs: list[VersionEmbedding]) -> int:
         return len(objs)
 
 
+def versions_needing_embedding() -> list[int]:
+    """Ids of versions the sweeper should (re)check: approved now, working, or never embedded.
+
+    ``embed_versions`` then skips those whose embedding is already up to date,
+    so this may safely over-select.
+    """
+    from content_modules.library.models import ModuleVersion
+
+    live = ModuleVersion.objects.approved_now().values_list("pk", flat=True)
+    working = ModuleVersion.objects.working().values_list("pk", flat=True)
+    never = ModuleVersion.objects.filter(embedding__isnull=True).values_list("pk", flat=True)
+    return sorted(set(live) | set(working) | set(never))
+
+
 def embedding_matrix(version_ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
     """(ids, matrix) of the stored embeddings by the current model, in the order asked.
 

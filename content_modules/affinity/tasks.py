@@ -1,0 +1,64 @@
+"""Celery tasks of the affinity app: thin, idempotent calls into the domain code.
+
+Embedding tasks load the sentence-transformers model once per worker process
+(``embeddings.get_model`` caches it), tolerate versions that are gone, and are
+safe to run twice: ``embed_versions`` skips up-to-date embeddings.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from . import embeddings
+
+logger = logging.getLogger(__name__)
+
+_EMBED_OPTIONS = {
+    "acks_late": True,
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(
+    name="content_modules.affinity.tasks.embed_version_task",
+    soft_time_limit=120,
+    time_limit=180,
+    **_EMBED_OPTIONS,
+)
+def embed_version_task(version_id: int) -> int:
+    """Embed one version (no-op when it is gone or already up to date)."""
+    return embeddings.embed_versions([version_id])
+
+
+@shared_task(
+    name="content_modules.affinity.tasks.embed_missing_task",
+    soft_time_limit=3300,
+    time_limit=3600,
+    **_EMBED_OPTIONS,
+)
+def embed_missing_task() -> int:
+    """Sweeper: embed every version that should have an up-to-date embedding and lacks one."""
+    return embeddings.embed_versions(embeddings.versions_needing_embedding())
+
+
+def enqueue_embedding(version_id: int) -> bool:
+    """Queue the embedding of one version; never raises (the sweeper catches up)."""
+    try:
+        embed_version_task.apply_async(
+            (version_id,),
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
+        )
+    except Exception:
+        # Redis down, or (eager mode) the model failing: the author's request has
+        # committed and must not fail; embed_missing_task embeds it later.
+        logger.warning(
+            "could not queue embedding of version %s; the sweeper will", version_id, exc_info=True
+        )
+        return False
+    return True
