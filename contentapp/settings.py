@@ -156,6 +156,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "content_modules.review.tasks.remind_overdue_tasks",
         "schedule": envint("REVIEW_REMINDER_INTERVAL_SECONDS", 3600),
     },
+    # Affinity: embed versions whose embedding was missed (Redis or workers were down).
+    "affinity-embed-missing": {
+        "task": "content_modules.affinity.tasks.embed_missing_task",
+        "schedule": envint("EMBED_SWEEP_INTERVAL_SECONDS", 15 * 60),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
