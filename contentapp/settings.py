@@ -46,10 +46,19 @@ DEBUG = envbool("DEBUG", default=not PRODUCTION)
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-in-production-0123456789"  # noqa: S105 - development only; refused in production
 SECRET_KEY = os.environ.get("SECRET_KEY", "" if PRODUCTION else _DEV_SECRET)
-if PRODUCTION and (not SECRET_KEY or SECRET_KEY == _DEV_SECRET):
-    raise ImproperlyConfigured("SECRET_KEY must be set in production")
+# Django's deploy check (security.W009) only warns about a short key; production refuses it.
+if PRODUCTION and (not SECRET_KEY or SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set in production (CONTENTAPP_ENV=production): "
+        "a random string of at least 50 characters, kept out of the code."
+    )
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
+if PRODUCTION and not ALLOWED_HOSTS:
+    # Otherwise every request would answer 400 with no hint why.
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must be set in production, e.g. ALLOWED_HOSTS=content.example.com"
+    )
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -105,6 +114,11 @@ WSGI_APPLICATION = "contentapp.wsgi.application"
 ASGI_APPLICATION = "contentapp.asgi.application"
 
 # Database: DATABASE_URL (PostgreSQL in production and CI), SQLite otherwise.
+if PRODUCTION and not os.environ.get("DATABASE_URL"):
+    # A silent fallback would put production data in a SQLite file next to the code.
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be set in production, e.g. postgres://app:pw@db:5432/contentapp"
+    )
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
