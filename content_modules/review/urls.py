@@ -1,5 +1,30 @@
-from django.urls import path  # noqa: F401
+"""Reviewer pages, mounted at /review/."""
+
+from django.urls import path
+
+from . import views
 
 app_name = "review"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("tasks/<int:pk>/", views.task_detail, name="task"),
+    path("tasks/<int:pk>/decide/", views.task_decide_view, name="task_decide"),
+    path("tasks/<int:pk>/annotations/", views.annotation_create_view, name="annotation_create"),
+    path(
+        "tasks/<int:pk>/annotations/<int:annotation_pk>/resolve/",
+        views.annotation_resolve_view,
+        name="annotation_resolve",
+    ),
+    path("modules/<int:pk>/submit/", views.module_submit, name="module_submit"),
+    path("modules/<int:pk>/withdraw/", views.module_withdraw_view, name="module_withdraw"),
+    path("modules/<int:pk>/history/", views.module_history, name="module_history"),
+    path("modules/<int:pk>/audit.csv", views.module_audit_csv, name="module_audit_csv"),
+    path(
+        "modules/<int:pk>/versions/<int:number>/record.csv",
+        views.version_record_csv,
+        name="version_record_csv",
+    ),
+    path("audit.csv", views.audit_csv, name="audit_csv"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+]

@@ -1,0 +1,99 @@
+"""Forms of the reviewer pages: they parse input; the actions in services.py decide."""
+
+from __future__ import annotations
+
+from django import forms
+
+from content_modules.accounts.roles import ReviewRole
+from content_modules.library.models import Brand, Market
+
+from .models import AnnotationField, Decision, TaskStatus
+
+
+class QueueFilterForm(forms.Form):
+    """The queue's filter bar; every field is optional and unknown values are refused."""
+
+    role = forms.ChoiceField(required=False, choices=[("", "Any role"), *ReviewRole.choices])
+    brand = forms.ChoiceField(required=False)
+    market = forms.ChoiceField(required=False)
+    overdue = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any"), ("true", "Overdue only"), ("false", "Not overdue")],
+    )
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Open (mine to act on)"), *TaskStatus.choices],
+        label="Status",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["brand"].choices = [("", "Any brand")] + [
+            (b.slug, b.name) for b in Brand.objects.order_by("name")
+        ]
+        self.fields["market"].choices = [("", "Any market")] + [
+            (m.code, m.code) for m in Market.objects.order_by("code")
+        ]
+
+
+class DecisionForm(forms.Form):
+    """A reviewer's signed decision on one task.
+
+    The password is not required here on purpose: a missing password must
+    reach the action, which records it as a failed signature attempt.
+    """
+
+    decision = forms.ChoiceField(
+        choices=Decision.choices, widget=forms.RadioSelect, initial=Decision.APPROVE
+    )
+    comment = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required when you request changes or reject: say what must change and why.",
+    )
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        label="Your password (electronic signature)",
+    )
+    checked_references = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, references=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["checked_references"].choices = [(str(r.pk), r.citation) for r in references]
+
+
+class AnnotationForm(forms.Form):
+    """A comment on a span of one field, or a reply to a thread (``parent``)."""
+
+    field = forms.ChoiceField(choices=AnnotationField.choices, required=False)
+    start = forms.IntegerField(required=False, min_value=0)
+    end = forms.IntegerField(required=False, min_value=0)
+    # The selected text as the browser saw it, to catch a page older than the version.
+    quote = forms.CharField(required=False, strip=False)
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Comment")
+    parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("parent") and not self.errors:
+            for name in ("field", "start", "end"):
+                if data.get(name) in (None, ""):
+                    self.add_error(
+                        name, "Select the text to comment on (or give field, start and end)."
+                    )
+        return data
+
+
+class WithdrawForm(forms.Form):
+    """Pull an approved module from delivery: a reason and an electronic signature."""
+
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )

@@ -1,0 +1,428 @@
+"""Read helpers for the reviewer pages: who may open them, text anchoring, diffs and charts.
+
+Nothing here changes data: the pages call the actions in ``services.py``;
+this module only shapes what the templates show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Prefetch
+
+from content_modules.accounts.roles import (
+    REVIEW_ROLE_GROUP,
+    ReviewRole,
+    can_see_unapproved,
+    has_role,
+    is_admin,
+    is_reviewer,
+)
+from content_modules.library.models import Module, ModuleVersion, Reference
+
+from .models import Annotation, Review, ReviewTask, Signature, TaskStatus
+from .services import WITHDRAW_ROLES
+
+# --- who may open which page ---------------------------------------------------------------
+
+
+def may_review(user) -> bool:
+    """Reviewers of any role and admins open the queue, task pages and the dashboard."""
+    return is_reviewer(user) or is_admin(user)
+
+
+def may_see_history(user) -> bool:
+    """Everyone who works on content (authors, reviewers, admins) reads a module's history."""
+    return can_see_unapproved(user)
+
+
+def may_withdraw(user) -> bool:
+    """Whether the withdraw form is offered (the action checks again)."""
+    return has_role(user, *WITHDRAW_ROLES)
+
+
+def holds_task_role(user, role: str) -> bool:
+    """True when the user is in the group of this task's review role."""
+    return has_role(user, REVIEW_ROLE_GROUP[ReviewRole(role)])
+
+
+# --- text anchoring ------------------------------------------------------------------------
+
+
+def _normalise_newlines(text: str) -> tuple[str, list[int]]:
+    """Text as a browser sees it (CR LF and CR become LF) and, per character, its raw index."""
+    out: list[str] = []
+    raw_index: list[int] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        raw_index.append(i)
+        if ch == "\r":
+            out.append("\n")
+            i += 2 if text[i + 1 : i + 2] == "\n" else 1
+        else:
+            out.append(ch)
+            i += 1
+    raw_index.append(len(text))
+    return "".join(out), raw_index
+
+
+def browser_offsets_to_raw(raw: str, start: int, end: int) -> tuple[int, int]:
+    """Map a selection measured on the page to offsets in the stored text.
+
+    A browser turns CR LF into LF when it parses the page, so offsets the
+    script measures are in that normalised text; the annotation action wants
+    offsets in the stored value. Offsets out of range pass through unchanged
+    so the action reports them.
+    """
+    normalised, raw_index = _normalise_newlines(raw)
+    if not (0 <= start <= len(normalised) and 0 <= end <= len(normalised)):
+        return start, end
+    return raw_index[start], raw_index[end]
+
+
+@dataclass
+class Segment:
+    """A run of a field's text and the open annotations covering it."""
+
+    text: str
+    annotation_ids: list[int] = field(default_factory=list)
+
+    @property
+    def marked(self) -> bool:
+        return bool(self.annotation_ids)
+
+    @property
+    def ids_attr(self) -> str:
+        return " ".join(str(i) for i in self.annotation_ids)
+
+
+def highlight_segments(text: str, spans: list[tuple[int, int, int]]) -> list[Segment]:
+    """Split ``text`` at every annotation boundary; overlapping spans share segments.
+
+    ``spans`` are ``(start, end, annotation_id)``. Concatenating the segments
+    gives ``text`` back, so offsets measured on the page stay those of the text.
+    """
+    text = text or ""
+    cuts = {0, len(text)}
+    for start, end, _ in spans:
+        cuts.update({max(0, min(start, len(text))), max(0, min(end, len(text)))})
+    bounds = sorted(cuts)
+    segments = []
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        if a == b:
+            continue
+        ids = [i for start, end, i in spans if start <= a and b <= end]
+        segments.append(Segment(text[a:b], ids))
+    return segments
+
+
+ANNOTATABLE_FIELDS = ("title", "headline", "body", "key_message", "call_to_action")
+
+
+def field_segments(version: ModuleVersion, annotations: list[Annotation]) -> dict[str, Any]:
+    """Per text field, the segments to render with open annotations highlighted."""
+    spans: dict[str, list[tuple[int, int, int]]] = {f: [] for f in ANNOTATABLE_FIELDS}
+    for a in annotations:
+        if not a.resolved and a.field in spans:
+            spans[a.field].append((a.start, a.end, a.pk))
+    return {
+        name: highlight_segments(getattr(version, name) or "", spans[name])
+        for name in ANNOTATABLE_FIELDS
+    }
+
+
+def annotation_threads(version: ModuleVersion) -> list[Annotation]:
+    """Root comments of a version with their replies and people, in reading order."""
+    replies = Prefetch(
+        "replies", queryset=Annotation.objects.select_related("author").order_by("created_at", "id")
+    )
+    return list(
+        Annotation.objects.filter(version=version, parent__isnull=True)
+        .select_related("author", "resolved_by")
+        .prefetch_related(replies)
+        .order_by("resolved", "field", "start", "id")
+    )
+
+
+def outdated_threads(previous: ModuleVersion | None) -> list[Annotation]:
+    """Comments of the previous version whose text no longer exists in this one."""
+    if previous is None:
+        return []
+    return list(
+        Annotation.objects.filter(version=previous, parent__isnull=True, outdated=True)
+        .select_related("author")
+        .order_by("field", "start", "id")
+    )
+
+
+# --- diffs ---------------------------------------------------------------------------------
+
+FIELD_LABELS = {
+    "title": "Title",
+    "headline": "Headline",
+    "body": "Body",
+    "key_message": "Key message",
+    "call_to_action": "Call to action",
+    "message": "Message tag",
+    "tonality": "Tonality",
+    "format": "Format",
+    "image": "Image",
+    "expires_on": "Expires on",
+    "themes": "Themes",
+    "channels": "Channels",
+    "references": "References",
+}
+
+
+def diff_rows(diff: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The changed fields of a ``version_diff`` result, labelled, in display order.
+
+    Reference ids are replaced by their citations so reviewers read what changed.
+    """
+    if not diff:
+        return []
+    ref_ids: set[int] = set()
+    refs = diff["fields"].get("references", {})
+    for key in ("added", "removed", "kept"):
+        ref_ids.update(refs.get(key, []))
+    citations = dict(Reference.objects.filter(pk__in=ref_ids).values_list("pk", "citation"))
+    rows = []
+    for name, item in diff["fields"].items():
+        if not item["changed"]:
+            continue
+        row = {"name": name, "label": FIELD_LABELS.get(name, name), **item}
+        if name == "image":
+            row["old"] = "an image" if item["old"] else "no image"
+            row["new"] = "a new image" if item["new"] else "no image"
+        if name == "references":
+            for key in ("added", "removed"):
+                row[key] = [citations.get(i, f"reference {i}") for i in item[key]]
+        rows.append(row)
+    return rows
+
+
+# --- the review page -----------------------------------------------------------------------
+
+
+def task_for_page(pk: int) -> ReviewTask:
+    """A task with everything its page header shows, in one query."""
+    return ReviewTask.objects.with_context().select_related("review__submitted_by").get(pk=pk)
+
+
+def review_tasks(review: Review) -> list[ReviewTask]:
+    """Every role's task in a review, with who decided it."""
+    return list(
+        ReviewTask.objects.filter(review=review)
+        .select_related("decided_by", "assignee")
+        .order_by("role")
+    )
+
+
+def version_signatures(version: ModuleVersion) -> list[Signature]:
+    """Every signature applied to one version, oldest first."""
+    return list(Signature.objects.filter(version=version).order_by("signed_at", "id"))
+
+
+SIGN_VERBS = {
+    "approve": "approve",
+    "request_changes": "request changes to",
+    "reject": "reject",
+}
+
+
+def signature_statement(version: ModuleVersion, role: str, decision: str = "approve") -> str:
+    """The meaning a reviewer signs: the decision, the version and its content hash."""
+    verb = SIGN_VERBS.get(decision, "approve")
+    return (
+        f"By signing I {verb} version {version.number} "
+        f"(hash {version.content_hash[:12]}…) as {role} reviewer."
+    )
+
+
+# --- the module page panel -----------------------------------------------------------------
+
+
+def module_panel(user, module: Module, version: ModuleVersion) -> dict[str, Any]:
+    """What the review panel on a module page shows to this user."""
+    from content_modules.library.models import VersionStatus
+    from content_modules.library.services import can_edit_module
+
+    latest_review = (
+        Review.objects.filter(version=version)
+        .select_related("submitted_by")
+        .order_by("-submitted_at", "-id")
+        .first()
+    )
+    tasks = review_tasks(latest_review) if latest_review else []
+    signatures = list(
+        Signature.objects.filter(version__module=module)
+        .select_related("version")
+        .order_by("-signed_at", "-id")[:20]
+    )
+    comments = [t for t in tasks if t.comment]
+    threads = [a for a in annotation_threads(version) if not a.resolved]
+    my_task = None
+    if version.status == VersionStatus.IN_REVIEW and may_review(user):
+        my_task = next(
+            (t for t in tasks if t.status == TaskStatus.OPEN and holds_task_role(user, t.role)),
+            None,
+        )
+    approved = ModuleVersion.objects.approved_now().filter(module=module).first()
+    return {
+        "module": module,
+        "version": version,
+        "review": latest_review,
+        "tasks": tasks,
+        "comments": comments,
+        "threads": threads,
+        "signatures": signatures,
+        "my_task": my_task,
+        "can_submit": version.status == VersionStatus.DRAFT and can_edit_module(user, module),
+        "approved_version": approved,
+        "can_withdraw": approved is not None and may_withdraw(user),
+    }
+
+
+# --- the MLR dashboard charts (server-rendered SVG) ----------------------------------------
+
+CHART_WIDTH = 640
+CHART_HEIGHT = 240
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 16, 16, 40
+AGE_COLOURS = ("#9cc3f5", "#4f8fe0", "#1f5fbf", "#b3261e")
+ROLE_LABELS = dict(ReviewRole.choices)
+
+
+def _nice_max(value: float) -> float:
+    """A round axis maximum at or above ``value``."""
+    if value <= 0:
+        return 1.0
+    for step in (1, 2, 5, 10, 12, 24, 48, 72, 120, 168, 240, 336, 500, 1000):
+        if value <= step:
+            return float(step)
+    return float(value)
+
+
+def _ticks(top: float, n: int = 4) -> list[dict[str, Any]]:
+    plot_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
+    ticks = []
+    for i in range(n + 1):
+        value = top * i / n
+        y = PAD_TOP + plot_h - plot_h * i / n
+        ticks.append({"y": round(y, 1), "label": f"{value:g}"})
+    return ticks
+
+
+def cycle_time_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Grouped bars per ISO week: median and 90th percentile hours to approval."""
+    plot_w = CHART_WIDTH - PAD_LEFT - PAD_RIGHT
+    plot_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
+    top = _nice_max(max((r["p90_hours"] for r in rows), default=0))
+    groups = []
+    slot = plot_w / max(len(rows), 1)
+    bar_w = min(28.0, slot / 3)
+    for i, row in enumerate(rows):
+        x0 = PAD_LEFT + i * slot + (slot - 2 * bar_w) / 2
+        bars = []
+        for j, (key, css) in enumerate((("median_hours", "median"), ("p90_hours", "p90"))):
+            h = plot_h * row[key] / top
+            bars.append(
+                {
+                    "x": round(x0 + j * bar_w, 1),
+                    "y": round(PAD_TOP + plot_h - h, 1),
+                    "w": round(bar_w - 2, 1),
+                    "h": round(h, 1),
+                    "css": css,
+                    "value": row[key],
+                }
+            )
+        groups.append(
+            {
+                **row,
+                "bars": bars,
+                "label_x": round(PAD_LEFT + i * slot + slot / 2, 1),
+                "label": row["week"].split("-", 1)[-1],
+            }
+        )
+    return _frame(groups=groups, ticks=_ticks(top), unit="hours")
+
+
+def first_pass_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Horizontal bars: share of first-round decisions that approved, per role."""
+    bar_area = CHART_WIDTH - 160 - 60
+    bars = []
+    for i, row in enumerate(rows):
+        rate = row["rate"]
+        bars.append(
+            {
+                **row,
+                "label": ROLE_LABELS.get(row["role"], row["role"]),
+                "y": 16 + i * 44,
+                "w": round(bar_area * (rate or 0), 1),
+                "percent": None if rate is None else round(rate * 100),
+                "text_x": 160 + round(bar_area * (rate or 0), 1) + 8,
+            }
+        )
+    return {"width": CHART_WIDTH, "height": 16 + 44 * len(rows), "bars": bars, "x0": 160}
+
+
+def open_tasks_chart(open_tasks: dict[str, Any]) -> dict[str, Any]:
+    """Stacked bars per role: open tasks split by age since submission."""
+    buckets = open_tasks["buckets"]
+    by_role = open_tasks["by_role"]
+    totals = {role: sum(counts.values()) for role, counts in by_role.items()}
+    top = _nice_max(max(totals.values(), default=0))
+    plot_w = CHART_WIDTH - PAD_LEFT - PAD_RIGHT
+    plot_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
+    slot = plot_w / max(len(by_role), 1)
+    bar_w = min(80.0, slot / 2)
+    groups = []
+    for i, (role, counts) in enumerate(by_role.items()):
+        x = PAD_LEFT + i * slot + (slot - bar_w) / 2
+        y = PAD_TOP + plot_h
+        parts = []
+        for j, bucket in enumerate(buckets):
+            h = plot_h * counts.get(bucket, 0) / top
+            y -= h
+            if counts.get(bucket, 0):
+                parts.append(
+                    {
+                        "y": round(y, 1),
+                        "h": round(h, 1),
+                        "fill": AGE_COLOURS[j % len(AGE_COLOURS)],
+                        "bucket": bucket,
+                        "count": counts[bucket],
+                    }
+                )
+        groups.append(
+            {
+                "role": role,
+                "label": ROLE_LABELS.get(role, role),
+                "x": round(x, 1),
+                "w": round(bar_w, 1),
+                "parts": parts,
+                "total": totals[role],
+                "overdue": open_tasks["overdue"].get(role, 0),
+                "counts": [counts.get(b, 0) for b in buckets],
+                "label_x": round(x + bar_w / 2, 1),
+                "total_y": round(y - 6, 1),
+            }
+        )
+    legend = [
+        {"bucket": b, "fill": AGE_COLOURS[j % len(AGE_COLOURS)], "x": PAD_LEFT + j * 110}
+        for j, b in enumerate(buckets)
+    ]
+    return _frame(groups=groups, ticks=_ticks(top), unit="tasks", legend=legend)
+
+
+def _frame(**parts: Any) -> dict[str, Any]:
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "x0": PAD_LEFT,
+        "x1": CHART_WIDTH - PAD_RIGHT,
+        "y_base": CHART_HEIGHT - PAD_BOTTOM,
+        "label_y": CHART_HEIGHT - PAD_BOTTOM + 18,
+        **parts,
+    }

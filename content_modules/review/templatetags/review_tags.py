@@ -1,0 +1,63 @@
+"""Template tags of the review pages: highlighted text segments and the module page panel."""
+
+from django import template
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
+
+from content_modules.review import pages
+from content_modules.review.forms import WithdrawForm
+
+register = template.Library()
+
+
+@register.simple_tag
+def segments(parts) -> str:
+    """Render text segments, open annotations wrapped in <mark>, with no added whitespace.
+
+    Whitespace matters: the annotation script measures offsets on the text
+    content of the element, which must equal the stored text.
+    """
+    html = []
+    for seg in parts or ():
+        if seg.marked:
+            html.append(
+                format_html(
+                    '<mark class="anno" data-annotations="{}" title="Commented">{}</mark>',
+                    seg.ids_attr,
+                    seg.text,
+                )
+            )
+        else:
+            html.append(conditional_escape(seg.text))
+    return mark_safe("".join(html))  # noqa: S308 - every part was escaped above
+
+
+@register.simple_tag
+def text_diff(opcodes) -> str:
+    """Word-level opcodes as inline <del>/<ins> markup."""
+    html = []
+    for op in opcodes or ():
+        if op["op"] == "equal":
+            html.append(conditional_escape(op["old"]))
+            continue
+        if op["old"]:
+            html.append(format_html('<del class="diff-del">{}</del>', op["old"]))
+        if op["new"]:
+            html.append(format_html('<ins class="diff-ins">{}</ins>', op["new"]))
+    return mark_safe("".join(html))  # noqa: S308 - every part was escaped above
+
+
+@register.inclusion_tag("review/_panel_body.html", takes_context=True)
+def review_panel(context):
+    """The review panel of a module page: submit, withdraw, review status and signatures."""
+    request = context["request"]
+    data = pages.module_panel(request.user, context["module"], context["version"])
+    data.update(
+        {
+            "request": request,
+            "user": request.user,
+            "csrf_token": context.get("csrf_token"),
+            "withdraw_form": WithdrawForm(),
+        }
+    )
+    return data

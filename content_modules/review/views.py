@@ -1,0 +1,467 @@
+"""Reviewer pages: the queue, a task's review page, module history, the MLR dashboard.
+
+Views parse the request, call the review actions in ``services.py`` and
+render; a ``DomainError`` the action raises becomes a message on the page
+with the action's status code, so the page and the API refuse alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from content_modules.accounts.roles import is_admin, review_roles_of
+from content_modules.audit.models import AuditEntry
+from content_modules.errors import DomainError, InvalidInput
+from content_modules.library.models import Module, ModuleVersion, VersionStatus
+
+from . import pages
+from .diff import last_approved_version, previous_version, version_diff
+from .exports import audit_csv_lines, review_record_csv
+from .forms import AnnotationForm, DecisionForm, QueueFilterForm, WithdrawForm
+from .models import Annotation, Decision, ReferenceCheck, ReviewTask, TaskStatus
+from .queries import (
+    actionable_tasks,
+    dashboard_metrics,
+    module_signatures,
+    review_queue,
+    review_record,
+)
+from .services import (
+    annotation_create,
+    annotation_resolve,
+    module_withdraw,
+    task_decide,
+    version_submit,
+)
+
+QUEUE_PAGE_SIZE = 50
+HISTORY_AUDIT_LIMIT = 500
+
+
+def forbidden(request: HttpRequest, reason: str) -> HttpResponse:
+    """A 403 page inside the layout that says why."""
+    return render(request, "review/forbidden.html", {"reason": reason}, status=403)
+
+
+def _guarded(check: Callable[[Any], bool], reason: str):
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not check(request.user):
+                return forbidden(request, reason)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+reviewer_page = _guarded(
+    pages.may_review, "The review pages are for medical, legal and regulatory reviewers."
+)
+content_page = _guarded(
+    pages.may_see_history, "Module history is for authors, reviewers and administrators."
+)
+
+
+# --- queue ---------------------------------------------------------------------------------
+
+
+@require_GET
+@reviewer_page
+def queue(request: HttpRequest) -> HttpResponse:
+    """My queue: open tasks of my roles I may act on, overdue first, with filters."""
+    user = request.user
+    form = QueueFilterForm(request.GET)
+    form.is_valid()  # invalid filters are reported and ignored, the rest still apply
+    filters = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+    status = filters.pop("status", "")
+    roles = review_roles_of(user)
+    if status in ("", TaskStatus.OPEN) and roles:
+        tasks = actionable_tasks(user, review_queue(user, filters))
+    else:
+        tasks = review_queue(user, {**filters, "status": status or TaskStatus.OPEN})
+        if not is_admin(user):
+            tasks = tasks.filter(role__in=roles)
+    tasks = tasks.select_related("review__submitted_by")
+    page = Paginator(tasks, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    now = timezone.now()
+    for task in page.object_list:
+        task.overdue_now = task.is_overdue(now)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "review/queue.html",
+        {
+            "nav": "review",
+            "form": form,
+            "page": page,
+            "status": status,
+            "mine": status in ("", TaskStatus.OPEN) and bool(roles),
+            "query": query.urlencode(),
+            "active_filters": any(request.GET.get(n) for n in form.fields),
+            "my_roles": roles,
+        },
+    )
+
+
+# --- the review page of a task -------------------------------------------------------------
+
+
+def _task_or_404(pk: int) -> ReviewTask:
+    try:
+        return pages.task_for_page(pk)
+    except ReviewTask.DoesNotExist:
+        raise Http404("No such review task.")
+
+
+def _task_context(
+    request: HttpRequest,
+    task: ReviewTask,
+    *,
+    decision_form: DecisionForm | None = None,
+    annotation_form: AnnotationForm | None = None,
+    error: DomainError | None = None,
+) -> dict[str, Any]:
+    user = request.user
+    version = (
+        ModuleVersion.objects.with_content().select_related("created_by").get(pk=task.version_id)
+    )
+    references = list(version.references.all())
+    previous = previous_version(version)
+    last_approved = last_approved_version(version)
+    diffs = []
+    if last_approved is not None:
+        diffs.append(
+            {
+                "key": "approved",
+                "title": f"Against the last approved version ({last_approved.number})",
+                "old": last_approved,
+                "rows": pages.diff_rows(version_diff(last_approved, version)),
+            }
+        )
+    if previous is not None and (last_approved is None or previous.pk != last_approved.pk):
+        diffs.append(
+            {
+                "key": "previous",
+                "title": f"Against the previous version ({previous.number}, "
+                f"{previous.get_status_display().lower()})",
+                "old": previous,
+                "rows": pages.diff_rows(version_diff(previous, version)),
+            }
+        )
+    threads = pages.annotation_threads(version)
+    can_decide = task.status == TaskStatus.OPEN and pages.holds_task_role(user, task.role)
+    checked = set(ReferenceCheck.objects.filter(task=task).values_list("reference_id", flat=True))
+    if decision_form is None:
+        decision_form = DecisionForm(
+            references=references,
+            initial={"checked_references": [str(i) for i in checked]},
+        )
+    if decision_form.is_bound:
+        chosen = {str(v) for v in decision_form.data.getlist("checked_references")}
+    else:
+        chosen = {str(i) for i in checked}
+    decision = (
+        decision_form.data.get("decision", Decision.APPROVE)
+        if decision_form.is_bound
+        else Decision.APPROVE
+    )
+    return {
+        "nav": "review",
+        "task": task,
+        "review": task.review,
+        "version": version,
+        "module": version.module,
+        "themes": list(version.themes.all()),
+        "channels": list(version.channels.all()),
+        "references": [
+            {"ref": r, "checked": str(r.pk) in chosen, "was_checked": r.pk in checked}
+            for r in references
+        ],
+        "tasks": pages.review_tasks(task.review),
+        "signatures": pages.version_signatures(version),
+        "diffs": diffs,
+        "threads": threads,
+        "outdated": pages.outdated_threads(previous),
+        "segments": pages.field_segments(version, threads),
+        "can_decide": can_decide,
+        "in_my_queue": can_decide
+        and actionable_tasks(user, ReviewTask.objects.filter(pk=task.pk)).exists(),
+        "is_medical_task": task.role == "medical",
+        "overdue": task.is_overdue(),
+        "decision_form": decision_form,
+        "annotation_form": annotation_form or AnnotationForm(),
+        "statements": {
+            d: pages.signature_statement(version, task.role, d) for d in pages.SIGN_VERBS
+        },
+        "statement": pages.signature_statement(version, task.role, decision),
+        "error": error,
+        "can_annotate": version.status != VersionStatus.DRAFT,
+    }
+
+
+@require_GET
+@reviewer_page
+def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The review page: previews, references, diff, annotations and the decision form."""
+    task = _task_or_404(pk)
+    return render(request, "review/task.html", _task_context(request, task))
+
+
+def _add_domain_error(form, exc: DomainError) -> None:
+    target = exc.field if exc.field in form.fields else None
+    form.add_error(target, exc.message)
+
+
+@require_POST
+@reviewer_page
+def task_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Sign a decision on a task; errors re-render the page with the reason."""
+    task = _task_or_404(pk)
+    references = list(ModuleVersion.objects.get(pk=task.version_id).references.all())
+    form = DecisionForm(request.POST, references=references)
+    status = 400
+    error = None
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            signature = task_decide(
+                actor=request.user,
+                task=task,
+                decision=data["decision"],
+                comment=data["comment"],
+                password=data["password"],
+                checked_reference_ids=[int(i) for i in data["checked_references"]],
+                request=request,
+            )
+        except DomainError as exc:
+            _add_domain_error(form, exc)
+            status, error = exc.status_code, exc
+        else:
+            version = ModuleVersion.objects.get(pk=task.version_id)
+            text = (
+                f"Signed: {signature.get_meaning_display().lower()} on version "
+                f"{version.number} of “{version.title}” as {task.role} reviewer "
+                f"({signature.manifestation()})."
+            )
+            if version.status == VersionStatus.APPROVED:
+                text += " Every role has approved: the version is approved and now served."
+            messages.success(request, text)
+            return redirect("review:queue")
+    # The password is never echoed back into the form.
+    context = _task_context(request, task, decision_form=form, error=error)
+    return render(request, "review/task.html", context, status=status)
+
+
+@require_POST
+@reviewer_page
+def annotation_create_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Comment on a span of text of the task's version, or reply to a thread."""
+    task = _task_or_404(pk)
+    version = ModuleVersion.objects.get(pk=task.version_id)
+    form = AnnotationForm(request.POST)
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            annotation = _create_annotation(request.user, version, data)
+        except DomainError as exc:
+            _add_domain_error(form, exc)
+            status = exc.status_code
+        else:
+            messages.success(request, "Comment added.")
+            url = reverse("review:task", args=[task.pk])
+            return redirect(f"{url}#annotation-{annotation.parent_id or annotation.pk}")
+    context = _task_context(request, task, annotation_form=form)
+    return render(request, "review/task.html", context, status=status)
+
+
+def _create_annotation(user, version: ModuleVersion, data: dict) -> Annotation:
+    if data.get("parent"):
+        parent = Annotation.objects.filter(pk=data["parent"], version=version).first()
+        if parent is None:
+            raise InvalidInput("That comment is not on this version.", field="parent")
+        return annotation_create(actor=user, version=version, text=data["text"], parent=parent)
+    field = data["field"]
+    raw = getattr(version, field) or ""
+    start, end = pages.browser_offsets_to_raw(raw, data["start"], data["end"])
+    quote = data.get("quote") or ""
+    if quote and raw[start:end].replace("\r\n", "\n").replace("\r", "\n") != quote:
+        raise InvalidInput(
+            "The selected text does not match this version; reload the page and select again.",
+            field="quote",
+        )
+    return annotation_create(
+        actor=user, version=version, field=field, start=start, end=end, text=data["text"]
+    )
+
+
+@require_POST
+@reviewer_page
+def annotation_resolve_view(request: HttpRequest, pk: int, annotation_pk: int) -> HttpResponse:
+    """Mark a comment thread resolved."""
+    task = _task_or_404(pk)
+    annotation = get_object_or_404(Annotation, pk=annotation_pk, version_id=task.version_id)
+    try:
+        annotation_resolve(actor=request.user, annotation=annotation)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Comment resolved.")
+    return redirect(f"{reverse('review:task', args=[task.pk])}#annotations")
+
+
+# --- author and withdrawal actions on a module ---------------------------------------------
+
+
+@require_POST
+@content_page
+def module_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The module page's Submit for review button."""
+    module = get_object_or_404(Module, pk=pk)
+    try:
+        review = version_submit(actor=request.user, module=module)
+    except DomainError as exc:
+        messages.error(request, f"Not submitted: {exc.message}")
+    else:
+        roles = ", ".join(t.role for t in review.tasks.order_by("role"))
+        messages.success(
+            request,
+            f"Version {review.version.number} submitted for MLR review ({roles}).",
+        )
+    return redirect("library:module_detail", pk=module.pk)
+
+
+@require_POST
+@content_page
+def module_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Withdraw the approved version of a module with a signed reason."""
+    module = get_object_or_404(Module, pk=pk)
+    form = WithdrawForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not withdrawn: give the reason for the withdrawal.")
+        return redirect(f"{reverse('library:module_detail', args=[module.pk])}#withdraw")
+    try:
+        signature = module_withdraw(
+            actor=request.user,
+            module=module,
+            reason=form.cleaned_data["reason"],
+            password=form.cleaned_data["password"],
+            request=request,
+        )
+    except DomainError as exc:
+        messages.error(request, f"Not withdrawn: {exc.message}")
+        return redirect(f"{reverse('library:module_detail', args=[module.pk])}#withdraw")
+    messages.success(
+        request,
+        f"Version {signature.version.number} withdrawn from delivery "
+        f"({signature.manifestation()}).",
+    )
+    return redirect("library:module_detail", pk=module.pk)
+
+
+# --- module history and exports ------------------------------------------------------------
+
+
+@require_GET
+@content_page
+def module_history(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every version, every signature manifestation and the audit entries of a module."""
+    module = get_object_or_404(Module.objects.select_related("brand", "market", "latest"), pk=pk)
+    versions = list(module.versions.select_related("created_by").order_by("-number"))
+    entries = list(
+        AuditEntry.objects.filter(module_id=module.pk)
+        .select_related("actor")
+        .order_by("-seq")[:HISTORY_AUDIT_LIMIT]
+    )
+    audit_total = AuditEntry.objects.filter(module_id=module.pk).count()
+    tasks = (
+        ReviewTask.objects.filter(version__module=module)
+        .select_related("review", "decided_by", "version")
+        .order_by("-review__submitted_at", "role")
+    )
+    return render(
+        request,
+        "review/history.html",
+        {
+            "nav": "library",
+            "module": module,
+            "title": module.latest.title if module.latest else f"Module {module.pk}",
+            "versions": versions,
+            "signatures": list(module_signatures(module)),
+            "tasks": list(tasks),
+            "entries": entries,
+            "audit_total": audit_total,
+            "audit_limit": HISTORY_AUDIT_LIMIT,
+        },
+    )
+
+
+@require_GET
+@content_page
+def module_audit_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The audit entries of one module as CSV, in chain order."""
+    module = get_object_or_404(Module, pk=pk)
+    response = StreamingHttpResponse(audit_csv_lines(module.pk), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="module-{module.pk}-audit.csv"'
+    return response
+
+
+@require_GET
+@content_page
+def version_record_csv(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """The review record (every signature manifestation) of one version as CSV."""
+    version = get_object_or_404(ModuleVersion, module_id=pk, number=number)
+    response = HttpResponse(review_record_csv(review_record(version)), content_type="text/csv")
+    response["Content-Disposition"] = (
+        f'attachment; filename="module-{pk}-v{number}-review-record.csv"'
+    )
+    return response
+
+
+@require_GET
+@login_required
+def audit_csv(request: HttpRequest) -> HttpResponse:
+    """The whole audit trail as CSV (admins only)."""
+    if not is_admin(request.user):
+        return forbidden(request, "The full audit trail export is for administrators.")
+    response = StreamingHttpResponse(audit_csv_lines(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
+    return response
+
+
+# --- MLR dashboard -------------------------------------------------------------------------
+
+
+@require_GET
+@reviewer_page
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """MLR dashboard: cycle time, first-pass approval rate, open tasks by role and age."""
+    metrics = dashboard_metrics()
+    return render(
+        request,
+        "review/dashboard.html",
+        {
+            "nav": "dashboard",
+            "metrics": metrics,
+            "cycle": pages.cycle_time_chart(metrics["cycle_time"]),
+            "first_pass": pages.first_pass_chart(metrics["first_pass"]),
+            "open_chart": pages.open_tasks_chart(metrics["open_tasks"]),
+            "open_total": sum(sum(c.values()) for c in metrics["open_tasks"]["by_role"].values()),
+            "overdue_total": sum(metrics["open_tasks"]["overdue"].values()),
+        },
+    )
