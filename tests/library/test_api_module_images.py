@@ -12,8 +12,9 @@ from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from content_modules.library.models import ImageAsset, Module, Reference
-from tests.factories import api_client, make_module
+from content_modules.audit.models import AuditEntry
+from content_modules.library.models import ImageAsset, Module, Reference, VersionStatus
+from tests.factories import api_client, force_status, make_module
 
 from .test_api_modules import payload
 
@@ -200,3 +201,28 @@ def test_patch_with_a_bad_image_keeps_the_draft_and_stores_nothing(author):
     assert version.title == "Unchanged"
     assert stored_files() == []
     assert ImageAsset.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_image_stored_inside_a_transaction_that_fails_leaves_no_file_and_no_row(
+    author, django_capture_on_commit_callbacks
+):
+    # Every field is valid, so the asset row is written; then the edit hits a
+    # version in review (409) and the whole transaction rolls back.
+    version = make_module(author, title="In review")
+    force_status(version, VersionStatus.IN_REVIEW)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = api_client(author).patch(
+            f"/api/v1/modules/{version.module_id}",
+            {"title": "Edit", "image": png_upload()},
+            format="multipart",
+        )
+
+    assert response.status_code == 409
+    assert callbacks == []
+    assert stored_files() == []
+    assert ImageAsset.objects.count() == 0
+    assert not AuditEntry.objects.filter(action="image.uploaded").exists()
+    version.refresh_from_db()
+    assert (version.title, version.image_id) == ("In review", None)
