@@ -62,3 +62,17 @@ def enqueue_embedding(version_id: int) -> bool:
         )
         return False
     return True
+
+
+@shared_task(
+    name="content_modules.affinity.tasks.train_affinity_task",
+    acks_late=True,
+    max_retries=0,
+    soft_time_limit=1700,
+    time_limit=1800,
+)
+def train_affinity_task(actor_id: int | None = None, evaluate: bool = True) -> str | None:
+    """Train, store and activate a new affinity model (one run at a time); answer its version."""
+    from .learning.actions import run_training
+
+    return run_training(actor_id=actor_id, evaluate=evaluate)

@@ -1,0 +1,124 @@
+"""Actions behind the affinity API and pages: reading affinities, training, the model."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.core.cache import cache
+from django.db import transaction
+
+from content_modules.accounts.roles import Role, has_role
+from content_modules.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+
+from ..models import EXTERNAL_ID_RE, HCP, AffinityModel
+
+logger = logging.getLogger(__name__)
+
+TRAINING_LOCK = "affinity:training-running"
+TRAINING_LOCK_SECONDS = 1800
+
+
+def can_view_insights(user) -> bool:
+    """Authors, reviewers, admins and the engine may read HCP affinities."""
+    return bool(
+        user
+        and user.is_authenticated
+        and has_role(
+            user, Role.AUTHOR, Role.MEDICAL, Role.LEGAL, Role.REGULATORY, Role.ADMIN, Role.ENGINE
+        )
+    )
+
+
+def can_train(user) -> bool:
+    """Only an admin or the engine's service account may start a training run."""
+    return bool(user and user.is_authenticated and has_role(user, Role.ADMIN, Role.ENGINE))
+
+
+def hcp_for_insight(*, actor, external_id: str) -> HCP:
+    """The HCP behind an affinity read, after permission and id checks."""
+    import re
+
+    if not can_view_insights(actor):
+        raise PermissionDenied("Your role may not read HCP affinities.")
+    if not re.match(EXTERNAL_ID_RE, external_id or ""):
+        raise InvalidInput("Not a valid external id.", field="external_id")
+    try:
+        return HCP.objects.get(external_id=external_id)
+    except HCP.DoesNotExist:
+        raise NotFound(f"No HCP {external_id!r}.", field="external_id") from None
+
+
+def hcp_affinity_get(*, actor, external_id: str) -> dict:
+    """Affinity per feature value for one HCP (409 while no model is trained)."""
+    from .scoring import hcp_affinity
+
+    hcp = hcp_for_insight(actor=actor, external_id=external_id)
+    return hcp_affinity(hcp)
+
+
+def active_model_get(*, actor) -> AffinityModel:
+    """The model in use (409 while none is trained)."""
+    if not can_view_insights(actor):
+        raise PermissionDenied("Your role may not read the affinity model.")
+    model = AffinityModel.objects.filter(is_active=True).defer("artifact").first()
+    if model is None:
+        raise Conflict(
+            "No affinity model has been trained yet: POST /api/v1/affinity/train first.",
+            field="model",
+        )
+    return model
+
+
+def affinity_training_request(*, actor, evaluate: bool = True) -> str:
+    """Queue a training run after commit; answer the Celery task id."""
+    from content_modules.audit.services import audit_record
+
+    from ..tasks import train_affinity_task
+
+    if not can_train(actor):
+        raise PermissionDenied("Only an admin or the engine service account may start training.")
+    task_id = str(uuid.uuid4())
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="affinity.training_requested",
+            object_type="affinity.affinitymodel",
+            object_id=task_id,
+            data={"task_id": task_id, "evaluate": evaluate},
+        )
+        transaction.on_commit(
+            lambda: train_affinity_task.apply_async(
+                kwargs={"actor_id": actor.pk, "evaluate": evaluate}, task_id=task_id
+            )
+        )
+    return task_id
+
+
+def run_training(*, actor_id: int | None, evaluate: bool = True, progress=None) -> str | None:
+    """Train, store and activate a model (then evaluate it); one run at a time per cache."""
+    from django.contrib.auth import get_user_model
+
+    from .evaluation import affinity_model_evaluate
+    from .training import affinity_model_train
+
+    if not cache.add(TRAINING_LOCK, "1", TRAINING_LOCK_SECONDS):
+        logger.info("affinity training already running; this request is skipped")
+        return None
+    try:
+        actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+        try:
+            stored = affinity_model_train(actor=actor, progress=progress)
+        except Conflict as exc:
+            logger.warning("affinity training not possible: %s", exc.message)
+            return None
+        if evaluate:
+            try:
+                affinity_model_evaluate(
+                    actor=actor, model_version=stored.model_version, progress=progress
+                )
+            except Conflict as exc:
+                logger.warning("affinity evaluation not possible: %s", exc.message)
+        return stored.model_version
+    finally:
+        cache.delete(TRAINING_LOCK)

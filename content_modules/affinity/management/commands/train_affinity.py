@@ -1,0 +1,62 @@
+"""python manage.py train_affinity: train, store and activate a new affinity model."""
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from content_modules.affinity.learning.evaluation import affinity_model_evaluate
+from content_modules.affinity.learning.features import Params
+from content_modules.affinity.learning.training import affinity_model_train
+from content_modules.errors import DomainError
+
+# The stages the training reports, for a progress bar with a known length.
+STAGES = 8
+
+
+class Command(BaseCommand):
+    help = "Train the affinity model on all events, store it as a new version and activate it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-activate", action="store_true", help="Store without activating.")
+        parser.add_argument(
+            "--evaluate", action="store_true", help="Also run the offline evaluation."
+        )
+        parser.add_argument("--max-rows", type=int, default=Params.max_rows)
+        parser.add_argument("--no-text", action="store_true", help="Ablation: no text features.")
+
+    def handle(self, *args, **options):
+        params = Params(max_rows=options["max_rows"], text_features=not options["no_text"])
+        with tqdm(total=STAGES, desc="training", unit="step", file=self.stderr._out) as bar:
+
+            def progress(message: str) -> None:
+                bar.set_postfix_str(message[:60])
+                bar.update(1)
+
+            try:
+                stored = affinity_model_train(
+                    actor=None,
+                    params=params,
+                    progress=progress,
+                    activate=not options["no_activate"],
+                )
+            except DomainError as exc:
+                raise CommandError(exc.message) from exc
+            bar.update(STAGES - bar.n)
+        calibration = stored.metrics.get("calibration", {})
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Trained {stored.model_version} on {stored.n_events} events "
+                f"of {stored.n_hcps} HCPs"
+                f"{' (active)' if not options['no_activate'] else ''}; "
+                f"held-out window AUC {calibration.get('auc', float('nan')):.3f}, "
+                f"Brier {calibration.get('brier', float('nan')):.4f}, "
+                f"ECE {calibration.get('ece', float('nan')):.4f}"
+            )
+        )
+        if options["evaluate"]:
+            try:
+                results = affinity_model_evaluate(actor=None, model_version=stored.model_version)
+            except DomainError as exc:
+                raise CommandError(exc.message) from exc
+            from .evaluate_affinity import render
+
+            self.stdout.write(render(results))

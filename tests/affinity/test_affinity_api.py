@@ -1,0 +1,137 @@
+"""GET /hcps/{id}/affinity, POST /affinity/train and GET /affinity/model."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from content_modules.affinity.learning import scoring, training
+from content_modules.affinity.models import HCP, AffinityModel
+from content_modules.audit.models import AuditEntry
+from tests.affinity.test_learning import build_world
+from tests.factories import api_client, make_user
+
+VERSION_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ#\d+$")
+
+
+@pytest.fixture
+def world(db, author, embedding_model):
+    scoring.reset_cache()
+    yield build_world(author, n_hcps=40, deliveries=14)
+    scoring.reset_cache()
+
+
+@pytest.fixture
+def trained(world):
+    return training.affinity_model_train(actor=None)
+
+
+def test_affinity_of_an_unknown_hcp_is_404(db, engine):
+    response = api_client(engine).get("/api/v1/hcps/HCP-nobody/affinity")
+    assert response.status_code == 404
+    assert "external_id" in response.json()["errors"]
+
+
+def test_affinity_with_a_malformed_external_id_is_400(db, engine):
+    response = api_client(engine).get("/api/v1/hcps/bad%20id!/affinity")
+    assert response.status_code == 400
+    assert "external_id" in response.json()["errors"]
+
+
+def test_affinity_before_any_training_is_409_and_says_so(db, engine):
+    HCP.objects.create(external_id="HCP-1", specialty="cardiology")
+    response = api_client(engine).get("/api/v1/hcps/HCP-1/affinity")
+    assert response.status_code == 409
+    assert "No affinity model has been trained yet" in response.json()["errors"]["model"][0]
+
+
+def test_model_before_any_training_is_409(db, engine):
+    response = api_client(engine).get("/api/v1/affinity/model")
+    assert response.status_code == 409
+    assert "model" in response.json()["errors"]
+
+
+def test_affinity_needs_credentials_and_a_role(db):
+    HCP.objects.create(external_id="HCP-1")
+    assert api_client().get("/api/v1/hcps/HCP-1/affinity").status_code == 401
+    nobody = make_user(None)
+    assert api_client(nobody).get("/api/v1/hcps/HCP-1/affinity").status_code == 403
+
+
+def test_affinity_answers_probabilities_per_feature_value(world, trained, engine):
+    versions, hcps = world
+    cardiologist = next(h for h in hcps if h.specialty == "cardiology")
+    response = api_client(engine).get(f"/api/v1/hcps/{cardiologist.external_id}/affinity")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["hcp"] == cardiologist.external_id
+    assert body["model_version"] == trained.model_version
+    assert body["n_events"] == cardiologist.events.count()
+    for kind in ("message", "theme", "tonality", "format", "channel"):
+        assert body[kind], kind
+        assert all(0.0 < p < 1.0 for p in body[kind].values())
+    assert set(body["tonality"]) == {"clinical", "empathetic", "urgent"}
+    # The planted preference shows: cardiologists engage with empathetic content.
+    assert body["tonality"]["empathetic"] > body["tonality"]["clinical"]
+    assert body["tonality"]["empathetic"] > body["tonality"]["urgent"]
+
+
+def test_reviewers_may_read_affinities(world, trained, medical):
+    _versions, hcps = world
+    response = api_client(medical).get(f"/api/v1/hcps/{hcps[0].external_id}/affinity")
+    assert response.status_code == 200
+
+
+def test_an_author_may_not_start_training(db, author):
+    response = api_client(author).post("/api/v1/affinity/train")
+    assert response.status_code == 403
+    assert AffinityModel.objects.count() == 0
+
+
+def test_training_without_credentials_is_401(db):
+    assert api_client().post("/api/v1/affinity/train").status_code == 401
+
+
+def test_engine_starts_training_in_the_background(
+    world, engine, django_capture_on_commit_callbacks
+):
+    # When the engine asks for a training run
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = api_client(engine).post("/api/v1/affinity/train")
+    # Then it is accepted with a task id, queued after commit and audited
+    assert response.status_code == 202
+    task_id = response.json()["task_id"]
+    assert len(callbacks) == 1
+    assert AuditEntry.objects.filter(action="affinity.training_requested").exists()
+    # And (Celery runs eagerly here) the task trained, stored, activated and evaluated a model
+    model = AffinityModel.objects.get(is_active=True)
+    assert VERSION_RE.match(model.model_version)
+    assert task_id
+    response = api_client(engine).get("/api/v1/affinity/model")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model_version"] == model.model_version
+    assert body["n_events"] == model.n_events > 0
+    assert body["n_hcps"] == 40
+    assert body["trained_at"]
+    assert body["embedding_model_sha256"] == model.embedding_model_sha256
+    evaluation = body["metrics"]["evaluation"]
+    assert set(evaluation["methods"]) == {"model", "random", "popularity", "group_popularity"}
+    assert "auc" in evaluation["methods"]["model"]
+
+
+def test_admin_may_start_training(world, admin_user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client(admin_user).post("/api/v1/affinity/train")
+    assert response.status_code == 202
+    assert AffinityModel.objects.filter(is_active=True).count() == 1
+
+
+def test_openapi_schema_documents_the_affinity_endpoints(db, admin_user):
+    response = api_client(admin_user).get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert "/api/v1/hcps/{external_id}/affinity" in paths
+    assert "post" in paths["/api/v1/affinity/train"]
+    assert "get" in paths["/api/v1/affinity/model"]
