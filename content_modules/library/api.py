@@ -210,20 +210,25 @@ class VocabularyView(generics.GenericAPIView):
 class ModuleListView(generics.ListAPIView):
     """``GET`` lists modules (newest version of each) with filters; ``POST`` creates one.
 
-    A script or digital-asset system creates a module with an image like this::
+    A script or digital-asset system creates a module with an image like this
+    (``--form-string`` sends text as is; ``-F`` would treat ``;``, ``@`` and
+    ``<`` in a value as curl syntax)::
 
         TOKEN=$(curl -s -X POST http://127.0.0.1:8000/api/v1/auth/token \\
             -H 'Content-Type: application/json' \\
             -d '{"username": "author", "password": "..."}' | jq -r .token)
         curl -X POST http://127.0.0.1:8000/api/v1/modules \\
             -H "Authorization: Bearer $TOKEN" \\
-            -F title='CardioZen outcomes' -F headline='Fewer cardiac events' \\
-            -F body='In the pivotal trial ...' -F key_message='24% fewer events' \\
-            -F call_to_action='Read the study' -F brand=cardiozen -F market=UK \\
-            -F channels=email -F channels=web \\
-            -F tags='{"message": "efficacy", "theme": ["outcomes"],
-                      "tonality": "clinical", "format": "image"}' \\
-            -F references='[12]' -F expires_on=2027-06-30 \\
+            --form-string title='CardioZen outcomes' \\
+            --form-string headline='Fewer cardiac events' \\
+            --form-string body='In the pivotal trial; 24% fewer events.' \\
+            --form-string key_message='24% fewer major cardiac events' \\
+            --form-string call_to_action='Read the study' \\
+            --form-string brand=cardiozen --form-string market=UK \\
+            --form-string channels=email --form-string channels=web \\
+            --form-string tags='{"message": "efficacy", "theme": ["outcomes"],
+                                 "tonality": "clinical", "format": "image"}' \\
+            --form-string references='[12]' --form-string expires_on=2027-06-30 \\
             -F image=@hero.jpg
 
     ``channels`` and ``references`` may be repeated fields or one JSON list;
@@ -395,8 +400,8 @@ class ReferenceListView(generics.ListAPIView):
 
         curl -X POST http://127.0.0.1:8000/api/v1/references \\
             -H "Authorization: Bearer $TOKEN" \\
-            -F citation='Smith J et al. N Engl J Med 2025;392:101-10.' \\
-            -F url=https://doi.org/10.1000/example -F pdf=@smith2025.pdf
+            --form-string citation='Smith J et al. N Engl J Med 2025;392:101-10.' \\
+            --form-string url=https://doi.org/10.1000/example -F pdf=@smith2025.pdf
     """
 
     permission_classes = [IsAuthenticated, CanSeeLibrary]
