@@ -75,10 +75,14 @@ class ModuleForm(forms.Form):
         help_text="For people finding the module in the library; HCPs do not see it.",
     )
     brand = forms.ModelChoiceField(
-        queryset=Brand.objects.all(), error_messages=_required("Choose a brand.")
+        queryset=Brand.objects.all(),
+        empty_label="Choose a brand",
+        error_messages=_required("Choose a brand."),
     )
     market = forms.ModelChoiceField(
-        queryset=Market.objects.all(), error_messages=_required("Choose a market.")
+        queryset=Market.objects.all(),
+        empty_label="Choose a market",
+        error_messages=_required("Choose a market."),
     )
     headline = forms.CharField(max_length=300, error_messages=_required("Enter a headline."))
     body = forms.CharField(
@@ -139,6 +143,7 @@ class ModuleForm(forms.Form):
     )
     image = forms.FileField(
         required=False,
+        label="Image file",
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
     remove_image = forms.BooleanField(required=False, label="Remove the current image")
@@ -154,6 +159,9 @@ class ModuleForm(forms.Form):
         self.fields[
             "image"
         ].help_text = f"JPEG, PNG or WebP, up to {settings.IMAGE_MAX_BYTES // (1024 * 1024)} MB."
+        if not Reference.objects.exists():
+            # An empty list box only puzzles people; the template explains instead.
+            del self.fields["references"]
         if module is None:
             del self.fields["remove_image"]
             self.fields["variant_of"].queryset = (

@@ -227,6 +227,14 @@ def test_create_form_offers_only_active_tags_of_each_kind(client, author, vocabu
     assert 'type="date"' in field_block(html, "expires_on")
     assert 'type="file"' in field_block(html, "image")
     assert "js/library-form.js" in html
+    assert 'id="no-references"' in html  # no empty list box before any reference exists
+
+
+def test_create_form_lists_registered_references(client, author):
+    reference_create(actor=author, citation="Roe B. BMJ. 2023;380:e07.")
+    login(client, author)
+    html = client.get(reverse("library:module_create")).content.decode()
+    assert "Roe B. BMJ. 2023;380:e07." in field_block(html, "references")
 
 
 def test_every_input_has_a_label(client, author, vocabulary):
@@ -403,6 +411,7 @@ def test_good_image_with_another_error_stores_no_file(
         )
     assert response.status_code == 400
     assert_field_error(response, "title", "Enter a title.")
+    assert 'id="image-again"' in response.content.decode()  # files are not kept by browsers
     assert ImageAsset.objects.count() == 0
     assert media_files(settings) == []
 
