@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "content_modules.library",
     "content_modules.review",
     "content_modules.affinity",
+    "content_modules.delivery",
 ]
 
 MIDDLEWARE = [
@@ -272,6 +273,13 @@ LOCKOUT_SECONDS = envint("LOCKOUT_SECONDS", 15 * 60)
 
 # Embeddings: any sentence-transformers model path; default is the packaged MiniLM.
 EMBEDDING_MODEL_PATH = os.environ.get("EMBEDDING_MODEL_PATH", "")
+
+# Delivery: a module delivered to an HCP within this many days is not recommended
+# again unless nothing else qualifies; exploration rate of the epsilon-greedy policy.
+DELIVERY_FREQUENCY_CAP_DAYS = envint("DELIVERY_FREQUENCY_CAP_DAYS", 7)
+DELIVERY_EPSILON = float(os.environ.get("DELIVERY_EPSILON", "0.1"))
+# Off-policy evaluation reads the logged propensities from delivery's items table.
+AFFINITY_RECOMMENDATION_ITEMS_TABLE = "delivery_recommendationitem"
 
 # Engagement events: how far ahead of the server clock an event may be dated (clock skew).
 EVENTS_FUTURE_TOLERANCE_SECONDS = envint("EVENTS_FUTURE_TOLERANCE_SECONDS", 300)

@@ -1,0 +1,349 @@
+"""The engine's delivery endpoints: recommendations, approved content, and a ping.
+
+Views validate the body's shape with a serializer, call the actions in
+``services.py`` and render their result; every rule lives in those actions.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from content_modules.library.api import FilterFriendlyNegotiation
+from content_modules.library.serializers import ErrorSerializer as ErrorsSerializer
+from contentapp.api import Pagination
+
+from . import services
+from .catalogue import Candidate
+
+_ERRORS = {
+    401: OpenApiResponse(ErrorsSerializer, description="No valid credentials."),
+    403: OpenApiResponse(ErrorsSerializer, description="The role may not do this."),
+}
+
+
+class CanRecommend(BasePermission):
+    message = "Only the engine service account or an admin may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return services.can_recommend(request.user)
+
+
+class CanReadContent(BasePermission):
+    message = "Your role may not read approved content."
+
+    def has_permission(self, request, view) -> bool:
+        return services.can_read_content(request.user)
+
+
+# --- serializers (validation of shapes, and the schema) ----------------------------------
+
+
+class RecommendationRequestSerializer(serializers.Serializer):
+    hcp = serializers.CharField(max_length=64, help_text="The HCP's external id.")
+    channel = serializers.CharField(max_length=32, required=False, allow_null=True)
+    k = serializers.IntegerField(required=False, default=5, min_value=1, max_value=services.MAX_K)
+    brand = serializers.CharField(max_length=64, required=False, allow_null=True)
+    market = serializers.CharField(max_length=16, required=False, allow_null=True)
+    slots = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        allow_null=True,
+        max_length=services.MAX_K,
+        help_text="Message tags: the best approved variant for each, in this order.",
+    )
+    exclude = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**62),
+        required=False,
+        max_length=10_000,
+        help_text="Module ids never to recommend.",
+    )
+    explore = serializers.BooleanField(required=False, default=False)
+    context = serializers.DictField(
+        required=False,
+        help_text="Free context, logged; 'specialty' and 'segment' give an unknown HCP's priors.",
+    )
+
+
+class TagsSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    theme = serializers.ListField(child=serializers.CharField())
+    tonality = serializers.CharField()
+    format = serializers.CharField()
+
+
+class ContentObjectSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    headline = serializers.CharField()
+    body = serializers.CharField()
+    key_message = serializers.CharField()
+    call_to_action = serializers.CharField()
+    image_url = serializers.CharField(allow_null=True)
+    tags = TagsSerializer()
+    channels = serializers.ListField(child=serializers.CharField())
+    brand = serializers.CharField()
+    market = serializers.CharField()
+
+
+class ExplanationSerializer(serializers.Serializer):
+    message = serializers.FloatField()
+    theme = serializers.FloatField()
+    tonality = serializers.FloatField()
+    format = serializers.FloatField()
+    semantic = serializers.FloatField()
+    baseline = serializers.FloatField()
+
+
+class RecommendationItemSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    slot = serializers.CharField(allow_null=True)
+    module = serializers.IntegerField()
+    version = serializers.IntegerField(help_text="The version number.")
+    version_id = serializers.IntegerField()
+    score = serializers.FloatField(help_text="Calibrated probability of a positive engagement.")
+    propensity = serializers.FloatField(
+        help_text="Probability the policy chose this item at this rank, given the ranks above."
+    )
+    explored = serializers.BooleanField()
+    frequency_capped = serializers.BooleanField(
+        help_text="Delivered within the frequency-cap window; shown as nothing else qualified."
+    )
+    explanation = ExplanationSerializer()
+    drivers = serializers.ListField(child=serializers.CharField())
+    approval_expires_on = serializers.DateField(allow_null=True)
+    content = ContentObjectSerializer()
+
+
+class RecommendationSerializer(serializers.Serializer):
+    recommendation_id = serializers.UUIDField()
+    model_version = serializers.CharField(allow_null=True)
+    hcp = serializers.CharField()
+    policy = serializers.CharField()
+    cold_start = serializers.BooleanField(
+        help_text="The HCP is unknown or has no history: scores are group priors or popularity."
+    )
+    fallback = serializers.BooleanField(help_text="No trained model: smoothed popularity.")
+    reason = serializers.CharField(allow_null=True, help_text="Why items are empty, if known.")
+    unfilled_slots = serializers.ListField(child=serializers.CharField())
+    items = RecommendationItemSerializer(many=True)
+
+
+class LoggedEventSerializer(serializers.Serializer):
+    event_id = serializers.UUIDField()
+    type = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    channel = serializers.CharField()
+    dwell_seconds = serializers.FloatField(allow_null=True)
+
+
+class LoggedItemSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    slot = serializers.CharField(allow_null=True)
+    module = serializers.IntegerField()
+    version = serializers.IntegerField()
+    version_id = serializers.IntegerField()
+    score = serializers.FloatField()
+    propensity = serializers.FloatField()
+    explored = serializers.BooleanField()
+    frequency_capped = serializers.BooleanField()
+    events = LoggedEventSerializer(many=True)
+
+
+class LoggedRecommendationSerializer(serializers.Serializer):
+    recommendation_id = serializers.UUIDField()
+    hcp = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    model_version = serializers.CharField(allow_null=True)
+    policy = serializers.CharField()
+    cold_start = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
+    request = serializers.DictField()
+    items = LoggedItemSerializer(many=True)
+    unmatched_events = LoggedEventSerializer(many=True)
+
+
+class ApprovedContentSerializer(serializers.Serializer):
+    module = serializers.IntegerField()
+    version = serializers.IntegerField()
+    version_id = serializers.IntegerField()
+    approved_at = serializers.DateTimeField(allow_null=True)
+    approval_expires_on = serializers.DateField(allow_null=True)
+    content = ContentObjectSerializer()
+
+
+class PingSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+
+
+def _base_url(request: Request) -> str:
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def content_as_dict(candidate: Candidate, base_url: str) -> dict:
+    return {
+        "module": candidate.module_id,
+        "version": candidate.number,
+        "version_id": candidate.version_id,
+        "approved_at": candidate.approved_at,
+        "approval_expires_on": candidate.expires_on,
+        "content": candidate.content_for(base_url),
+    }
+
+
+# --- views -------------------------------------------------------------------------------
+
+
+class RecommendationsView(APIView):
+    """Ranked approved content for one HCP."""
+
+    permission_classes = [IsAuthenticated, CanRecommend]
+
+    @extend_schema(
+        operation_id="recommendations_create",
+        request=RecommendationRequestSerializer,
+        responses={
+            200: RecommendationSerializer,
+            400: OpenApiResponse(ErrorsSerializer, description="Bad input, naming the field."),
+            **_ERRORS,
+        },
+        tags=["delivery"],
+        description=(
+            "Only versions approved now, unexpired, for the requested channel, brand and market "
+            "are scored. With `slots`, the best approved variant per message slot in slot order; "
+            "otherwise the top `k`. `explore: true` uses epsilon-greedy exploration and logs the "
+            "propensity of every item; events that carry `recommendation_id` join to the items."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RecommendationRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = services.recommendation_create(
+            actor=request.user,
+            req=services.RecommendationRequest(
+                hcp=data["hcp"],
+                channel=data.get("channel"),
+                k=data.get("k", 5),
+                brand=data.get("brand"),
+                market=data.get("market"),
+                slots=data.get("slots"),
+                exclude=data.get("exclude") or [],
+                explore=data.get("explore", False),
+                context=data.get("context") or {},
+            ),
+            base_url=_base_url(request),
+        )
+        rec = result.recommendation
+        return Response(
+            {
+                "recommendation_id": rec.pk,
+                "model_version": rec.model_version or None,
+                "hcp": rec.hcp_external_id,
+                "policy": rec.policy,
+                "cold_start": rec.cold_start,
+                "fallback": result.fallback,
+                "reason": rec.reason or None,
+                "unfilled_slots": result.unfilled_slots,
+                "items": result.items,
+            }
+        )
+
+
+class RecommendationDetailView(APIView):
+    """One logged recommendation joined to the events that carry its id."""
+
+    permission_classes = [IsAuthenticated, CanRecommend]
+
+    @extend_schema(
+        operation_id="recommendations_retrieve",
+        responses={
+            200: LoggedRecommendationSerializer,
+            404: OpenApiResponse(ErrorsSerializer, description="No such recommendation."),
+            **_ERRORS,
+        },
+        tags=["delivery"],
+    )
+    def get(self, request: Request, recommendation_id) -> Response:
+        return Response(
+            services.recommendation_get(actor=request.user, recommendation_id=recommendation_id)
+        )
+
+
+_FILTER_PARAMETERS = [
+    OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.QUERY, description=text)
+    for name, text in (
+        ("channel", "Channel slug, e.g. email"),
+        ("brand", "Brand slug"),
+        ("market", "Market code, e.g. UK"),
+        ("message", "Message tag slug"),
+        ("theme", "Theme tag slug"),
+        ("tonality", "Tonality tag slug"),
+        ("format", "Format tag slug"),
+    )
+]
+
+
+class ContentListView(APIView):
+    """Approved, unexpired versions, paginated."""
+
+    permission_classes = [IsAuthenticated, CanReadContent]
+    content_negotiation_class = FilterFriendlyNegotiation
+    pagination_class = Pagination
+
+    @extend_schema(
+        operation_id="content_list",
+        parameters=[
+            *_FILTER_PARAMETERS,
+            OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY),
+            OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY),
+        ],
+        responses={
+            200: ApprovedContentSerializer(many=True),
+            400: OpenApiResponse(ErrorsSerializer, description="Unknown filter value."),
+            404: OpenApiResponse(ErrorsSerializer, description="No such page."),
+            **_ERRORS,
+        },
+        tags=["delivery"],
+    )
+    def get(self, request: Request) -> Response:
+        candidates = services.content_list(actor=request.user, filters=request.query_params)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(candidates, request, view=self)
+        base = _base_url(request)
+        return paginator.get_paginated_response([content_as_dict(c, base) for c in page])
+
+
+class ContentDetailView(APIView):
+    """The approved version of one module."""
+
+    permission_classes = [IsAuthenticated, CanReadContent]
+
+    @extend_schema(
+        operation_id="content_retrieve",
+        responses={
+            200: ApprovedContentSerializer,
+            404: OpenApiResponse(ErrorsSerializer, description="None approved now."),
+            **_ERRORS,
+        },
+        tags=["delivery"],
+    )
+    def get(self, request: Request, module: int) -> Response:
+        candidate = services.content_get(actor=request.user, module_id=module)
+        return Response(content_as_dict(candidate, _base_url(request)))
+
+
+class PingView(APIView):
+    """A trivial authenticated endpoint: the framework's floor in the delivery benchmark."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="ping", responses={200: PingSerializer, **_ERRORS}, tags=["delivery"]
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True}, status=status.HTTP_200_OK)

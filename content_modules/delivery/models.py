@@ -1,0 +1,89 @@
+"""What delivery remembers: every recommendation answered, and the catalogue generation."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class DeliveryGeneration(models.Model):
+    """One row whose ``value`` rises whenever the set of approved versions changes.
+
+    A database trigger on ``library_moduleversion`` bumps it in the same
+    transaction as any approval, supersession, withdrawal, expiry or deletion
+    (migration 0002), and the ``delivery_changed`` receiver bumps it too. Every
+    process compares it with the generation of its in-memory catalogue on each
+    request. ``epoch`` is drawn when the row is (re)created, so a database that
+    was flushed or restored never matches a catalogue built from another one.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    value = models.BigIntegerField(default=0)
+    epoch = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"generation {self.epoch[:8]}/{self.value}"
+
+
+class Recommendation(models.Model):
+    """One answer of ``POST /api/v1/recommendations``, kept for the learning loop."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    hcp = models.ForeignKey(
+        "affinity.HCP",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="recommendations",
+    )
+    # Kept even for an HCP unknown at request time, so later events still join.
+    hcp_external_id = models.CharField(max_length=64, db_index=True)
+    request = models.JSONField(default=dict, help_text="The request body as validated.")
+    model_version = models.CharField(max_length=80, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    policy = models.CharField(
+        max_length=40,
+        help_text="'greedy', or 'epsilon-greedy(0.1)' when the caller asked to explore.",
+    )
+    explored = models.BooleanField(default=False, help_text="At least one item was explored.")
+    cold_start = models.BooleanField(default=False)
+    reason = models.CharField(max_length=200, blank=True, help_text="Why items are empty.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"recommendation {self.pk} for {self.hcp_external_id}"
+
+
+class RecommendationItem(models.Model):
+    """One item shown: which version at which rank, its score and logged propensity."""
+
+    recommendation = models.ForeignKey(
+        Recommendation, on_delete=models.CASCADE, related_name="items"
+    )
+    rank = models.PositiveSmallIntegerField()
+    slot = models.CharField(max_length=64, blank=True)
+    module = models.ForeignKey("library.Module", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey("library.ModuleVersion", on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    propensity = models.FloatField(
+        help_text="Probability that the policy chose this item at this rank, given earlier ranks."
+    )
+    explored = models.BooleanField(default=False)
+    frequency_capped = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["recommendation", "rank"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recommendation", "rank"], name="recommendation_item_unique_rank"
+            ),
+            models.UniqueConstraint(
+                fields=["recommendation", "module"], name="recommendation_item_unique_module"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} module {self.module_id} v{self.version_id}"
