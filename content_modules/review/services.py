@@ -107,7 +107,7 @@ def _lock_version(version_id: int) -> tuple[Module, ModuleVersion]:
     module_id = ModuleVersion.objects.values_list("module_id", flat=True).get(pk=version_id)
     module = Module.objects.select_for_update().get(pk=module_id)
     version = (
-        ModuleVersion.objects.select_for_update()
+        ModuleVersion.objects.select_for_update(of=("self",))
         .select_related("module__brand", "module__market", "module__created_by", "created_by")
         .get(pk=version_id)
     )
@@ -134,11 +134,13 @@ def _task_data(task: ReviewTask) -> dict:
 @transaction.atomic
 def version_submit(*, actor, module: Module) -> Review:
     """Send the module's draft to MLR review: one task per required role, in parallel."""
-    module = Module.objects.select_for_update().select_related("brand").get(pk=module.pk)
+    module = (
+        Module.objects.select_for_update(of=("self",)).select_related("brand").get(pk=module.pk)
+    )
     if not can_edit_module(actor, module):
         raise PermissionDenied("Only the module's authors or an admin may submit it.")
     version = (
-        ModuleVersion.objects.select_for_update()
+        ModuleVersion.objects.select_for_update(of=("self",))
         .select_related("module__brand", "module__created_by", "created_by")
         .filter(module=module)
         .order_by("-number")
@@ -233,7 +235,9 @@ def _decide_locked(
 ) -> Signature:
     version_id = ReviewTask.objects.values_list("version_id", flat=True).get(pk=task_id)
     module, version = _lock_version(version_id)
-    task = ReviewTask.objects.select_for_update().select_related("review").get(pk=task_id)
+    task = (
+        ReviewTask.objects.select_for_update(of=("self",)).select_related("review").get(pk=task_id)
+    )
 
     if not holds_review_role(actor, task.role):
         raise PermissionDenied(f"This is a {task.role} task; you do not hold that role.", "role")
@@ -536,7 +540,9 @@ def _close_review(
 @transaction.atomic
 def reference_check_mark(*, actor, task: ReviewTask, reference: Reference) -> ReferenceCheck:
     """Record that the reviewer of an open task checked one reference of its version."""
-    task = ReviewTask.objects.select_for_update().select_related("version").get(pk=task.pk)
+    task = (
+        ReviewTask.objects.select_for_update(of=("self",)).select_related("version").get(pk=task.pk)
+    )
     if not holds_review_role(actor, task.role):
         raise PermissionDenied(f"This is a {task.role} task; you do not hold that role.", "role")
     if task.status != TaskStatus.OPEN:
@@ -619,7 +625,7 @@ def module_withdraw(
     with transaction.atomic():
         module = Module.objects.select_for_update().get(pk=module.pk)
         version = (
-            ModuleVersion.objects.select_for_update()
+            ModuleVersion.objects.select_for_update(of=("self",))
             .filter(pk__in=ModuleVersion.objects.approved_now().filter(module=module).values("pk"))
             .select_related("module__brand", "module__market", "module__created_by", "created_by")
             .first()
@@ -754,7 +760,7 @@ def annotation_create(
 def annotation_resolve(*, actor, annotation: Annotation) -> Annotation:
     """Mark a comment thread resolved."""
     annotation = (
-        Annotation.objects.select_for_update()
+        Annotation.objects.select_for_update(of=("self",))
         .select_related("version__module")
         .get(pk=annotation.pk)
     )
@@ -944,7 +950,7 @@ def tasks_remind_overdue(*, now: datetime | None = None) -> int:
     for task_id in list(overdue.values_list("pk", flat=True)):
         with transaction.atomic():
             task = (
-                ReviewTask.objects.select_for_update(skip_locked=True)
+                ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("version__module", "assignee")
                 .filter(pk=task_id, status=TaskStatus.OPEN, due_at__lt=now)
                 .exclude(reminded_at__gt=since)
