@@ -283,6 +283,9 @@ AFFINITY_RECOMMENDATION_ITEMS_TABLE = "delivery_recommendationitem"
 
 # Engagement events: how far ahead of the server clock an event may be dated (clock skew).
 EVENTS_FUTURE_TOLERANCE_SECONDS = envint("EVENTS_FUTURE_TOLERANCE_SECONDS", 300)
+# Reuse finder: a key message whose best cosine to any approved claim is below this is
+# flagged as a new claim (measured in bench/reuse_threshold.py; see affinity/reuse.py).
+REUSE_NOVELTY_THRESHOLD = float(os.environ.get("REUSE_NOVELTY_THRESHOLD", "0.60"))
 
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",

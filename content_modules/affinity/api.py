@@ -14,8 +14,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import ingest
+from content_modules.accounts.roles import can_see_unapproved
+from content_modules.errors import NotFound
+from content_modules.library.models import ModuleVersion
+from content_modules.library.serializers import ErrorSerializer as ErrorsSerializer
+
+from . import ingest, reuse
 from .models import HCP, EventType
+
+REUSE_TEXT_MAX_CHARS = 5000
 
 
 class CanIngest(BasePermission):
@@ -34,10 +41,6 @@ def _data(request: Request):
     # (RequestDataTooBig -> 413); DRF's parser would otherwise stream any size.
     request.body  # noqa: B018
     return request.data
-
-
-class ErrorsSerializer(serializers.Serializer):
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
 class HCPProfileSerializer(serializers.Serializer):
@@ -189,5 +192,126 @@ class EventsView(APIView):
                 "accepted": result.accepted,
                 "duplicates": result.duplicates,
                 "rejected": result.rejected,
+            }
+        )
+
+
+class CanUseReuseFinder(BasePermission):
+    """Authors, reviewers and admins: the people who write and review content."""
+
+    message = "Only authors, reviewers and admins may search the library."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(
+            request.user and request.user.is_authenticated and can_see_unapproved(request.user)
+        )
+
+
+class SimilarRequestSerializer(serializers.Serializer):
+    text = serializers.CharField(
+        required=False, max_length=REUSE_TEXT_MAX_CHARS, help_text="Text to compare (or version)."
+    )
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="A version id to compare (or text)."
+    )
+    k = serializers.IntegerField(required=False, min_value=1, max_value=50, default=5)
+    brand = serializers.CharField(required=False, help_text="Only this brand's modules (slug).")
+    market = serializers.CharField(required=False, help_text="Only this market's modules (code).")
+
+    def validate(self, attrs: dict) -> dict:
+        if ("text" in attrs) == ("version" in attrs):
+            raise serializers.ValidationError(
+                {"text": ["Give either text or version (exactly one)."]}
+            )
+        return attrs
+
+
+class SimilarItemSerializer(serializers.Serializer):
+    module = serializers.IntegerField()
+    version = serializers.IntegerField()
+    number = serializers.IntegerField()
+    title = serializers.CharField()
+    headline = serializers.CharField()
+    key_message = serializers.CharField()
+    brand = serializers.CharField()
+    market = serializers.CharField()
+    similarity = serializers.FloatField(help_text="Cosine similarity of the embeddings.")
+
+
+class NoveltySerializer(serializers.Serializer):
+    is_novel = serializers.BooleanField(help_text="True when close to no approved claim.")
+    similarity = serializers.FloatField()
+    threshold = serializers.FloatField()
+    module = serializers.IntegerField(allow_null=True)
+    version = serializers.IntegerField(allow_null=True)
+    key_message = serializers.CharField(allow_null=True)
+
+
+class SimilarResponseSerializer(serializers.Serializer):
+    items = SimilarItemSerializer(many=True)
+    novelty = NoveltySerializer()
+
+
+def _similar_item(version, score: float) -> dict:
+    return {
+        "module": version.module_id,
+        "version": version.pk,
+        "number": version.number,
+        "title": version.title,
+        "headline": version.headline,
+        "key_message": version.key_message,
+        "brand": version.module.brand.slug,
+        "market": version.module.market.code,
+        "similarity": round(score, 4),
+    }
+
+
+class SimilarModulesView(APIView):
+    """Approved modules most similar to a text or a version, and whether its claim is new."""
+
+    permission_classes = [CanUseReuseFinder]
+
+    @extend_schema(
+        operation_id="modules_similar",
+        request=SimilarRequestSerializer,
+        responses={200: SimilarResponseSerializer, 400: ErrorsSerializer, 404: ErrorsSerializer},
+        description=(
+            "Cosine similarity over sentence embeddings of approved, unexpired versions. "
+            "For text, novelty is judged on the text as a key message; for a version, on its "
+            "key message, against approved claims of other modules."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        params = SimilarRequestSerializer(data=_data(request))
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        version = None
+        if "version" in data:
+            version = (
+                ModuleVersion.objects.select_related("module").filter(pk=data["version"]).first()
+            )
+            if version is None:
+                raise NotFound(f"No version {data['version']}.", field="version")
+        brand, market = data.get("brand"), data.get("market")
+        similar = reuse.similar_approved(
+            text=data.get("text"), version=version, k=data["k"], brand=brand, market=market
+        )
+        is_novel, match, similarity = reuse.claim_novelty(
+            version.key_message if version else data["text"],
+            brand=brand,
+            market=market,
+            exclude_module_id=version.module_id if version else None,
+        )
+        return Response(
+            {
+                "items": [_similar_item(v, score) for v, score in similar],
+                "novelty": {
+                    "is_novel": is_novel,
+                    "similarity": round(similarity, 4),
+                    "threshold": reuse.novelty_threshold(),
+                    "module": match.module_id if match else None,
+                    "version": match.pk if match else None,
+                    "key_message": match.key_message if match else None,
+                },
             }
         )
