@@ -154,7 +154,36 @@ class ReferenceIdField(_FlexibleManyMixin, serializers.PrimaryKeyRelatedField):
     }
 
 
-class TagsInputSerializer(serializers.Serializer):
+class RejectUnknownFieldsMixin:
+    """Answer 400 for keys the serializer does not know, so a typo is never silently dropped.
+
+    ``ignored_fields`` lists keys that are accepted and ignored (the read-only
+    fields of a response, so a client may send back what it read).
+    """
+
+    ignored_fields: frozenset[str] = frozenset()
+
+    def to_internal_value(self, data):
+        unknown: dict[str, list[str]] = {}
+        if hasattr(data, "keys"):
+            known = ", ".join(self.fields)
+            unknown = {
+                key: [f"Unknown field; known fields: {known}."]
+                for key in sorted(set(data.keys()) - set(self.fields) - self.ignored_fields)
+            }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            # Report the typo together with every other field error.
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **unknown}) from exc
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+class TagsInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """The four vocabularies of a module: one message, themes, one tonality, one format."""
 
     message = TagSlugField(TagKind.MESSAGE)
@@ -178,12 +207,32 @@ class TagsInputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class ModuleWriteSerializer(serializers.Serializer):
+class ModuleWriteSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """The body of ``POST /modules`` (all required fields) and ``PATCH /modules/{id}`` (any).
 
     Multipart requests send ``tags`` as a JSON string, ``channels`` and
     ``references`` as a JSON string or repeated fields, and ``image`` as a file.
     """
+
+    # What GET answers besides the writable fields: sending it back changes nothing.
+    ignored_fields = frozenset(
+        {
+            "id",
+            "version",
+            "version_id",
+            "status",
+            "content_hash",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "version_created_by",
+            "version_created_at",
+            "submitted_at",
+            "approved_at",
+            "status_changed_at",
+            "approved_version",
+        }
+    )
 
     title = serializers.CharField(max_length=200)
     headline = serializers.CharField(max_length=300)

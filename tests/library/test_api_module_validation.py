@@ -245,3 +245,36 @@ def test_unknown_filter_value_is_400_naming_the_filter(author):
 
     assert response.status_code == 400
     assert "status" in response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_a_misspelt_field_is_400_naming_it_not_silently_dropped(author):
+    version = make_module(author, title="Kept")
+
+    response = api_client(author).patch(
+        f"/api/v1/modules/{version.module_id}",
+        {"titel": "Typo", "tags": {"themes": ["adherence"]}},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert "Unknown field" in errors["titel"][0]
+    assert "Unknown field" in errors["tags.themes"][0]
+    version.refresh_from_db()
+    assert version.title == "Kept"
+
+
+@pytest.mark.django_db
+def test_sending_back_what_get_answered_is_accepted(author):
+    version = make_module(author)
+    client = api_client(author)
+    body = client.get(f"/api/v1/modules/{version.module_id}").json()
+    del body["image"]
+    body["headline"] = "Round trip"
+
+    response = client.patch(f"/api/v1/modules/{version.module_id}", body, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["headline"] == "Round trip"
+    assert response.json()["version"] == 1
