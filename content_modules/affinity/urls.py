@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "affinity"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("hcps/", views.hcp_list, name="hcp_list"),
+    path("hcps/<str:external_id>/", views.hcp_detail, name="hcp_detail"),
+    path("model/", views.model_page, name="model"),
+]
