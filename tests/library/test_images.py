@@ -331,6 +331,59 @@ def test_formats_not_allowed_are_refused_naming_the_detected_format(fmt, name):
     )
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "The file is a PDF document"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "The file is a HEIC image"),
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1", "The file is an AVIF image"),
+        (
+            b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>',
+            "The file is an SVG drawing",
+        ),
+        (b"BMW brochure text, not a bitmap", "The file is not an image"),
+    ],
+    ids=["pdf", "heic", "avif", "svg", "text-starting-with-BM"],
+)
+def test_refused_files_are_named_for_the_author(data, message):
+    with pytest.raises(InvalidInput) as exc:
+        process_image_upload(upload(data, "figure.png"))
+    assert exc.value.message == f"{message}; only JPEG, PNG and WebP are accepted."
+
+
+def test_lossless_webp_stays_lossless_and_lossy_webp_stays_lossy():
+    chart = half_and_half((64, 32))
+    lossless = process_image_upload(upload(encode(chart, "WEBP", lossless=True), "c.webp"))
+    lossy = process_image_upload(upload(encode(chart, "WEBP", quality=80), "p.webp"))
+
+    assert lossless.lossless and not lossy.lossless
+    assert b"VP8L" in lossless.full[:64] and b"VP8L" not in lossy.full[:64]
+    with Image.open(io.BytesIO(lossless.full)) as img:
+        # Lossless: every pixel comes back exactly.
+        assert img.convert("RGB").tobytes() == chart.tobytes()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_an_animated_image_is_stored_as_its_first_frame(fmt):
+    frames = [Image.new("RGB", (16, 16), RED), Image.new("RGB", (16, 16), BLUE)]
+    data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with Image.open(io.BytesIO(data)) as source:
+        assert getattr(source, "n_frames", 1) == 2
+
+    processed = process_image_upload(upload(data, "anim"))
+
+    with Image.open(io.BytesIO(processed.full)) as img:
+        assert getattr(img, "n_frames", 1) == 1
+        r, g, b = img.convert("RGB").getpixel((8, 8))
+    assert r > 200 and b < 60
+
+
+def test_the_client_path_is_stripped_from_the_original_name():
+    data = encode(half_and_half(), "PNG")
+    processed = process_image_upload(upload(data, "C:\\fakepath\\Q3 chart\x07.png"))
+    assert processed.original_name == "Q3 chart.png"
+
+
 def test_decompression_bomb_over_the_pixel_cap_is_refused_before_decoding():
     # 8000 x 8000 = 64 megapixels (over the 40 MP default) in a file of a few KB.
     data = png_bomb(8000, 8000)
