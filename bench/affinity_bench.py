@@ -179,9 +179,13 @@ def main() -> None:
     parser.add_argument(
         "--eval-hcps", type=int, default=1000, help="warm and cold HCPs scored each"
     )
+    parser.add_argument("--reuse", action="store_true", help="Reuse an earlier run's database.")
     args = parser.parse_args()
 
-    setup_django(fresh_database(args.db, args.server))
+    if args.reuse:
+        setup_django(f"{args.server}/{args.db}")
+    else:
+        setup_django(fresh_database(args.db, args.server))
     import world as world_mod
 
     world = world_mod.generate(n_modules=args.modules, n_hcps=args.hcps, seed=args.seed)
@@ -190,7 +194,14 @@ def main() -> None:
         f"world: {len(world.modules)} modules, {len(world.hcps)} HCPs ({n_cold} cold), "
         f"{len(world.events)} events"
     )
-    ids = load_world(world)
+    if args.reuse:
+        # The world is deterministic for a seed; modules were created in world order.
+        from content_modules.library.models import ModuleVersion
+
+        rows = list(ModuleVersion.objects.order_by("id").values_list("id", "module_id"))
+        ids = {"version_ids": [r[0] for r in rows], "module_ids": [r[1] for r in rows]}
+    else:
+        ids = load_world(world)
 
     from content_modules.affinity.learning import scoring, training
     from content_modules.affinity.learning.evaluation import baseline_scores

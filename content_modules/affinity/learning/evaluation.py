@@ -6,12 +6,13 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
-from django.conf import settings
-from django.db import connection, transaction
+from django.apps import apps
+from django.db import transaction
+from django.db.models import Subquery
 
 from content_modules.errors import Conflict
 
-from ..models import AffinityModel
+from ..models import AffinityModel, EngagementEvent, EventType
 from .features import Pairs, Params, compute_history, design_matrix
 from .training import Dataset, TrainedModel, event_pairs, fit, load_dataset, row_context
 
@@ -149,43 +150,46 @@ def evaluate_dataset(
 # --- off-policy estimates from logged propensities ----------------------------------
 
 
-def recommendation_items_table() -> str:
-    return getattr(settings, "AFFINITY_RECOMMENDATION_ITEMS_TABLE", "affinity_recommendationitem")
-
-
 def logged_propensities() -> list[dict]:
-    """Logged recommendation items joined to their outcome, if recommendations are stored.
+    """Logged recommendation items that got feedback, with their propensity and outcome.
 
-    Reads the recommendation-items table (columns ``recommendation_id``,
-    ``module_id``, ``propensity``; written by the recommendations feature)
-    joined to events carrying the same recommendation id. Answers an empty
-    list when the table does not exist yet.
+    The one place that reads the recommendation-items table (the delivery
+    app's ``RecommendationItem``): answers an empty list while that app is
+    not installed. Only recommendations that at least one event refers to
+    count (the others may never have been delivered); an item is a success
+    when a ``clicked`` event carries its recommendation id and module.
     """
-    table = recommendation_items_table()
-    if table not in connection.introspection.table_names():
+    if not apps.is_installed("content_modules.delivery"):
         return []
-    with connection.cursor() as cursor:
-        columns = {c.name for c in connection.introspection.get_table_description(cursor, table)}
-        if not {"recommendation_id", "module_id", "propensity"} <= columns:
-            return []
-        cursor.execute(
-            f"SELECT r.recommendation_id, r.module_id, r.propensity, "  # noqa: S608 - table from settings
-            f"MAX(CASE WHEN e.type = 'clicked' THEN 1 ELSE 0 END), MIN(e.hcp_id) "
-            f"FROM {table} r JOIN affinity_engagementevent e "
-            f"ON e.recommendation_id = r.recommendation_id AND e.module_id = r.module_id "
-            f"GROUP BY r.recommendation_id, r.module_id, r.propensity"
+    item_model = apps.get_model("delivery", "RecommendationItem")
+    with_feedback = (
+        EngagementEvent.objects.filter(recommendation_id__isnull=False)
+        .values("recommendation_id")
+        .distinct()
+    )
+    rows = list(
+        item_model.objects.filter(recommendation_id__in=Subquery(with_feedback)).values_list(
+            "recommendation_id", "module_id", "propensity", "rank", "recommendation__hcp_id"
         )
-        rows = cursor.fetchall()
+    )
+    if not rows:
+        return []
+    clicks = set(
+        EngagementEvent.objects.filter(
+            recommendation_id__in={r[0] for r in rows}, type=EventType.CLICKED
+        ).values_list("recommendation_id", "module_id")
+    )
     return [
         {
-            "recommendation": str(r[0]),
-            "module": r[1],
-            "propensity": float(r[2]),
-            "clicked": int(r[3]),
-            "hcp": r[4],
+            "recommendation": str(rec),
+            "module": module,
+            "propensity": float(propensity),
+            "rank": rank,
+            "hcp": hcp,
+            "clicked": int((rec, module) in clicks),
         }
-        for r in rows
-        if r[2]
+        for rec, module, propensity, rank, hcp in rows
+        if propensity and hcp is not None
     ]
 
 
@@ -209,34 +213,44 @@ def ips_snips(
 
 
 def off_policy_estimates(model: TrainedModel, ds: Dataset, history) -> dict | None:
-    """IPS/SNIPS click rate of 'show the model's top item of each logged recommendation'."""
+    """IPS/SNIPS click rate at rank 1 of 'show the model's favourite of each logged slate'.
+
+    The target policy picks, among the items a logged recommendation showed,
+    the one the model scores highest; the logged rank-1 item then counts with
+    weight 1/propensity when it is that pick, else 0. (The full candidate set
+    of a past request is not stored, so the choice is made within its slate.)
+    """
     logged = logged_propensities()
     if not logged:
         return None
     by_rec: dict[str, list[dict]] = defaultdict(list)
     for row in logged:
         by_rec[row["recommendation"]].append(row)
-    rewards, props, target = [], [], []
     module_to_item = {int(m): i for i, m in enumerate(ds.items.module_ids)}
+    rewards, props, target, logged_rewards = [], [], [], []
     for rows in by_rec.values():
+        rows.sort(key=lambda r: r["rank"])
         hcp_row = ds.hcps.rows(np.array([rows[0]["hcp"]]))[0]
         items = np.array([module_to_item.get(int(r["module"]), -1) for r in rows])
-        if hcp_row < 0 or (items < 0).any():
+        logged_rewards.extend(r["clicked"] for r in rows)
+        if hcp_row < 0 or items[0] < 0:
             continue
+        known = items >= 0
+        n = int(known.sum())
         pairs = Pairs(
-            np.full(len(rows), hcp_row),
-            items,
-            np.zeros(len(rows)),
-            np.zeros(len(rows), np.float32),
-            np.full(len(rows), -1, np.int16),
+            np.full(n, hcp_row),
+            items[known],
+            np.zeros(n),
+            np.zeros(n, np.float32),
+            np.full(n, -1, np.int16),
         )
         best = int(np.argmax(model_scores(model, pairs, ds, history)))
-        for i, r in enumerate(rows):
-            rewards.append(r["clicked"])
-            props.append(r["propensity"])
-            target.append(1.0 if i == best else 0.0)
+        rewards.append(rows[0]["clicked"])
+        props.append(rows[0]["propensity"])
+        target.append(1.0 if best == 0 else 0.0)
     estimate = ips_snips(np.array(rewards), np.array(props), np.array(target))
-    estimate["logged_click_rate"] = float(np.mean(rewards)) if rewards else None
+    estimate["logged_click_rate"] = float(np.mean(logged_rewards)) if logged_rewards else None
+    estimate["n_recommendations"] = len(by_rec)
     return estimate
 
 
