@@ -11,4 +11,5 @@ urlpatterns = [
     path("modules/<int:pk>/edit/", views.module_edit, name="module_edit"),
     path("modules/<int:pk>/versions/<int:number>/", views.version_detail, name="version_detail"),
     path("images/<int:pk>/<str:rendition>/", views.image_rendition, name="image"),
+    path("references/<int:pk>/pdf/", views.reference_pdf, name="reference_pdf"),
 ]

@@ -36,6 +36,7 @@ from .models import (
     Market,
     Module,
     ModuleVersion,
+    Reference,
     Tag,
     TagKind,
     VersionStatus,
@@ -211,19 +212,20 @@ def version_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     return render(request, "library/version_detail.html", context)
 
 
-def _similar_context(version: ModuleVersion | None) -> dict[str, Any]:
+def _similar_context(*, version: ModuleVersion | None = None, text: str = "") -> dict[str, Any]:
     """Similar approved modules for the form page, when the affinity app provides them."""
-    if version is None or not _template_exists(SIMILAR_TEMPLATE):
+    if (version is None and not text.strip()) or not _template_exists(SIMILAR_TEMPLATE):
         return {}
     try:
         from content_modules.affinity.reuse import reuse_context
     except ImportError:
         return {}
     try:
-        return {"similar_template": SIMILAR_TEMPLATE, **reuse_context(version=version)}
+        found = reuse_context(version=version) if version else reuse_context(text)
     except Exception:  # A hint panel must never stop an author from saving their work.
-        logger.exception("similar-module lookup failed for version %s", version.pk)
+        logger.exception("similar-module lookup failed (version %s)", getattr(version, "pk", None))
         return {}
+    return {"similar_template": SIMILAR_TEMPLATE, **found}
 
 
 def _form_status(form: ModuleForm) -> int:
@@ -265,12 +267,11 @@ def module_create(request: HttpRequest) -> HttpResponse:
                 request, f"Module “{version.title}” created as a draft (version {version.number})."
             )
             return redirect("library:module_detail", pk=version.module_id)
-    return render(
-        request,
-        "library/module_form.html",
-        {"nav": "create", "form": form, "module": None},
-        status=_form_status(form),
-    )
+    context = {"nav": "create", "form": form, "module": None}
+    if form.is_bound:
+        # The author has written a claim: show approved ones close to it before they retry.
+        context.update(_similar_context(text=form.data.get("key_message", "")))
+    return render(request, "library/module_form.html", context, status=_form_status(form))
 
 
 def _edit_notice(latest: ModuleVersion, approved: ModuleVersion | None) -> str:
@@ -354,7 +355,7 @@ def module_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "module": module,
         "latest": latest,
         "notice": _edit_notice(latest, approved),
-        **_similar_context(latest),
+        **_similar_context(version=latest),
     }
     return render(request, "library/module_form.html", context, status=_form_status(form))
 
@@ -377,3 +378,17 @@ def image_rendition(request: HttpRequest, pk: int, rendition: str) -> FileRespon
     # Assets never change (a new upload is a new asset), so browsers may keep them.
     response["Cache-Control"] = "private, max-age=86400, immutable"
     return response
+
+
+@require_GET
+@library_page
+def reference_pdf(request: HttpRequest, pk: int) -> FileResponse:
+    """Serve a reference's PDF to the people who check claims against it."""
+    reference = get_object_or_404(Reference, pk=pk)
+    if not reference.pdf or not reference.pdf.storage.exists(reference.pdf.name):
+        raise Http404("This reference has no PDF.")
+    return FileResponse(
+        reference.pdf.open("rb"),
+        content_type="application/pdf",
+        filename=f"reference-{reference.pk}.pdf",
+    )

@@ -744,3 +744,60 @@ def test_version_page_shows_that_version_exactly(client, author):
     assert "This is an earlier version." in html
     second = client.get(reverse("library:version_detail", args=[version.module_id, 2]))
     assert "Second wording" in second.content.decode()
+
+
+# ---------------------------------------------------------------- reuse hints (affinity app)
+
+
+def _approved_claim(author) -> ModuleVersion:
+    from content_modules.affinity.embeddings import embed_versions
+
+    approved = make_module(
+        author,
+        title="Approved efficacy claim",
+        key_message="CardioZen reduced major cardiac events by 24% versus placebo.",
+    )
+    force_status(approved, VersionStatus.APPROVED)
+    embed_versions([approved.pk])
+    return approved
+
+
+def test_edit_form_shows_similar_approved_claims(client, author):
+    approved = _approved_claim(author)
+    draft = make_module(
+        author,
+        title="New draft",
+        key_message="CardioZen cut major cardiac events by a quarter compared with placebo.",
+    )
+    login(client, author)
+    html = client.get(reverse("library:module_edit", args=[draft.module_id])).content.decode()
+    assert "Reuse approved content" in html
+    assert f'data-module="{approved.module_id}"' in html
+
+
+def test_create_form_sent_back_with_errors_shows_similar_approved_claims(client, author):
+    approved = _approved_claim(author)
+    login(client, author)
+    response = client.post(
+        reverse("library:module_create"),
+        form_data(title=None, key_message="CardioZen lowered major cardiac events by 24%."),
+    )
+    assert response.status_code == 400
+    assert f'data-module="{approved.module_id}"' in response.content.decode()
+
+
+def test_reference_pdf_is_linked_and_served_to_library_users_only(client, author, engine):
+    body = b"%PDF-1.4\n% a tiny test pdf\n%%EOF\n"
+    pdf = SimpleUploadedFile("study.pdf", body, "application/pdf")
+    reference = reference_create(actor=author, citation="With a PDF", pdf=pdf)
+    version = make_module(author, references=[reference])
+    login(client, author)
+    html = client.get(reverse("library:module_detail", args=[version.module_id])).content.decode()
+    pdf_url = reverse("library:reference_pdf", args=[reference.pk])
+    assert f'href="{pdf_url}"' in html
+    served = client.get(pdf_url)
+    assert served.status_code == 200 and served["Content-Type"] == "application/pdf"
+    assert b"".join(served.streaming_content).startswith(b"%PDF-")
+    client.logout()
+    login(client, engine)
+    assert client.get(pdf_url).status_code == 403
