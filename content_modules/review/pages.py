@@ -176,6 +176,36 @@ FIELD_LABELS = {
 }
 
 
+def coalesce_opcodes(opcodes: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Merge changes separated only by whitespace into one deleted and one inserted run.
+
+    A word-level diff of a rewritten sentence matches the spaces between
+    words, which would show as alternating one-word deletions and insertions;
+    readers want the old phrase struck through and the new phrase after it.
+    """
+    merged: list[dict[str, str]] = []
+    pending: dict[str, str] | None = None
+    for i, op in enumerate(opcodes):
+        if op["op"] != "equal":
+            if pending is None:
+                pending = {"op": "replace", "old": "", "new": ""}
+            pending["old"] += op["old"]
+            pending["new"] += op["new"]
+            continue
+        next_changes = i + 1 < len(opcodes) and opcodes[i + 1]["op"] != "equal"
+        if pending is not None and next_changes and not op["old"].strip():
+            pending["old"] += op["old"]
+            pending["new"] += op["new"]
+            continue
+        if pending is not None:
+            merged.append(pending)
+            pending = None
+        merged.append(op)
+    if pending is not None:
+        merged.append(pending)
+    return merged
+
+
 def diff_rows(diff: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The changed fields of a ``version_diff`` result, labelled, in display order.
 
@@ -193,6 +223,8 @@ def diff_rows(diff: dict[str, Any] | None) -> list[dict[str, Any]]:
         if not item["changed"]:
             continue
         row = {"name": name, "label": FIELD_LABELS.get(name, name), **item}
+        if item["kind"] == "text":
+            row["opcodes"] = coalesce_opcodes(item["opcodes"])
         if name == "image":
             row["old"] = "an image" if item["old"] else "no image"
             row["new"] = "a new image" if item["new"] else "no image"
@@ -286,10 +318,9 @@ def module_panel(user, module: Module, version: ModuleVersion) -> dict[str, Any]
 
 
 # --- the MLR dashboard charts (server-rendered SVG) ----------------------------------------
+# Each chart's viewBox is about the size it is shown at, so its 11-12px labels stay legible.
 
-CHART_WIDTH = 640
-CHART_HEIGHT = 240
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 16, 16, 40
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 12, 22, 34
 AGE_COLOURS = ("#9cc3f5", "#4f8fe0", "#1f5fbf", "#b3261e")
 ROLE_LABELS = dict(ReviewRole.choices)
 
@@ -298,30 +329,39 @@ def _nice_max(value: float) -> float:
     """A round axis maximum at or above ``value``."""
     if value <= 0:
         return 1.0
-    for step in (1, 2, 5, 10, 12, 24, 48, 72, 120, 168, 240, 336, 500, 1000):
+    for step in (1, 2, 4, 5, 8, 10, 12, 20, 24, 40, 48, 72, 100, 120, 168, 240, 336, 500):
         if value <= step:
             return float(step)
-    return float(value)
+    magnitude = 10 ** (len(str(int(value))) - 1)
+    return float(-(-value // magnitude) * magnitude)
 
 
-def _ticks(top: float, n: int = 4) -> list[dict[str, Any]]:
-    plot_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
+def _frame(width: int, height: int, top: float, **parts: Any) -> dict[str, Any]:
+    plot_h = height - PAD_TOP - PAD_BOTTOM
     ticks = []
-    for i in range(n + 1):
-        value = top * i / n
-        y = PAD_TOP + plot_h - plot_h * i / n
-        ticks.append({"y": round(y, 1), "label": f"{value:g}"})
-    return ticks
+    for i in range(5):
+        value = top * i / 4
+        ticks.append({"y": round(PAD_TOP + plot_h - plot_h * i / 4, 1), "label": f"{value:g}"})
+    return {
+        "width": width,
+        "height": height,
+        "x0": PAD_LEFT,
+        "x1": width - PAD_RIGHT,
+        "y_base": height - PAD_BOTTOM,
+        "label_y": height - PAD_BOTTOM + 16,
+        "ticks": ticks,
+        **parts,
+    }
 
 
-def cycle_time_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def cycle_time_chart(rows: list[dict[str, Any]], width: int = 960, height: int = 260):
     """Grouped bars per ISO week: median and 90th percentile hours to approval."""
-    plot_w = CHART_WIDTH - PAD_LEFT - PAD_RIGHT
-    plot_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
+    plot_w = width - PAD_LEFT - PAD_RIGHT
+    plot_h = height - PAD_TOP - PAD_BOTTOM
     top = _nice_max(max((r["p90_hours"] for r in rows), default=0))
-    groups = []
     slot = plot_w / max(len(rows), 1)
-    bar_w = min(28.0, slot / 3)
+    bar_w = min(26.0, slot / 3)
+    groups = []
     for i, row in enumerate(rows):
         x0 = PAD_LEFT + i * slot + (slot - 2 * bar_w) / 2
         bars = []
@@ -345,54 +385,58 @@ def cycle_time_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "label": row["week"].split("-", 1)[-1],
             }
         )
-    return _frame(groups=groups, ticks=_ticks(top), unit="hours")
+    return _frame(width, height, top, groups=groups, unit="hours")
 
 
-def first_pass_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def first_pass_chart(rows: list[dict[str, Any]], width: int = 460) -> dict[str, Any]:
     """Horizontal bars: share of first-round decisions that approved, per role."""
-    bar_area = CHART_WIDTH - 160 - 60
+    x0, right = 96, 112
+    track = width - x0 - right
     bars = []
     for i, row in enumerate(rows):
         rate = row["rate"]
+        w = round(track * (rate or 0), 1)
         bars.append(
             {
                 **row,
                 "label": ROLE_LABELS.get(row["role"], row["role"]),
-                "y": 16 + i * 44,
-                "w": round(bar_area * (rate or 0), 1),
+                "y": 12 + i * 48,
+                "w": w,
                 "percent": None if rate is None else round(rate * 100),
-                "text_x": 160 + round(bar_area * (rate or 0), 1) + 8,
+                "text_x": x0 + track + 8,
             }
         )
-    return {"width": CHART_WIDTH, "height": 16 + 44 * len(rows), "bars": bars, "x0": 160}
+    height = 12 + 48 * len(rows)
+    return {"width": width, "height": height, "bars": bars, "x0": x0, "track": track}
 
 
-def open_tasks_chart(open_tasks: dict[str, Any]) -> dict[str, Any]:
+def open_tasks_chart(open_tasks: dict[str, Any], width: int = 460, height: int = 240):
     """Stacked bars per role: open tasks split by age since submission."""
     buckets = open_tasks["buckets"]
     by_role = open_tasks["by_role"]
     totals = {role: sum(counts.values()) for role, counts in by_role.items()}
     top = _nice_max(max(totals.values(), default=0))
-    plot_w = CHART_WIDTH - PAD_LEFT - PAD_RIGHT
-    plot_h = CHART_HEIGHT - PAD_TOP - PAD_BOTTOM
+    plot_w = width - PAD_LEFT - PAD_RIGHT
+    plot_h = height - PAD_TOP - PAD_BOTTOM
     slot = plot_w / max(len(by_role), 1)
-    bar_w = min(80.0, slot / 2)
+    bar_w = min(64.0, slot / 2)
     groups = []
     for i, (role, counts) in enumerate(by_role.items()):
         x = PAD_LEFT + i * slot + (slot - bar_w) / 2
         y = PAD_TOP + plot_h
         parts = []
         for j, bucket in enumerate(buckets):
-            h = plot_h * counts.get(bucket, 0) / top
+            count = counts.get(bucket, 0)
+            h = plot_h * count / top
             y -= h
-            if counts.get(bucket, 0):
+            if count:
                 parts.append(
                     {
                         "y": round(y, 1),
                         "h": round(h, 1),
                         "fill": AGE_COLOURS[j % len(AGE_COLOURS)],
                         "bucket": bucket,
-                        "count": counts[bucket],
+                        "count": count,
                     }
                 )
         groups.append(
@@ -409,20 +453,4 @@ def open_tasks_chart(open_tasks: dict[str, Any]) -> dict[str, Any]:
                 "total_y": round(y - 6, 1),
             }
         )
-    legend = [
-        {"bucket": b, "fill": AGE_COLOURS[j % len(AGE_COLOURS)], "x": PAD_LEFT + j * 110}
-        for j, b in enumerate(buckets)
-    ]
-    return _frame(groups=groups, ticks=_ticks(top), unit="tasks", legend=legend)
-
-
-def _frame(**parts: Any) -> dict[str, Any]:
-    return {
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "x0": PAD_LEFT,
-        "x1": CHART_WIDTH - PAD_RIGHT,
-        "y_base": CHART_HEIGHT - PAD_BOTTOM,
-        "label_y": CHART_HEIGHT - PAD_BOTTOM + 18,
-        **parts,
-    }
+    return _frame(width, height, top, groups=groups, unit="tasks")

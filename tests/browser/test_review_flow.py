@@ -20,7 +20,9 @@ from selenium.webdriver.support.ui import Select
 from content_modules.accounts.models import AuthFailure
 from content_modules.library.models import Module, ModuleVersion, Reference, VersionStatus
 from content_modules.review.models import Annotation, Signature, TaskStatus
-from tests.factories import PASSWORD, api_client
+from tests.factories import PASSWORD, api_client, make_module
+from tests.review.helpers import approve_all, decide
+from tests.review.helpers import submit as submit_version
 
 from .helpers import (
     console_errors,
@@ -32,7 +34,12 @@ from .helpers import (
     wait_for_css,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: the role groups and channels from data migrations survive the flush
+# between transactional tests.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 BODY_V1 = (
     "In the pivotal trial, patients on CardioZen had the best outcomes ever seen "
@@ -56,6 +63,30 @@ def _check(browser, group: str, label: str) -> None:
     browser.find_element(
         By.XPATH, f"//div[@id='field-{group}']//label[normalize-space()='{label}']/input"
     ).click()
+
+
+@pytest.fixture
+def png_file(tmp_path):
+    """A real PNG on disk, as the author picks it in the file dialog."""
+    from PIL import Image, ImageDraw
+
+    path = tmp_path / "outcomes-chart.png"
+    image = Image.new("RGB", (720, 300), (240, 245, 252))
+    draw = ImageDraw.Draw(image)
+    for i, height in enumerate((210, 160)):
+        x = 200 + i * 220
+        colour = (31, 95, 191) if i else (155, 170, 190)
+        draw.rectangle((x, 260 - height, x + 120, 260), fill=colour)
+    image.save(path, "PNG")
+    return path
+
+
+def _image_loaded(browser, selector: str) -> bool:
+    return browser.execute_script(
+        "const img = document.querySelector(arguments[0]);"
+        "return !!img && img.complete && img.naturalWidth > 0;",
+        selector,
+    )
 
 
 def _select_text(browser, selector: str, text: str) -> None:
@@ -110,7 +141,7 @@ def _approved_listing_has(module: Module, engine) -> bool | None:
 
 
 def test_module_goes_from_draft_through_changes_to_approved_in_the_browser(
-    browser, live_server, author, medical, legal, regulatory, engine, vocabulary
+    browser, live_server, author, medical, legal, regulatory, engine, vocabulary, png_file
 ):
     Reference.objects.create(citation=CITATION, created_by=author)
 
@@ -136,6 +167,7 @@ def test_module_goes_from_draft_through_changes_to_approved_in_the_browser(
         "document.getElementById('id_expires_on').value = arguments[0];",
         (timezone.localdate() + timedelta(days=365)).isoformat(),
     )
+    browser.find_element(By.ID, "id_image").send_keys(str(png_file))
     submit(browser, browser.find_element(By.CSS_SELECTOR, ".form-actions button[type=submit]"))
     module_url = browser.current_url
     module = Module.objects.get(latest__title="Outcomes email")
@@ -153,6 +185,8 @@ def test_module_goes_from_draft_through_changes_to_approved_in_the_browser(
         "Fewer heart attacks with CardioZen"
     )
     assert "Read the full study" in browser.find_element(By.CSS_SELECTOR, ".email-cta").text
+    wait_for(browser, lambda b: _image_loaded(b, ".email-image"))
+    assert _image_loaded(browser, ".web-image")
     assert "as legal reviewer" in browser.find_element(By.ID, "signature-statement").text
     _select_text(browser, ".email-text[data-field=body]", SPAN)
     note = wait_for(
@@ -246,7 +280,63 @@ def test_module_goes_from_draft_through_changes_to_approved_in_the_browser(
     login(browser, live_server, legal)
     browser.get(live_server.url + reverse("review:dashboard"))
     wait_for_css(browser, "#cycle-time svg")
-    screenshot(browser, "review-dashboard")
 
     # The wrong password attempt logs a 403 page load; nothing else may fail.
     assert console_errors(browser, allow=("403 (Forbidden)", "favicon")) == []
+
+
+def _backdate(version: ModuleVersion, submitted, hours: float) -> None:
+    """Move a finished review into the past: submitted then, approved ``hours`` later."""
+    version.reviews.update(submitted_at=submitted)
+    ModuleVersion.objects.filter(pk=version.pk).update(
+        submitted_at=submitted, approved_at=submitted + timedelta(hours=hours)
+    )
+
+
+def test_dashboard_and_queue_show_a_working_month(
+    browser, live_server, author, medical, legal, regulatory, vocabulary
+):
+
+    # Six weeks of approvals with growing cycle times, one sent back in round 1.
+    now = timezone.now()
+    for week in range(6):
+        for n in range(2):
+            version = approve_all(
+                make_module(author, title=f"Approved w{week} #{n}"), medical, legal, regulatory
+            )
+            _backdate(version, now - timedelta(weeks=6 - week, hours=n), 20 + 12 * week + 30 * n)
+    sent_back = make_module(author, title="Sent back once")
+    submit_version(sent_back)
+    decide(sent_back, "legal", legal, "request_changes", comment="Qualify the claim.")
+    # Open tasks of several ages, two of them overdue.
+    for age_days, title in ((0, "Fresh"), (2, "Two days old"), (4, "Four days old"), (8, "Late")):
+        version = make_module(author, title=f"Open: {title}")
+        submit_version(version)
+        version.tasks.update(
+            created_at=now - timedelta(days=age_days),
+            due_at=now - timedelta(days=age_days) + timedelta(days=5),
+        )
+    late = ModuleVersion.objects.get(title="Open: Late")
+    late.tasks.update(due_at=now - timedelta(days=1))
+
+    login(browser, live_server, legal)
+    submit(browser, browser.find_element(By.LINK_TEXT, "MLR dashboard"))
+    bars = browser.find_elements(By.CSS_SELECTOR, "#cycle-time rect.bar.median")
+    assert len(bars) == 6
+    assert browser.find_element(By.ID, "kpi-open").text == "12"
+    first_pass = browser.find_element(By.ID, "first-pass").text
+    assert "Legal" in first_pass and "92% (12/13)" in first_pass
+    stacks = browser.find_elements(By.CSS_SELECTOR, "#open-tasks svg rect")
+    assert len(stacks) == 3 * 4  # three roles, each with tasks in all four age buckets
+    screenshot(browser, "review-dashboard")
+
+    submit(browser, browser.find_element(By.LINK_TEXT, "Review queue"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.queue tbody tr")
+    assert [r.find_element(By.CSS_SELECTOR, ".title-cell").text for r in rows][0] == "Open: Late"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "table.queue .badge.overdue")) == 1
+    screenshot(browser, "review-queue")
+    Select(browser.find_element(By.ID, "id_overdue")).select_by_visible_text("Overdue only")
+    submit(browser, browser.find_element(By.CSS_SELECTOR, ".filter-actions button"))
+    titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "table.queue .title-cell")]
+    assert titles == ["Open: Late"]
+    assert console_errors(browser) == []

@@ -584,3 +584,18 @@ def test_browser_offsets_map_over_crlf_and_pass_out_of_range_through():
     assert browser_offsets_to_raw(raw, 2, 3) == (3, 4)
     assert browser_offsets_to_raw(raw, 4, 5) == (6, 7)
     assert browser_offsets_to_raw(raw, 2, 99) == (2, 99)
+
+
+def test_diff_shows_a_rewritten_phrase_as_one_deletion_and_one_insertion():
+    from content_modules.review.diff import text_diff
+    from content_modules.review.pages import coalesce_opcodes
+
+    old = "Patients had the best outcomes ever over three years."
+    new = "Patients had 24% fewer events over three years."
+    ops = coalesce_opcodes(text_diff(old, new))
+
+    assert [o for o in ops if o["op"] != "equal"] == [
+        {"op": "replace", "old": "the best outcomes ever", "new": "24% fewer events"}
+    ]
+    assert "".join(o["old"] for o in ops) == old
+    assert "".join(o["new"] for o in ops) == new
