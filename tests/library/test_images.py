@@ -395,6 +395,38 @@ def test_decompression_bomb_over_the_pixel_cap_is_refused_before_decoding():
     assert "the limit is 40 megapixels" in exc.value.message
 
 
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A small real JPEG whose frame header is patched to claim other dimensions."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), RED), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def test_jpeg_declaring_too_many_pixels_is_refused():
+    with pytest.raises(InvalidInput) as exc:
+        process_image_upload(upload(jpeg_declaring(7000, 7000)))
+    assert "7000 × 7000 pixels (49 megapixels)" in exc.value.message
+
+
+def test_png_with_a_corrupt_chunk_is_refused():
+    data = bytearray(encode(noisy((32, 32)), "PNG"))
+    idat = data.index(b"IDAT")
+    data[idat + 20] ^= 0xFF
+    with pytest.raises(InvalidInput) as exc:
+        process_image_upload(upload(bytes(data), "x.png"))
+    assert "damaged or incomplete" in exc.value.message
+
+
+def test_pipeline_refuses_to_run_if_truncated_images_were_enabled_globally(monkeypatch):
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    data = encode(noisy(), "JPEG")
+    with pytest.raises(RuntimeError, match="LOAD_TRUNCATED_IMAGES"):
+        process_image_upload(upload(data[: len(data) // 2]))
+
+
 def test_bomb_beyond_pillows_own_limit_is_refused_as_invalid_input():
     # Pillow itself raises DecompressionBombError at open for this one.
     with pytest.raises(InvalidInput) as exc:
