@@ -178,7 +178,9 @@ def _open_and_load(data: bytes, fmt: str) -> Image.Image:
         # A global someone flipped would let half-images through as "valid".
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False.")
     try:
-        # Scoped to this block; Pillow's own MAX_IMAGE_PIXELS global is left alone.
+        # Pillow's own MAX_IMAGE_PIXELS global is left alone. catch_warnings swaps the
+        # process-wide filter list, so under threads it is only a second line: the
+        # explicit width * height check below is the guard that always holds.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=[fmt])
