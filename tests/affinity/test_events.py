@@ -1,15 +1,18 @@
 """Engagement event ingestion: idempotency, partial acceptance, version resolution, bad input."""
 
+import threading
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from content_modules.affinity.models import HCP, EngagementEvent
 from content_modules.library.models import ModuleVersion, VersionStatus
 from content_modules.library.services import module_edit
 from tests import factories
+from tests.services import require_postgres
 
 
 @pytest.fixture
@@ -254,3 +257,30 @@ def test_unsubscribed_events_record_the_channel_for_delivery(client, approved):
 
     assert client.get("/api/v1/hcps/HCP-123").json()["unsubscribed_channels"] == ["rep_email"]
     assert client.get("/api/v1/hcps/HCP-9").json()["unsubscribed_channels"] == ["*"]
+
+
+@pytest.mark.postgres
+def test_the_same_batch_posted_twice_at_once_is_stored_once(transactional_db, engine, author):
+    require_postgres()
+    version = factories.make_module(author)
+    factories.force_status(version, VersionStatus.APPROVED)
+    events = [event(version.module_id, hcp=f"HCP-{i % 50}") for i in range(2_000)]
+    answers = []
+
+    def send():
+        try:
+            answers.append(post(factories.api_client(engine), events).json())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(answers) == 2
+    assert sum(a["accepted"] for a in answers) == 2_000
+    assert sum(a["duplicates"] for a in answers) == 2_000
+    assert EngagementEvent.objects.count() == 2_000
+    assert HCP.objects.count() == 50
