@@ -278,8 +278,6 @@ EMBEDDING_MODEL_PATH = os.environ.get("EMBEDDING_MODEL_PATH", "")
 # again unless nothing else qualifies; exploration rate of the epsilon-greedy policy.
 DELIVERY_FREQUENCY_CAP_DAYS = envint("DELIVERY_FREQUENCY_CAP_DAYS", 7)
 DELIVERY_EPSILON = float(os.environ.get("DELIVERY_EPSILON", "0.1"))
-# Off-policy evaluation reads the logged propensities from delivery's items table.
-AFFINITY_RECOMMENDATION_ITEMS_TABLE = "delivery_recommendationitem"
 
 # Engagement events: how far ahead of the server clock an event may be dated (clock skew).
 EVENTS_FUTURE_TOLERANCE_SECONDS = envint("EVENTS_FUTURE_TOLERANCE_SECONDS", 300)

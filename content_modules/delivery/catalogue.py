@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from content_modules.library.models import (
@@ -35,6 +34,12 @@ from content_modules.library.models import (
 from .models import DeliveryGeneration
 
 NEVER = date.max.toordinal()
+# The statements the triggers of migration 0002 run: values are never reused.
+BUMP_SQL = {
+    "postgresql": "UPDATE delivery_deliverygeneration "
+    "SET value = nextval('delivery_generation_seq') WHERE id = 1",
+    "sqlite": "UPDATE delivery_deliverygeneration SET value = abs(random()) WHERE id = 1",
+}
 
 
 @dataclass(frozen=True)
@@ -146,8 +151,13 @@ def generation_key() -> tuple[str, int]:
 
 
 def bump() -> None:
-    """Move the generation on, so every process rebuilds its catalogue."""
-    DeliveryGeneration.objects.filter(pk=1).update(value=F("value") + 1)
+    """Move the generation on (to a value never used before), so every process rebuilds."""
+    sql = BUMP_SQL.get(connection.vendor)
+    if sql is None:
+        DeliveryGeneration.objects.filter(pk=1).update(epoch=uuid.uuid4().hex)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
     _state["catalogue"] = None
 
 

@@ -282,7 +282,7 @@ def recommendation_create(
                 "version": c.number,
                 "version_id": c.version_id,
                 "score": round(s.probability, 6),
-                "propensity": round(pick.propensity, 6),
+                "propensity": pick.propensity,
                 "explored": pick.explored,
                 "frequency_capped": pick.capped,
                 "explanation": {g: round(v, 4) for g, v in s.contributions.items()},

@@ -9,15 +9,23 @@ candidate catalogue compares the generation on every request.
 
 from django.db import migrations
 
-BUMP = "UPDATE delivery_deliverygeneration SET value = value + 1 WHERE id = 1"
+# A new value is never one used before, even when the transaction that drew it
+# rolled back: PostgreSQL sequences are not transactional; SQLite draws 63 random
+# bits. So a catalogue built inside a transaction that rolled back can never
+# match a later generation.
+PG_BUMP = (
+    "UPDATE delivery_deliverygeneration SET value = nextval('delivery_generation_seq') WHERE id = 1"
+)
+SQLITE_BUMP = "UPDATE delivery_deliverygeneration SET value = abs(random()) WHERE id = 1"
 
 POSTGRES_UP = f"""
+CREATE SEQUENCE IF NOT EXISTS delivery_generation_seq;
 CREATE OR REPLACE FUNCTION delivery_bump_generation() RETURNS trigger AS $$
 BEGIN
     IF (TG_OP = 'INSERT' AND NEW.status = 'approved')
        OR (TG_OP = 'DELETE' AND OLD.status = 'approved')
        OR (TG_OP = 'UPDATE' AND (OLD.status = 'approved' OR NEW.status = 'approved')) THEN
-        {BUMP};
+        {PG_BUMP};
     END IF;
     RETURN NULL;
 END;
@@ -29,15 +37,16 @@ CREATE TRIGGER delivery_generation_on_version
 POSTGRES_DOWN = """
 DROP TRIGGER IF EXISTS delivery_generation_on_version ON library_moduleversion;
 DROP FUNCTION IF EXISTS delivery_bump_generation();
+DROP SEQUENCE IF EXISTS delivery_generation_seq;
 """
 
 SQLITE_UP = [
     f"""CREATE TRIGGER delivery_generation_on_insert AFTER INSERT ON library_moduleversion
-        WHEN NEW.status = 'approved' BEGIN {BUMP}; END""",
+        WHEN NEW.status = 'approved' BEGIN {SQLITE_BUMP}; END""",
     f"""CREATE TRIGGER delivery_generation_on_update AFTER UPDATE ON library_moduleversion
-        WHEN OLD.status = 'approved' OR NEW.status = 'approved' BEGIN {BUMP}; END""",
+        WHEN OLD.status = 'approved' OR NEW.status = 'approved' BEGIN {SQLITE_BUMP}; END""",
     f"""CREATE TRIGGER delivery_generation_on_delete AFTER DELETE ON library_moduleversion
-        WHEN OLD.status = 'approved' BEGIN {BUMP}; END""",
+        WHEN OLD.status = 'approved' BEGIN {SQLITE_BUMP}; END""",
 ]
 SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS delivery_generation_on_insert",
