@@ -37,6 +37,7 @@ from tests.factories import PASSWORD, force_status, make_module
 REGISTERED = sorted(admin.site._registry, key=lambda m: m._meta.label)
 # Models this file knows how to build: their change page must be tested, never skipped.
 BUILT_HERE = {
+    "delivery.Recommendation",
     "review.Annotation",
     "review.ExpiryNotice",
     "review.ReferenceCheck",
@@ -111,6 +112,7 @@ def populated(db, admin_user, author, medical, django_capture_on_commit_callback
     AuthFailure.objects.create(username="mallory", kind=AuthFailure.Kind.LOGIN)
     Token.objects.get_or_create(user=author)
     _review_rows(author, medical)
+    _recommendation_rows(hcp, approved)
     return {"draft": draft, "approved": approved, "reference": reference, "asset": asset}
 
 
@@ -136,6 +138,23 @@ def _review_rows(author, medical) -> None:
     expiring = make_module(author, title="Expiring soon")
     force_status(expiring, VersionStatus.APPROVED, expires_on=timezone.localdate() + timedelta(3))
     versions_expire()
+
+
+def _recommendation_rows(hcp: HCP, version: ModuleVersion) -> None:
+    """A logged recommendation with one item, as the delivery app stores them."""
+    from content_modules.delivery.models import Recommendation, RecommendationItem
+
+    recommendation = Recommendation.objects.create(
+        hcp=hcp, hcp_external_id=hcp.external_id, request={"channel": "email"}, policy="greedy"
+    )
+    RecommendationItem.objects.create(
+        recommendation=recommendation,
+        rank=1,
+        module=version.module,
+        version=version,
+        score=0.42,
+        propensity=1.0,
+    )
 
 
 @pytest.fixture
