@@ -240,9 +240,11 @@ class ImageAssetAdmin(ReadOnlyModelAdmin):
     def preview(self, obj: ImageAsset) -> str:
         if not obj.thumbnail:
             return "-"
+        # Through the library's role-checked view: media of unapproved content is not public.
         return format_html(
-            '<img src="{}" alt="{}" width="80" loading="lazy">',
-            obj.thumbnail.url,
+            '<a href="{}"><img src="{}" alt="{}" width="80" loading="lazy"></a>',
+            reverse("library:image", args=[obj.pk, "full"]),
+            reverse("library:image", args=[obj.pk, "thumbnail"]),
             obj.original_name,
         )
 

@@ -458,10 +458,18 @@ def test_affinity_model_page_summarises_the_artifact_instead_of_dumping_it(admin
     assert b"128 bytes" in page.content
 
 
-def test_image_asset_list_shows_a_thumbnail(admin_client, populated):
+def test_image_asset_list_shows_a_thumbnail_served_by_the_library(admin_client, populated):
     asset = populated["asset"]
+    thumbnail_url = reverse("library:image", args=[asset.pk, "thumbnail"])
+
     page = admin_client.get(url(type(asset), "changelist"))
-    assert asset.thumbnail.url.encode() in page.content
+
+    assert f'src="{thumbnail_url}"'.encode() in page.content
+    served = admin_client.get(thumbnail_url)
+    assert served.status_code == 200
+    with Image.open(io.BytesIO(b"".join(served.streaming_content))) as img:
+        assert img.format == "JPEG"
+        assert max(img.size) <= 240
 
 
 def test_non_staff_users_cannot_open_the_admin(client, author, populated):
