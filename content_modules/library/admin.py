@@ -18,7 +18,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
-from content_modules.accounts.roles import is_admin
+from content_modules.accounts.roles import ReviewRole, is_admin
 from content_modules.audit.services import audit_record
 from content_modules.errors import DomainError
 
@@ -132,8 +132,28 @@ class ChannelAdmin(ImmutableKeyMixin, AuditedModelAdmin):
         return False
 
 
+class BrandForm(forms.ModelForm):
+    class Meta:
+        model = Brand
+        fields = ("slug", "name", "review_roles")
+
+    def clean_review_roles(self):
+        roles = self.cleaned_data.get("review_roles") or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise forms.ValidationError('Give a list of role names, e.g. ["medical", "legal"].')
+        unknown = sorted(set(roles) - set(ReviewRole.values))
+        if unknown:
+            # Submitting a version of this brand would fail on an unknown role.
+            raise forms.ValidationError(
+                f"Unknown review role(s): {', '.join(unknown)}. "
+                f"Choose from {', '.join(ReviewRole.values)}."
+            )
+        return list(dict.fromkeys(roles))
+
+
 @admin.register(Brand)
 class BrandAdmin(ImmutableKeyMixin, AuditedModelAdmin):
+    form = BrandForm
     list_display = ("name", "slug", "review_roles")
     search_fields = ("name", "slug")
     immutable_fields = ("slug",)

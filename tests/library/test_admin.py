@@ -25,6 +25,7 @@ from content_modules.affinity.models import HCP, AffinityModel, EngagementEvent,
 from content_modules.audit.models import AuditEntry
 from content_modules.library.images import image_asset_create
 from content_modules.library.models import (
+    Brand,
     Module,
     ModuleVersion,
     Tag,
@@ -400,6 +401,36 @@ def test_duplicate_tag_in_the_admin_is_a_form_error_not_a_crash(admin_client, po
     assert response.status_code == 200
     assert response.context["adminform"].form.errors
     assert Tag.objects.filter(kind=TagKind.THEME, slug="outcomes").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("roles", "error"),
+    [
+        ('["medical", "marketing"]', "Unknown review role(s): marketing."),
+        ('"medical"', "Give a list of role names"),
+    ],
+)
+def test_brand_review_roles_must_be_known_roles(admin_client, populated, roles, error):
+    brand = Brand.objects.get(slug="cardiozen")
+    response = admin_client.post(
+        url(Brand, "change", brand.pk), {"name": brand.name, "review_roles": roles}
+    )
+    assert response.status_code == 200
+    assert error in " ".join(response.context["adminform"].form.errors["review_roles"])
+    brand.refresh_from_db()
+    assert brand.review_roles == []
+
+
+def test_brand_review_roles_set_in_the_admin_are_saved_and_audited(admin_client, populated):
+    brand = Brand.objects.get(slug="cardiozen")
+    response = admin_client.post(
+        url(Brand, "change", brand.pk),
+        {"name": brand.name, "review_roles": '["medical", "regulatory", "medical"]'},
+    )
+    assert response.status_code == 302
+    brand.refresh_from_db()
+    assert brand.required_review_roles() == ["medical", "regulatory"]
+    assert AuditEntry.objects.filter(action="admin.changed", object_id=str(brand.pk)).exists()
 
 
 def test_reference_behind_reviewed_content_is_read_only(admin_client, author, populated):
