@@ -24,7 +24,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from content_modules.accounts.permissions import CanSeeLibrary, IsAdmin
+from content_modules.accounts.permissions import CanSeeLibrary, IsAdmin, IsReviewer
 from content_modules.accounts.roles import ReviewRole
 from content_modules.errors import InvalidInput
 from content_modules.library.api import render_version
@@ -200,7 +200,8 @@ class ReviewDetailView(generics.RetrieveAPIView):
 class ReviewDecisionView(APIView):
     """``POST`` decides one task (approve, request_changes, reject), signed with the password."""
 
-    permission_classes = [IsAuthenticated, CanSeeLibrary]
+    # Refuse other roles before the body is read: an author must get 403, not a 400.
+    permission_classes = [IsAuthenticated, IsReviewer]
 
     @extend_schema(
         parameters=[_id("Review task id")],
