@@ -2,10 +2,10 @@
 
 Ingestion is built for batches of up to 10,000 items: each item is validated in
 plain Python, modules, versions and HCPs are resolved with a few set-based
-queries per batch, and events are written with one multi-row
-``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING`` per chunk, so the
-database itself decides what is a duplicate, even between concurrent batches.
-No per-event ORM query is made.
+queries per batch, and events are written with
+``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING`` (on PostgreSQL from a
+staging table that ``COPY`` fills), so the database itself decides what is a
+duplicate, even between concurrent batches. No per-event query is made.
 
 Rules the spec left open, decided here:
 

@@ -120,30 +120,41 @@ def similar_approved(
     return _top_k(ids, matrix @ query if ids else np.zeros(0), k)
 
 
+# Process-level first cache of claim vectors (key -> float32 bytes); the Django
+# cache (Redis in production) is the shared second level. Bounded: ~1.5 kB each.
+_LOCAL_CLAIMS: dict[str, bytes] = {}
+_LOCAL_CLAIMS_MAX = 20_000
+
+
 def _claim_vectors(rows: list[tuple[int, str]]) -> tuple[list[int], np.ndarray]:
-    """Key-message vectors of approved versions, cached by version id and model."""
+    """Key-message vectors of approved versions, cached by version id, text and model."""
     if not rows:
         return [], np.zeros((0, embeddings.DIM), dtype=np.float32)
     _, sha = embeddings.model_info()
     keys = {
         pk: f"affinity:claim:{sha[:16]}:{pk}:{embeddings.text_sha256(km)[:16]}" for pk, km in rows
     }
-    try:
-        cached = cache.get_many(list(keys.values()))
-    except Exception:  # a cache outage only costs the re-encoding
-        logger.warning("claim vector cache unavailable", exc_info=True)
-        cached = {}
-    todo = [(pk, km) for pk, km in rows if keys[pk] not in cached]
+    found = {key: _LOCAL_CLAIMS[key] for key in keys.values() if key in _LOCAL_CLAIMS}
+    missing = [key for key in keys.values() if key not in found]
+    if missing:
+        try:
+            found.update(cache.get_many(missing))
+        except Exception:  # a cache outage only costs the re-encoding
+            logger.warning("claim vector cache unavailable", exc_info=True)
+    todo = [(pk, km) for pk, km in rows if keys[pk] not in found]
     if todo:
         fresh = embeddings.encode([km for _, km in todo])
         new = {keys[pk]: vec.tobytes() for (pk, _), vec in zip(todo, fresh, strict=True)}
-        cached.update(new)
+        found.update(new)
         try:
             cache.set_many(new, timeout=7 * 24 * 3600)
         except Exception:
             logger.warning("claim vector cache unavailable", exc_info=True)
+    if len(_LOCAL_CLAIMS) + len(found) > _LOCAL_CLAIMS_MAX:
+        _LOCAL_CLAIMS.clear()
+    _LOCAL_CLAIMS.update(found)
     ids = [pk for pk, _ in rows]
-    matrix = np.frombuffer(b"".join(cached[keys[pk]] for pk in ids), dtype=np.float32)
+    matrix = np.frombuffer(b"".join(found[keys[pk]] for pk in ids), dtype=np.float32)
     return ids, matrix.reshape(len(ids), -1)
 
 
