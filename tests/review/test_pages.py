@@ -165,7 +165,7 @@ def test_queue_query_count_does_not_grow_with_tasks(
 ):
     _open_tasks(author, n)
     client = login(client, legal)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(7):
         response = client.get(reverse("review:queue"))
     assert response.context["page"].paginator.count == n
 
@@ -599,3 +599,22 @@ def test_diff_shows_a_rewritten_phrase_as_one_deletion_and_one_insertion():
     ]
     assert "".join(o["old"] for o in ops) == old
     assert "".join(o["new"] for o in ops) == new
+
+
+@pytest.mark.parametrize("threads", [1, 8])
+def test_review_page_query_count_does_not_grow_with_comments(
+    client, in_review, legal, medical, threads, django_assert_max_num_queries
+):
+    from content_modules.review.services import annotation_create
+
+    for i in range(threads):
+        root = annotation_create(
+            actor=legal, version=in_review, field="body", start=i, end=i + 5, text=f"Note {i}"
+        )
+        annotation_create(actor=medical, version=in_review, text="Reply", parent=root)
+    client = login(client, legal)
+    url = reverse("review:task", args=[task_for(in_review, "legal").pk])
+    with django_assert_max_num_queries(16):
+        response = client.get(url)
+    assert len(response.context["threads"]) == threads
+    assert response.content.decode().count('class="comment reply"') == threads
