@@ -125,7 +125,8 @@ class ModuleForm(forms.Form):
         queryset=Reference.objects.all(),
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 6}),
-        help_text="Hold Ctrl (Cmd on a Mac) to choose several.",
+        help_text="The references that support the key message. Hold Ctrl (Cmd on a Mac) "
+        "to choose several.",
     )
     expires_on = forms.DateField(
         required=False,

@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import Select
 from content_modules.library.models import ModuleVersion, TagKind, VersionStatus
 from tests.factories import force_status, make_module, tag
 
-from .helpers import console_errors, login, screenshot, submit, wait_for, wait_for_css
+from .helpers import console_errors, login, logout, screenshot, submit, wait_for, wait_for_css
 
 pytestmark = pytest.mark.browser
 
@@ -157,6 +157,12 @@ def test_author_creates_finds_views_and_edits_a_module_with_an_image(
 
     # No page broke the Content-Security-Policy or threw a script error
     assert console_errors(browser) == []
+
+    # Logging out ends the session: the library asks for a login again
+    logout(browser)
+    assert "/accounts/login" in browser.current_url
+    browser.get(live_server.url + reverse("library:module_list"))
+    assert "/accounts/login" in browser.current_url
 
 
 def test_validation_errors_are_shown_next_to_their_fields(
