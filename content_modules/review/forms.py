@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import get_user_model
 
-from content_modules.accounts.roles import ReviewRole
+from content_modules.accounts.roles import REVIEW_ROLE_GROUP, ReviewRole
 from content_modules.library.models import Brand, Market
 
 from .models import AnnotationField, Decision, TaskStatus
@@ -97,3 +98,22 @@ class WithdrawForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+class ReviewerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.get_full_name() or obj.get_username()
+
+
+class ReassignForm(forms.Form):
+    """An admin hands an open task to one reviewer of its role (the action checks eligibility)."""
+
+    assignee = ReviewerChoiceField(queryset=get_user_model().objects.none(), label="Assign to")
+
+    def __init__(self, *args, role: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = (
+            get_user_model()
+            .objects.filter(is_active=True, groups__name=REVIEW_ROLE_GROUP[ReviewRole(role)])
+            .order_by("last_name", "first_name", "username")
+        )

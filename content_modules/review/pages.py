@@ -312,6 +312,7 @@ def module_panel(user, module: Module, version: ModuleVersion) -> dict[str, Any]
         "signatures": signatures,
         "my_task": my_task,
         "can_submit": version.status == VersionStatus.DRAFT and can_edit_module(user, module),
+        "required_roles": module.brand.required_review_roles(),
         "approved_version": approved,
         "can_withdraw": approved is not None and may_withdraw(user),
     }

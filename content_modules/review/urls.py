@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.queue, name="queue"),
     path("tasks/<int:pk>/", views.task_detail, name="task"),
     path("tasks/<int:pk>/decide/", views.task_decide_view, name="task_decide"),
+    path("tasks/<int:pk>/reassign/", views.task_reassign_view, name="task_reassign"),
     path("tasks/<int:pk>/annotations/", views.annotation_create_view, name="annotation_create"),
     path(
         "tasks/<int:pk>/annotations/<int:annotation_pk>/resolve/",

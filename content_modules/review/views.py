@@ -28,7 +28,7 @@ from content_modules.library.models import Module, ModuleVersion, VersionStatus
 from . import pages
 from .diff import last_approved_version, previous_version, version_diff
 from .exports import audit_csv_lines, review_record_csv
-from .forms import AnnotationForm, DecisionForm, QueueFilterForm, WithdrawForm
+from .forms import AnnotationForm, DecisionForm, QueueFilterForm, ReassignForm, WithdrawForm
 from .models import Annotation, Decision, ReferenceCheck, ReviewTask, TaskStatus
 from .queries import (
     actionable_tasks,
@@ -42,6 +42,7 @@ from .services import (
     annotation_resolve,
     module_withdraw,
     task_decide,
+    task_reassign,
     version_submit,
 )
 
@@ -211,6 +212,11 @@ def _task_context(
         "statement": pages.signature_statement(version, task.role, decision),
         "error": error,
         "can_annotate": version.status != VersionStatus.DRAFT,
+        "reassign_form": (
+            ReassignForm(role=task.role, initial={"assignee": task.assignee_id})
+            if is_admin(user) and task.status == TaskStatus.OPEN
+            else None
+        ),
     }
 
 
@@ -323,6 +329,27 @@ def annotation_resolve_view(request: HttpRequest, pk: int, annotation_pk: int) -
     else:
         messages.success(request, "Comment resolved.")
     return redirect(f"{reverse('review:task', args=[task.pk])}#annotations")
+
+
+@require_POST
+@reviewer_page
+def task_reassign_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """An admin assigns an open task to one reviewer of its role (audited by the action)."""
+    task = _task_or_404(pk)
+    form = ReassignForm(request.POST, role=task.role)
+    if not form.is_valid():
+        messages.error(request, "Not reassigned: choose a reviewer of this role.")
+    else:
+        try:
+            task = task_reassign(
+                actor=request.user, task=task, assignee=form.cleaned_data["assignee"]
+            )
+        except DomainError as exc:
+            messages.error(request, f"Not reassigned: {exc.message}")
+        else:
+            who = task.assignee.get_full_name() or task.assignee.get_username()
+            messages.success(request, f"The {task.role} task is now assigned to {who}.")
+    return redirect("review:task", pk=pk)
 
 
 # --- author and withdrawal actions on a module ---------------------------------------------

@@ -618,3 +618,35 @@ def test_review_page_query_count_does_not_grow_with_comments(
         response = client.get(url)
     assert len(response.context["threads"]) == threads
     assert response.content.decode().count('class="comment reply"') == threads
+
+
+def test_admin_reassigns_a_task_from_the_review_page(client, in_review, admin_user, legal):
+    second_legal = make_user(Role.LEGAL, first_name="Lara", last_name="Law")
+    task = task_for(in_review, "legal")
+    client = login(client, admin_user)
+    page = client.get(reverse("review:task", args=[task.pk])).content.decode()
+    assert 'id="reassign"' in page and "Lara Law" in page
+
+    response = client.post(
+        reverse("review:task_reassign", args=[task.pk]), {"assignee": second_legal.pk}, follow=True
+    )
+
+    task.refresh_from_db()
+    assert task.assignee == second_legal
+    assert "now assigned to Lara Law" in response.content.decode()
+    # The other legal reviewer no longer sees it in their queue.
+    queue = login(client, legal).get(reverse("review:queue"))
+    assert queue.context["page"].paginator.count == 0
+
+
+def test_reviewers_get_no_reassign_form_and_cannot_reassign(client, in_review, legal):
+    task = task_for(in_review, "legal")
+    client = login(client, legal)
+    page = client.get(reverse("review:task", args=[task.pk])).content.decode()
+    assert 'id="reassign"' not in page
+    response = client.post(
+        reverse("review:task_reassign", args=[task.pk]), {"assignee": legal.pk}, follow=True
+    )
+    task.refresh_from_db()
+    assert task.assignee is None
+    assert "Only admins reassign" in response.content.decode()
