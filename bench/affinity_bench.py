@@ -172,7 +172,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--hcps", type=int, default=3000)
-    parser.add_argument("--modules", type=int, default=240)
+    parser.add_argument("--modules", type=int, default=400)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--db", default="h6_affinity_bench")
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")

@@ -159,7 +159,7 @@ def _text(rng: np.random.Generator, message: str, themes: list[str], tone: str, 
 
 def generate(
     *,
-    n_modules: int = 240,
+    n_modules: int = 400,
     n_hcps: int = 3000,
     cold_share: float = 0.3,
     deliveries: tuple[int, int] = (20, 60),

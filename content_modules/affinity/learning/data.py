@@ -92,30 +92,43 @@ def load_hcps(vocab: Vocab) -> HcpTable:
 class TextReducer:
     """Centre and project 384-d text embeddings onto a few principal directions."""
 
-    def __init__(self, mean: np.ndarray, components: np.ndarray) -> None:
+    def __init__(self, mean: np.ndarray, components: np.ndarray, taste: np.ndarray) -> None:
         self.mean = mean.astype(np.float32)
         self.components = components.astype(np.float32)
+        self.taste = taste.astype(np.float32)
 
     @classmethod
-    def fit(cls, matrix: np.ndarray, dim: int, seed: int = 0) -> TextReducer:
+    def fit(cls, matrix: np.ndarray, dim: int, taste_dim: int = 64, seed: int = 0) -> TextReducer:
         from sklearn.decomposition import PCA
 
         width = matrix.shape[1] if matrix.ndim == 2 and matrix.shape[1] else 384
         mean = matrix.mean(axis=0) if len(matrix) else np.zeros(width, np.float32)
         components = np.zeros((dim, width), dtype=np.float32)
-        k = min(dim, max(len(matrix) - 1, 0))
+        taste = np.zeros((taste_dim, width), dtype=np.float32)
+        k = min(max(dim, taste_dim), max(len(matrix) - 1, 0))
         if k > 0:
             pca = PCA(n_components=k, random_state=seed).fit(matrix - mean)
-            # Scale so that a projected catalogue has unit variance per direction:
-            # the same regularisation strength then suits every direction.
+            # Whitened directions for the interaction columns, so one regularisation
+            # strength suits every direction; plain ones for similarities, where
+            # whitening would blow up directions that are mostly noise.
             scale = np.sqrt(np.maximum(pca.explained_variance_, 1e-8))
-            components[:k] = pca.components_ / scale[:, None]
-        return cls(mean, components)
+            kd, kt = min(dim, k), min(taste_dim, k)
+            components[:kd] = pca.components_[:kd] / scale[:kd, None]
+            taste[:kt] = pca.components_[:kt]
+        return cls(mean, components, taste)
 
-    def transform(self, matrix: np.ndarray) -> np.ndarray:
+    def transform(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(whitened z, plain zt) projections of embeddings."""
         if len(matrix) == 0:
-            return np.zeros((0, self.components.shape[0]), dtype=np.float32)
-        return ((matrix - self.mean) @ self.components.T).astype(np.float32)
+            return (
+                np.zeros((0, self.components.shape[0]), dtype=np.float32),
+                np.zeros((0, self.taste.shape[0]), dtype=np.float32),
+            )
+        centred = matrix - self.mean
+        return (
+            (centred @ self.components.T).astype(np.float32),
+            (centred @ self.taste.T).astype(np.float32),
+        )
 
 
 def version_embeddings(version_ids: list[int]) -> tuple[list[int], np.ndarray]:
@@ -130,6 +143,7 @@ def load_items(
     version_ids: list[int] | None = None,
     reducer: TextReducer | None = None,
     dim: int = 16,
+    taste_dim: int = 64,
 ) -> tuple[ItemTable, TextReducer]:
     """Features of the given versions (all versions when None), fitting the reducer if needed."""
     qs = ModuleVersion.objects.order_by("id")
@@ -154,10 +168,12 @@ def load_items(
     themes = np.divide(themes, counts, out=np.zeros_like(themes), where=counts > 0)
     emb_ids, matrix = version_embeddings([int(v) for v in ids])
     if reducer is None:
-        reducer = TextReducer.fit(matrix, dim)
+        reducer = TextReducer.fit(matrix, dim, taste_dim)
     z = np.zeros((len(rows), reducer.components.shape[0]), dtype=np.float32)
+    zt = np.zeros((len(rows), reducer.taste.shape[0]), dtype=np.float32)
     if emb_ids:
-        z[[position[v] for v in emb_ids]] = reducer.transform(matrix)
+        where = [position[v] for v in emb_ids]
+        z[where], zt[where] = reducer.transform(matrix)
     cols = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
     table = ItemTable(
         ids=ids,
@@ -167,6 +183,7 @@ def load_items(
         format=_codes(list(cols[4]), vocab.index("format")).astype(np.int16),
         themes=themes,
         z=z,
+        zt=zt,
     )
     return table, reducer
 

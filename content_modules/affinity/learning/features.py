@@ -78,7 +78,8 @@ class ItemTable:
     tonality: np.ndarray
     format: np.ndarray
     themes: np.ndarray  # float32 (n, T), rows sum to 1 (or 0)
-    z: np.ndarray  # float32 (n, d): PCA of the centred text embedding
+    z: np.ndarray  # float32 (n, d): whitened PCA of the centred text embedding
+    zt: np.ndarray  # float32 (n, dt): unwhitened PCA, for taste vectors and text neighbours
     _index: dict[int, int] | None = field(default=None, repr=False)
 
     @property
@@ -113,6 +114,7 @@ class ItemTable:
             format=self.format[rows],
             themes=self.themes[rows],
             z=self.z[rows],
+            zt=self.zt[rows],
         )
 
     @staticmethod
@@ -125,6 +127,7 @@ class ItemTable:
             format=np.concatenate([a.format, b.format]),
             themes=np.concatenate([a.themes, b.themes]),
             z=np.concatenate([a.z, b.z]),
+            zt=np.concatenate([a.zt, b.zt]),
         )
 
 
@@ -242,6 +245,8 @@ class History:
     item_p: np.ndarray
     group_item_n: np.ndarray
     group_item_p: np.ndarray
+    group_knn: np.ndarray  # (groups, items) group's rate on each item's text neighbours, as lift
+    specialty_knn: np.ndarray  # (specialties + 1, items) the same, pooled per specialty
 
     def arrays(self, prefix: str = "hist_") -> dict[str, np.ndarray]:
         """The pooled (group and item) statistics, for the artifact."""
@@ -255,6 +260,8 @@ class History:
             "item_p": self.item_p,
             "group_item_n": self.group_item_n,
             "group_item_p": self.group_item_p,
+            "group_knn": self.group_knn,
+            "specialty_knn": self.specialty_knn,
         }
         for k in TAG_KINDS:
             out[f"group_tag_n_{k}"] = self.group_tag_n[k]
@@ -287,7 +294,7 @@ def hcp_statistics(
         onehot = _pair_tag_matrix(items, kind, width, pairs.item)
         out[f"tag_n_{kind}"] = _group_sum(pairs.hcp, onehot * w[:, None], n_hcps)
         out[f"tag_p_{kind}"] = _group_sum(pairs.hcp, onehot * wp[:, None], n_hcps)
-    z = items.z[pairs.item].astype(np.float64)
+    z = items.zt[pairs.item].astype(np.float64)
     out["taste_pos"] = _group_sum(pairs.hcp, z * wp[:, None], n_hcps)
     out["taste_neg"] = _group_sum(pairs.hcp, z * (w - wp)[:, None], n_hcps)
     out["w_pos"] = _group_sum(pairs.hcp, wp, n_hcps)
@@ -329,6 +336,11 @@ def compute_history(
     )
     total_n = float(len(pairs))
     global_rate = float((pairs.y.sum() + 1.0) / (total_n + 20.0)) if total_n else 0.05
+    neighbours = text_neighbours(items.zt, items.zt, exclude_self=True)
+    group_knn = knn_lift(neighbours, group_item_p, group_item_n, group_p, group_n, global_rate)
+    specialty_knn = specialty_knn_lift(
+        vocab, neighbours, group_item_p, group_item_n, group_p, group_n, global_rate
+    )
     return History(
         ref_time=ref_time,
         global_rate=global_rate,
@@ -349,6 +361,73 @@ def compute_history(
         item_p=item_p,
         group_item_n=group_item_n.astype(np.float64),
         group_item_p=group_item_p,
+        group_knn=group_knn,
+        specialty_knn=specialty_knn,
+    )
+
+
+KNN_NEIGHBOURS = 10
+KNN_PRIOR = 5.0
+
+
+def text_neighbours(query: np.ndarray, ref: np.ndarray, *, exclude_self: bool = False):
+    """Sparse (query x ref) weights: cosine of each query's nearest texts (positive part)."""
+    from scipy import sparse
+
+    n_q, n_r = len(query), len(ref)
+    if n_q == 0 or n_r == 0:
+        return sparse.csr_matrix((n_q, n_r))
+    qn = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-9)
+    rn = ref / np.maximum(np.linalg.norm(ref, axis=1, keepdims=True), 1e-9)
+    k = min(KNN_NEIGHBOURS, n_r - (1 if exclude_self else 0))
+    if k <= 0:
+        return sparse.csr_matrix((n_q, n_r))
+    rows, cols, vals = [], [], []
+    for start in range(0, n_q, 2048):
+        sim = qn[start : start + 2048] @ rn.T
+        if exclude_self:
+            idx = np.arange(sim.shape[0])
+            sim[idx, start + idx] = -np.inf
+        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        w = np.take_along_axis(sim, top, axis=1)
+        rows.append(np.repeat(np.arange(start, start + len(sim)), k))
+        cols.append(top.ravel())
+        vals.append(np.maximum(w, 0.0).ravel())
+    return sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_q, n_r)
+    )
+
+
+def knn_lift(neighbours, group_item_p, group_item_n, group_p, group_n, global_rate) -> np.ndarray:
+    """(groups x queries): the group's engagement rate on each query's text neighbours, as lift.
+
+    This carries what a group likes about content no tag records: a new
+    module inherits the group's response to the modules worded like it.
+    """
+    a = KNN_PRIOR
+    r_g = (group_p + a * global_rate) / (group_n + a)
+    p = np.asarray(neighbours @ group_item_p.T).T  # (groups, queries)
+    n = np.asarray(neighbours @ group_item_n.T).T
+    rate = (p + a * r_g[:, None]) / (n + a)
+    return (logit(rate) - logit(r_g)[:, None]).astype(np.float32)
+
+
+def specialty_of_groups(vocab: Vocab) -> np.ndarray:
+    """(specialties + 1, groups + 1) 0/1 matrix pooling groups into their specialty."""
+    spec_index = vocab.index("specialty")
+    unknown = len(vocab.specialty)
+    pool = np.zeros((unknown + 1, len(vocab.group) + 1))
+    for j, name in enumerate(vocab.group):
+        pool[spec_index.get(name.split("|")[0], unknown), j] = 1.0
+    pool[unknown, len(vocab.group)] = 1.0
+    return pool
+
+
+def specialty_knn_lift(vocab, neighbours, group_item_p, group_item_n, group_p, group_n, rate):
+    """Text-neighbour lift pooled per specialty: three times the data of one group."""
+    pool = specialty_of_groups(vocab)
+    return knn_lift(
+        neighbours, pool @ group_item_p, pool @ group_item_n, pool @ group_p, pool @ group_n, rate
     )
 
 
@@ -360,10 +439,12 @@ class Params:
     prior_strength: float = 5.0  # pseudo-exposures pulling a rate to its prior
     taste_shrink: float = 3.0  # pseudo-weight shrinking taste vectors with little history
     embedding_dim: int = 16
+    taste_dim: int = 64
     text_features: bool = True
+    popularity_features: bool = True
     C: float = 0.5
     max_rows: int = 300_000
-    windows: int = 3
+    windows: int = 4
     seed: int = 0
 
     def as_dict(self) -> dict:
@@ -402,7 +483,15 @@ def build_layout(vocab: Vocab, params: Params) -> Layout:
         d = params.embedding_dim
         for p in prefixes:
             add("semantic", [f"semantic:{p}:z{i}" for i in range(d)])
-        add("semantic", ["semantic:personal", "semantic:group"])
+        add(
+            "semantic",
+            [
+                "semantic:personal",
+                "semantic:group",
+                "semantic:group_neighbours",
+                "semantic:specialty_neighbours",
+            ],
+        )
     add("baseline", [f"specialty={s}" for s in vocab.specialty])
     add("baseline", [f"segment={s}" for s in vocab.segment])
     add("baseline", [f"region={s}" for s in vocab.region])
@@ -501,9 +590,13 @@ def design_matrix(
                 block = X[:, col : col + count * d].reshape(n, count, d)
                 block[rows[ok], codes[ok], :] = z[ok]
             col += count * d
-        X[:, col] = np.einsum("ij,ij->i", ctx.taste, z)
-        X[:, col + 1] = np.einsum("ij,ij->i", history.group_taste[g], z)
-        col += 2
+        zt = items.zt[ctx.item]
+        X[:, col] = np.einsum("ij,ij->i", ctx.taste, zt)
+        X[:, col + 1] = np.einsum("ij,ij->i", history.group_taste[g], zt)
+        X[:, col + 2] = history.group_knn[g, ctx.item]
+        spec_row = np.where(spec_ok, ctx.specialty, S)
+        X[:, col + 3] = history.specialty_knn[spec_row, ctx.item]
+        col += 4
     for count, codes in (
         (S, ctx.specialty),
         (G, ctx.segment),
@@ -519,6 +612,8 @@ def design_matrix(
     X[:, col + 2] = logit(r_i) - logit(r0)
     r_gi = (history.group_item_p[g, ctx.item] + a * r_i) / (history.group_item_n[g, ctx.item] + a)
     X[:, col + 3] = logit(r_gi) - logit(r_i)
+    if not params.popularity_features:
+        X[:, col + 2 : col + 4] = 0.0
     col += 4
     assert col == layout.width, (col, layout.width)
     return X

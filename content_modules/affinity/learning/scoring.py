@@ -23,9 +23,12 @@ from .features import (
     collapse_events,
     design_matrix,
     hcp_statistics,
+    knn_lift,
     logit,
     personal_taste,
     sigmoid,
+    specialty_knn_lift,
+    text_neighbours,
 )
 from .training import TrainedModel
 
@@ -75,16 +78,7 @@ class ServingModel:
         if extra.n == 0:
             return
         items = ItemTable.concat(t.items, extra)
-        h = t.history
-        pad = extra.n
-        history = replace(
-            h,
-            item_n=np.concatenate([h.item_n, np.zeros(pad)]),
-            item_p=np.concatenate([h.item_p, np.zeros(pad)]),
-            group_item_n=np.hstack([h.group_item_n, np.zeros((h.group_item_n.shape[0], pad))]),
-            group_item_p=np.hstack([h.group_item_p, np.zeros((h.group_item_p.shape[0], pad))]),
-        )
-        self.trained = replace(t, items=items, history=history)
+        self.trained = replace(t, items=items, history=extend_history(t, extra))
 
     def hcp_context(
         self, hcp: HCP, item_rows: np.ndarray, channel: str | None, now: float
@@ -144,6 +138,32 @@ class ServingModel:
         X = design_matrix(ctx, t.items, t.history, t.vocab, t.layout, t.params)
         logits, contributions = t.logits_and_contributions(X)
         return X, logits, contributions
+
+
+def extend_history(t: TrainedModel, extra: ItemTable):
+    """Pooled statistics padded for items met after training (no exposures yet).
+
+    Their text-neighbour lift is computed against the training catalogue, so a
+    new module starts from how each group responded to modules worded like it.
+    """
+    h = t.history
+    n_train = len(h.item_n)
+    pad = extra.n
+    neighbours = text_neighbours(extra.zt, t.items.zt[:n_train])
+    knn = knn_lift(neighbours, h.group_item_p, h.group_item_n, h.group_p, h.group_n, h.global_rate)
+    spec_knn = specialty_knn_lift(
+        t.vocab, neighbours, h.group_item_p, h.group_item_n, h.group_p, h.group_n, h.global_rate
+    )
+    groups = h.group_item_n.shape[0]
+    return replace(
+        h,
+        item_n=np.concatenate([h.item_n, np.zeros(pad)]),
+        item_p=np.concatenate([h.item_p, np.zeros(pad)]),
+        group_item_n=np.hstack([h.group_item_n, np.zeros((groups, pad))]),
+        group_item_p=np.hstack([h.group_item_p, np.zeros((groups, pad))]),
+        group_knn=np.hstack([h.group_knn, knn]),
+        specialty_knn=np.hstack([h.specialty_knn, spec_knn]),
+    )
 
 
 _state: dict[str, ServingModel | None] = {"model": None}
@@ -365,6 +385,7 @@ def hcp_affinity(hcp: HCP) -> dict:
             format=np.full(width, -1, dtype=np.int16),
             themes=np.zeros((width, len(t.vocab.theme)), dtype=np.float32),
             z=np.zeros((width, t.items.z.shape[1]), dtype=np.float32),
+            zt=np.zeros((width, t.items.zt.shape[1]), dtype=np.float32),
         )
         if kind == "theme":
             synthetic.themes[np.arange(width), np.arange(width)] = 1.0
@@ -373,15 +394,16 @@ def hcp_affinity(hcp: HCP) -> dict:
         value_ctx = serving.hcp_context(hcp, np.zeros(width, dtype=np.int64), None, now)
         value_ctx.item = np.arange(width) + t.items.n
         items = ItemTable.concat(t.items, synthetic)
+        groups = t.history.group_item_n.shape[0]
         history = replace(
             t.history,
             item_n=np.concatenate([t.history.item_n, np.zeros(width)]),
             item_p=np.concatenate([t.history.item_p, np.zeros(width)]),
-            group_item_n=np.hstack(
-                [t.history.group_item_n, np.zeros((t.history.group_item_n.shape[0], width))]
-            ),
-            group_item_p=np.hstack(
-                [t.history.group_item_p, np.zeros((t.history.group_item_p.shape[0], width))]
+            group_item_n=np.hstack([t.history.group_item_n, np.zeros((groups, width))]),
+            group_item_p=np.hstack([t.history.group_item_p, np.zeros((groups, width))]),
+            group_knn=np.hstack([t.history.group_knn, np.zeros((groups, width), np.float32)]),
+            specialty_knn=np.hstack(
+                [t.history.specialty_knn, np.zeros((len(t.vocab.specialty) + 1, width))]
             ),
         )
         X = design_matrix(value_ctx, items, history, t.vocab, t.layout, t.params)

@@ -92,6 +92,7 @@ class TrainedModel:
             "sd": self.sd,
             "reducer_mean": self.reducer.mean,
             "reducer_components": self.reducer.components,
+            "reducer_taste": self.reducer.taste,
             "item_ids": self.items.ids,
             "item_module_ids": self.items.module_ids,
             "item_message": self.items.message,
@@ -99,6 +100,7 @@ class TrainedModel:
             "item_format": self.items.format,
             "item_themes": self.items.themes,
             "item_z": self.items.z,
+            "item_zt": self.items.zt,
             **self.history.arrays(),
         }
         buf = io.BytesIO()
@@ -133,6 +135,8 @@ class TrainedModel:
             item_p=a["hist_item_p"],
             group_item_n=a["hist_group_item_n"],
             group_item_p=a["hist_group_item_p"],
+            group_knn=a["hist_group_knn"],
+            specialty_knn=a["hist_specialty_knn"],
         )
         items = ItemTable(
             ids=a["item_ids"],
@@ -142,12 +146,15 @@ class TrainedModel:
             format=a["item_format"],
             themes=a["item_themes"],
             z=a["item_z"],
+            zt=a["item_zt"],
         )
         return cls(
             vocab=vocab,
             params=params,
             layout=Layout(names=meta["layout_names"], groups=a["layout_groups"]),
-            reducer=data.TextReducer(a["reducer_mean"], a["reducer_components"]),
+            reducer=data.TextReducer(
+                a["reducer_mean"], a["reducer_components"], a["reducer_taste"]
+            ),
             items=items,
             history=history,
             coef=a["coef"],
@@ -340,7 +347,7 @@ def load_dataset(
     vocab = data.load_vocab()
     hcps = data.load_hcps(vocab)
     say("reading versions and embeddings")
-    items, reducer = data.load_items(vocab, dim=params.embedding_dim)
+    items, reducer = data.load_items(vocab, dim=params.embedding_dim, taste_dim=params.taste_dim)
     say("reading events")
     events = data.load_events(before=before)
     return Dataset(vocab=vocab, items=items, reducer=reducer, hcps=hcps, events=events)
