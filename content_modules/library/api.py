@@ -141,17 +141,18 @@ def latest_versions(modules: list[Module]) -> list[ModuleVersion]:
     return versions
 
 
-def render_version(request, version: ModuleVersion) -> dict[str, Any]:
-    """One version as the API's module body (reloading it with everything it shows)."""
-    module = get_object_or_404(library_modules(), pk=version.module_id)
-    version = (
-        ModuleVersion.objects.select_related("created_by", "message", "tonality", "format", "image")
-        .prefetch_related("themes", "channels", "references")
-        .get(pk=version.pk)
-    )
-    version.module = module
+def render_module(request, module: Module) -> dict[str, Any]:
+    """A module loaded by ``library_modules()`` as the API's body (its newest version)."""
+    versions = latest_versions([module])
+    if not versions:
+        raise NotFound("This module has no version yet.", field="id")
     context = {"request": request, "approved_numbers": approved_numbers([module.pk])}
-    return ModuleVersionSerializer(version, context=context).data
+    return ModuleVersionSerializer(versions[0], context=context).data
+
+
+def render_version(request, version: ModuleVersion) -> dict[str, Any]:
+    """The module of a version just written, reloaded with everything it shows."""
+    return render_module(request, library_modules().get(pk=version.module_id))
 
 
 def _content_changes(data: dict[str, Any]) -> dict[str, Any]:
@@ -302,7 +303,8 @@ class ModuleDetailView(generics.GenericAPIView):
     filter_backends: list = []
 
     def get_queryset(self):
-        return library_modules()
+        # Rendering reloads after a PATCH; only a GET needs everything up front.
+        return library_modules() if self.request.method == "GET" else Module.objects.all()
 
     def get_object(self) -> Module:
         return get_object_or_404(self.get_queryset(), pk=self.kwargs["id"])
@@ -311,8 +313,7 @@ class ModuleDetailView(generics.GenericAPIView):
         parameters=[ID_PARAMETER], responses={200: ModuleVersionSerializer, **_errors(404)}
     )
     def get(self, request, id: int):
-        module = self.get_object()
-        return Response(render_version(request, module.latest))
+        return Response(render_module(request, self.get_object()))
 
     @extend_schema(
         parameters=[ID_PARAMETER],

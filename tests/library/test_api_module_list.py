@@ -151,3 +151,19 @@ def test_module_list_query_count_does_not_grow_with_modules(author, django_asser
 
     assert len(response.json()["results"]) == 14
     assert _list_queries(client) == few
+
+
+@pytest.mark.django_db
+def test_module_detail_reads_in_a_fixed_number_of_queries(
+    author, vocabulary, django_assert_max_num_queries
+):
+    version = make_module(
+        author, themes=[tag(TagKind.THEME, "outcomes"), tag(TagKind.THEME, "adherence")]
+    )
+    client = api_client(author)
+
+    # token, roles, module with its newest version, themes, channels, references, approved.
+    with django_assert_max_num_queries(7):
+        response = client.get(f"/api/v1/modules/{version.module_id}")
+
+    assert response.json()["tags"]["theme"] == ["adherence", "outcomes"]
