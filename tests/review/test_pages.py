@@ -650,3 +650,11 @@ def test_reviewers_get_no_reassign_form_and_cannot_reassign(client, in_review, l
     task.refresh_from_db()
     assert task.assignee is None
     assert "Only admins reassign" in response.content.decode()
+
+
+def test_module_page_links_a_reviewer_to_their_open_task(client, in_review, legal):
+    page = login(client, legal).get(reverse("library:module_detail", args=[in_review.module_id]))
+    body = page.content.decode()
+    assert 'id="review-this"' in body
+    assert reverse("review:task", args=[task_for(in_review, "legal").pk]) in body
+    assert 'id="submit-for-review"' not in body
