@@ -43,7 +43,7 @@ from contentapp.celery import app as celery_app
 from . import services
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-READY_TIMEOUT = 60
+READY_TIMEOUT = 180  # generous: a loaded CI machine imports torch slowly
 
 
 def reset_broker_connections() -> None:
@@ -77,7 +77,7 @@ class LiveWorker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_for(self, condition: Callable[[], object], timeout: float = 120.0) -> object:
+    def wait_for(self, condition: Callable[[], object], timeout: float = 300.0) -> object:
         """Poll condition until it is truthy; fail with the worker's log on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
