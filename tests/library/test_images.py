@@ -27,6 +27,7 @@ from content_modules.library.images import (
 )
 from content_modules.library.models import ImageAsset
 from tests.factories import make_user
+from tests.services import require_postgres
 
 RED = (220, 20, 20)
 BLUE = (20, 20, 220)
@@ -534,7 +535,8 @@ def test_rollback_of_the_callers_transaction_leaves_no_file_and_no_row(
     assert media_files(settings) == []
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: the role groups and channels of the data migrations survive the flush.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_real_commit_and_real_rollback_against_the_database(settings):
     author = make_user(Role.AUTHOR)
     processed = process_image_upload(upload(webp_with_metadata(), "hero.webp"))
@@ -627,3 +629,44 @@ def test_processed_image_is_a_plain_dataclass():
     )
     assert processed.original_name == ""
     assert processed.extension == "png"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_uploads_of_one_image_make_one_row_each_and_one_set_of_intact_files(settings):
+    import threading
+
+    from django.db import connections
+
+    # SQLite's in-memory test database locks whole tables across threads.
+    require_postgres()
+    author = make_user(Role.AUTHOR)
+    data = png_with_metadata()
+    expected = process_image_upload(upload(data, "same.png"))
+    barrier = threading.Barrier(4)
+    assets, errors = [], []
+
+    def worker() -> None:
+        try:
+            barrier.wait(timeout=30)
+            assets.append(image_asset_create(actor=author, upload=upload(data, "same.png")))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert ImageAsset.objects.filter(sha256=expected.sha256).count() == 4
+    files = media_files(settings)
+    assert len(files) == 3
+    by_folder = {path.parent.name: path.read_bytes() for path in files}
+    assert by_folder == {
+        "full": expected.full,
+        "web": expected.web,
+        "thumb": expected.thumbnail,
+    }
