@@ -60,6 +60,12 @@
   if (previews && form) {
     previews.addEventListener("mouseup", function () { window.setTimeout(onSelection, 0); });
     previews.addEventListener("keyup", function () { window.setTimeout(onSelection, 0); });
+    // A drag released outside the previews still ends in a selection inside them.
+    var pending = null;
+    document.addEventListener("selectionchange", function () {
+      window.clearTimeout(pending);
+      pending = window.setTimeout(onSelection, 200);
+    });
     // Typing a position by hand replaces a selection, so the quote check must not apply.
     ["id_field", "id_start", "id_end"].forEach(function (id) {
       var input = document.getElementById(id);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -658,3 +659,30 @@ def test_module_page_links_a_reviewer_to_their_open_task(client, in_review, lega
     assert 'id="review-this"' in body
     assert reverse("review:task", args=[task_for(in_review, "legal").pk]) in body
     assert 'id="submit-for-review"' not in body
+
+
+def test_review_page_diffs_against_last_approved_and_previous_versions(
+    client, author, medical, legal, regulatory
+):
+    from tests.review.helpers import approve_all
+
+    v1 = approve_all(make_module(author, title="Outcomes"), medical, legal, regulatory)
+    module_edit(actor=author, module=v1.module, changes={"headline": "Second headline"})
+    v2 = ModuleVersion.objects.get(module=v1.module, number=2)
+    submit(v2)
+    decide(v2, "legal", legal, "request_changes", comment="Also fix the call to action.")
+    module_edit(actor=author, module=v1.module, changes={"call_to_action": "See the data"})
+    v3 = ModuleVersion.objects.get(module=v1.module, number=3)
+    submit(v3)
+
+    response = login(client, legal).get(reverse("review:task", args=[task_for(v3, "legal").pk]))
+
+    diffs = {d["key"]: d for d in response.context["diffs"]}
+    assert diffs["approved"]["old"] == v1 and diffs["previous"]["old"] == v2
+    assert {r["name"] for r in diffs["approved"]["rows"]} == {"headline", "call_to_action"}
+    assert {r["name"] for r in diffs["previous"]["rows"]} == {"call_to_action"}
+    body = response.content.decode()
+    assert "Against the last approved version (1)" in body
+    assert "Against the previous version (2, changes requested)" in body
+    inserted = re.findall(r'<ins class="diff-ins">([^<]*)</ins>', body)
+    assert "See" in inserted and "data" in inserted
