@@ -25,12 +25,20 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PRINT_SETTINGS = """
 import json
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
 from contentapp.celery import app
+cache = caches["default"]
 print(json.dumps({
     "engine": settings.DATABASES["default"]["ENGINE"],
     "db_name": str(settings.DATABASES["default"]["NAME"]),
     "db_host": settings.DATABASES["default"].get("HOST", ""),
-    "cache": settings.CACHES["default"]["BACKEND"],
+    "cache": (
+        "redis" if isinstance(cache, RedisCache)
+        else "locmem" if isinstance(cache, LocMemCache)
+        else type(cache).__name__
+    ),
     "cache_location": settings.CACHES["default"].get("LOCATION", ""),
     "eager": settings.CELERY_TASK_ALWAYS_EAGER,
     "celery_app_eager": app.conf.task_always_eager,
@@ -100,7 +108,7 @@ def test_empty_environment_runs_on_sqlite_with_eager_tasks_and_a_local_memory_ca
     assert values["db_name"] == str(BASE_DIR / "db.sqlite3")
     assert values["eager"] is True
     assert values["celery_app_eager"] is True
-    assert values["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert values["cache"] == "locmem"
     assert values["broker"] == "memory://"
     assert values["debug"] is True
 
@@ -115,7 +123,7 @@ def test_database_url_and_redis_url_switch_to_postgresql_and_redis():
 
     assert values["engine"] == "django.db.backends.postgresql"
     assert (values["db_name"], values["db_host"]) == ("contentapp", "db.internal")
-    assert values["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert values["cache"] == "redis"
     assert values["cache_location"] == "redis://cache.internal:6379/3"
     assert values["broker"] == values["celery_app_broker"] == "redis://cache.internal:6379/3"
     assert values["result_backend"] == "redis://cache.internal:6379/3"
