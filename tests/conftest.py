@@ -6,13 +6,22 @@ import pytest
 from django.core.cache import cache
 
 from content_modules.accounts.roles import Role
+from contentapp.celery import app as celery_app
 
 from . import celery_support, factories
 
 
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings, tmp_path):
-    """Fast password hashing, files in a temporary folder, an empty cache per test."""
+    """Fast password hashing, files in a temporary folder, an empty cache per test.
+
+    Celery tasks run in-process (eager) unless a test asks for the real worker
+    (``live_celery_worker`` switches the app to the broker for its duration): with
+    REDIS_URL set, as in CI, a task sent to a broker that no worker reads would
+    otherwise wait forever.
+    """
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
