@@ -14,7 +14,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db import transaction
+from django.core.files import File
+from django.db import models, transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -43,6 +44,17 @@ from .services import (
 )
 
 
+def _json_safe(value: Any) -> Any:
+    """A form value as the audit trail can store it: rows by pk, files by name."""
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, models.QuerySet | list | tuple | set):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, File):
+        return value.name
+    return value
+
+
 class AuditedModelAdmin(admin.ModelAdmin):
     """Record every add, change and delete made through the admin in the audit trail."""
 
@@ -56,8 +68,18 @@ class AuditedModelAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        changes = {
+            name: {
+                "old": _json_safe(form.initial.get(name)),
+                "new": _json_safe(form.cleaned_data.get(name)),
+            }
+            for name in form.changed_data
+        }
         self._audit(
-            request, "changed" if change else "added", obj, {"fields": list(form.changed_data)}
+            request,
+            "changed" if change else "added",
+            obj,
+            {"fields": list(form.changed_data), "changes": changes},
         )
 
     def delete_model(self, request, obj):

@@ -468,6 +468,7 @@ def test_hcp_corrected_in_the_admin_leaves_an_audit_entry(admin_client, populate
     assert hcp.specialty == "oncology"
     entry = AuditEntry.objects.get(action="admin.changed", object_id=str(hcp.pk))
     assert "specialty" in entry.data["fields"]
+    assert entry.data["changes"]["specialty"] == {"old": "cardiology", "new": "oncology"}
 
 
 @pytest.mark.parametrize(
