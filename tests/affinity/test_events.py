@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from content_modules.affinity.models import HCP, EngagementEvent
@@ -284,3 +285,21 @@ def test_the_same_batch_posted_twice_at_once_is_stored_once(transactional_db, en
     assert sum(a["duplicates"] for a in answers) == 2_000
     assert EngagementEvent.objects.count() == 2_000
     assert HCP.objects.count() == 50
+
+
+def test_the_number_of_queries_does_not_grow_with_the_batch(client, author, approved):
+    other = factories.make_module(author)
+    factories.force_status(other, VersionStatus.APPROVED)
+
+    def queries_for(n):
+        events = [
+            event([approved.module_id, other.module_id][i % 2], hcp=f"H{n}-{i}") for i in range(n)
+        ]
+        with CaptureQueriesContext(connection) as captured:
+            assert post(client, events).json()["accepted"] == n
+        return len(captured)
+
+    # SQLite splits bulk inserts at 999 parameters (124 HCPs); PostgreSQL takes
+    # the whole batch in one statement.
+    large = 1_500 if connection.vendor == "postgresql" else 120
+    assert queries_for(5) == queries_for(large)
