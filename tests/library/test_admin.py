@@ -433,6 +433,21 @@ def test_brand_review_roles_set_in_the_admin_are_saved_and_audited(admin_client,
     assert AuditEntry.objects.filter(action="admin.changed", object_id=str(brand.pk)).exists()
 
 
+def test_reference_added_in_the_admin_is_created_by_reference_create(admin_client, populated):
+    from content_modules.library.models import Reference
+
+    response = admin_client.post(
+        url(Reference, "add"),
+        {"citation": "  Lee K et al. Lancet 2025;405:77-88  ", "url": "https://doi.org/10.1/x"},
+    )
+
+    assert response.status_code == 302
+    reference = Reference.objects.get(citation="Lee K et al. Lancet 2025;405:77-88")
+    assert reference.url == "https://doi.org/10.1/x"
+    entry = AuditEntry.objects.get(action="reference.created", object_id=str(reference.pk))
+    assert entry.data["citation"] == reference.citation
+
+
 def test_reference_behind_reviewed_content_is_read_only(admin_client, author, populated):
     reference = reference_create(actor=author, citation="Jones 2023")
     frozen = make_module(author, references=[reference])
