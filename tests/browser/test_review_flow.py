@@ -81,6 +81,20 @@ def png_file(tmp_path):
     return path
 
 
+@pytest.fixture
+def warm_embedding_model():
+    """Load torch and the embedding model once, as a worker does at start-up.
+
+    Saving a module embeds it (an eager Celery task here); the first load
+    would otherwise happen inside the live server's request and, on a busy
+    machine, outlast the browser's page-load timeout.
+    """
+    from content_modules.affinity.embeddings import encode, model_info
+
+    encode(["warm-up"])
+    model_info()
+
+
 def _image_loaded(browser, selector: str) -> bool:
     return browser.execute_script(
         "const img = document.querySelector(arguments[0]);"
@@ -137,7 +151,16 @@ def _approved_listing(engine) -> list[tuple[int, int]]:
 
 
 def test_module_goes_from_draft_through_changes_to_approved_in_the_browser(
-    browser, live_server, author, medical, legal, regulatory, engine, vocabulary, png_file
+    browser,
+    live_server,
+    author,
+    medical,
+    legal,
+    regulatory,
+    engine,
+    vocabulary,
+    png_file,
+    warm_embedding_model,
 ):
     Reference.objects.create(citation=CITATION, created_by=author)
 
