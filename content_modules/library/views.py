@@ -275,13 +275,15 @@ def module_create(request: HttpRequest) -> HttpResponse:
 
 
 def _edit_notice(latest: ModuleVersion, approved: ModuleVersion | None) -> str:
+    """What saving the edit form will do, when it is more than changing a draft."""
+    serving = ""
     if latest.status == VersionStatus.DRAFT:
-        if approved is not None:
-            return (
-                f"You are editing draft version {latest.number}. Version {approved.number} "
-                "stays approved and keeps serving until this draft is approved."
-            )
-        return ""
+        if approved is None:
+            return ""
+        return (
+            f"You are editing draft version {latest.number}. Version {approved.number} "
+            "stays approved and keeps serving until this draft is approved."
+        )
     next_number = latest.number + 1
     if latest.status == VersionStatus.APPROVED:
         return (
@@ -289,9 +291,14 @@ def _edit_notice(latest: ModuleVersion, approved: ModuleVersion | None) -> str:
             f"draft; version {latest.number} keeps serving until version {next_number} is "
             "approved."
         )
+    if approved is not None:
+        serving = (
+            f" Version {approved.number} stays approved and keeps serving until version "
+            f"{next_number} is approved."
+        )
     return (
-        f"Version {latest.number} is {latest.get_status_display().lower()}. Saving creates "
-        f"version {next_number} as a draft."
+        f"Version {latest.number} ({latest.get_status_display().lower()}) cannot change. "
+        f"Saving creates version {next_number} as a draft.{serving}"
     )
 
 

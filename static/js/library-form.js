@@ -48,3 +48,13 @@
     count.hidden = false;
   }
 })();
+
+// After a failed submit, move focus to the error summary so keyboard and
+// screen-reader users start from the list of problems.
+(function () {
+  "use strict";
+  var summary = document.getElementById("error-summary");
+  if (summary) {
+    summary.focus();
+  }
+})();

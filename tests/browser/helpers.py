@@ -46,17 +46,28 @@ def wait_for_text(browser, text: str, selector: str = "body", timeout: float = D
     wait_for(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, selector), text), timeout)
 
 
-def submit(browser, element, timeout: float = DEFAULT_TIMEOUT) -> None:
-    """Click a submit button (or link) and wait until the next page has loaded."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
+def _new_document_loaded(browser) -> bool:
+    from selenium.common.exceptions import WebDriverException
 
-    old_page = browser.find_element(By.TAG_NAME, "html")
+    try:
+        return browser.execute_script(
+            "return window.__pageBeforeSubmit !== true && document.readyState === 'complete';"
+        )
+    except WebDriverException:  # The old document is going away mid-call: not yet.
+        return False
+
+
+def submit(browser, element, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Click a submit button (or link) and wait until the next page has fully loaded.
+
+    The current document is marked first; only a document without the mark
+    counts as the next page. Waiting for the old <html> to go stale alone can
+    return while a redirect is still in flight, so a following ``browser.get``
+    would race with it.
+    """
+    browser.execute_script("window.__pageBeforeSubmit = true;")
     element.click()
-    wait_for(browser, ec.staleness_of(old_page), timeout)
-    wait_for(
-        browser, lambda b: b.execute_script("return document.readyState") == "complete", timeout
-    )
+    wait_for(browser, _new_document_loaded, timeout)
 
 
 def login(browser, live_server, user, password: str = PASSWORD) -> None:

@@ -184,6 +184,8 @@ def test_validation_errors_are_shown_next_to_their_fields(
 
     summary = wait_for_css(browser, "#error-summary")
     assert "Please correct the following" in summary.text
+    # Keyboard and screen-reader users start from the list of problems.
+    assert browser.switch_to.active_element.get_attribute("id") == "error-summary"
     expected = {
         "headline": "Enter a headline.",
         "themes": "Choose at least one theme.",

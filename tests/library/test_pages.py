@@ -801,3 +801,16 @@ def test_reference_pdf_is_linked_and_served_to_library_users_only(client, author
     client.logout()
     login(client, engine)
     assert client.get(pdf_url).status_code == 403
+
+
+def test_editing_after_changes_requested_says_a_new_version_is_made(client, author):
+    first = make_module(author, title="Reviewed once")
+    force_status(first, VersionStatus.APPROVED)
+    from content_modules.library.services import module_edit
+
+    second = module_edit(actor=author, module=first.module, changes={"title": "Second try"})
+    force_status(second, VersionStatus.CHANGES_REQUESTED)
+    login(client, author)
+    html = client.get(reverse("library:module_edit", args=[first.module_id])).content.decode()
+    assert "Version 2 (changes requested) cannot change. Saving creates version 3" in html
+    assert "Version 1 stays approved and keeps serving until version 3 is approved." in html
