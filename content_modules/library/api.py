@@ -113,6 +113,16 @@ _LATEST_RELATED = (
     "latest__image",
 )
 _LATEST_PREFETCH = ("latest__themes", "latest__channels", "latest__references")
+_VERSION_RELATED = (
+    "module__brand",
+    "module__market",
+    "module__created_by",
+    "created_by",
+    "message",
+    "tonality",
+    "format",
+    "image",
+)
 
 
 def library_modules() -> QuerySet[Module]:
@@ -151,8 +161,14 @@ def render_module(request, module: Module) -> dict[str, Any]:
 
 
 def render_version(request, version: ModuleVersion) -> dict[str, Any]:
-    """The module of a version just written, reloaded with everything it shows."""
-    return render_module(request, library_modules().get(pk=version.module_id))
+    """This version (not necessarily the newest) as the API's module body, freshly reloaded."""
+    version = (
+        ModuleVersion.objects.select_related(*_VERSION_RELATED)
+        .prefetch_related("themes", "channels", "references")
+        .get(pk=version.pk)
+    )
+    context = {"request": request, "approved_numbers": approved_numbers([version.module_id])}
+    return ModuleVersionSerializer(version, context=context).data
 
 
 def _content_changes(data: dict[str, Any]) -> dict[str, Any]:
@@ -352,16 +368,7 @@ class ModuleVersionsView(generics.ListAPIView):
         module = get_object_or_404(Module.objects.all(), pk=self.kwargs["id"])
         return (
             ModuleVersion.objects.filter(module=module)
-            .select_related(
-                "module__brand",
-                "module__market",
-                "module__created_by",
-                "created_by",
-                "message",
-                "tonality",
-                "format",
-                "image",
-            )
+            .select_related(*_VERSION_RELATED)
             .prefetch_related("themes", "channels", "references")
             .order_by("-number")
         )

@@ -287,3 +287,18 @@ def test_created_by_comes_from_a_new_user_each_time(vocabulary):
     b = api_client(second).post("/api/v1/modules", payload(), format="json").json()
 
     assert (a["created_by"], b["created_by"]) == (first.username, second.username)
+
+
+@pytest.mark.django_db
+def test_render_version_shows_the_given_version_not_the_newest(author, rf):
+    from content_modules.library.api import render_version
+    from content_modules.library.services import module_edit
+
+    approved = make_module(author, title="Approved words")
+    force_status(approved, VersionStatus.APPROVED)
+    module_edit(actor=author, module=approved.module, changes={"title": "Draft words"})
+
+    data = render_version(rf.get("/"), approved)
+
+    assert (data["version"], data["status"], data["title"]) == (1, "approved", "Approved words")
+    assert data["approved_version"] == 1
