@@ -814,3 +814,28 @@ def test_editing_after_changes_requested_says_a_new_version_is_made(client, auth
     html = client.get(reverse("library:module_edit", args=[first.module_id])).content.decode()
     assert "Version 2 (changes requested) cannot change. Saving creates version 3" in html
     assert "Version 1 stays approved and keeps serving until version 3 is approved." in html
+
+
+def test_module_page_query_count_does_not_grow_with_versions_and_variants(
+    client, author, django_assert_max_num_queries
+):
+    from content_modules.library.services import module_edit
+
+    def grow(version: ModuleVersion, versions: int, variants: int) -> None:
+        for n in range(versions - 1):
+            force_status(version, VersionStatus.APPROVED if n == 0 else VersionStatus.REJECTED)
+            version = module_edit(actor=author, module=version.module, changes={"title": f"v{n}"})
+        for n in range(variants):
+            make_module(author, title=f"Variant {n}", variant_of=version.module)
+
+    small = make_module(author)
+    grow(small, versions=2, variants=1)
+    large = make_module(author)
+    grow(large, versions=6, variants=5)
+    login(client, author)
+    client.get(reverse("library:module_detail", args=[small.module_id]))  # warm up
+    with django_assert_max_num_queries(1000) as baseline:
+        client.get(reverse("library:module_detail", args=[small.module_id]))
+    with django_assert_max_num_queries(len(baseline.captured_queries)):
+        html = client.get(reverse("library:module_detail", args=[large.module_id])).content
+    assert html.decode().count("Variant ") >= 5
