@@ -195,64 +195,81 @@ def _label(slug: str) -> str:
     return slug.replace("-", " ")
 
 
-def drivers_for(serving: ServingModel, hcp: HCP, X_row: np.ndarray, item_row: int) -> list[str]:
-    """Short human-readable reasons behind one score, strongest first."""
+def _column(names: list[str], name: str) -> int:
+    return names.index(name)
+
+
+def drivers_for_rows(
+    serving: ServingModel, hcp: HCP, X: np.ndarray, contributions: np.ndarray, item_rows
+) -> list[list[str]]:
+    """Short human-readable reasons behind each score, strongest first (vectorised)."""
     t = serving.trained
-    per_column = (X_row - t.mu) * t.weights
     names = t.layout.names
     items = t.items
-    found: list[tuple[float, str]] = []
+    keys = [f"{k}:personal" for k in TAG_KINDS] + [
+        "semantic:personal",
+        "item:popularity",
+        "item:group_popularity",
+        "channel:preferred",
+        "hcp:activity",
+    ]
+    cols = [_column(names, k) for k in keys if k in names]
+    picked = {k: i for i, k in enumerate(k for k in keys if k in names)}
+    single = (X[:, cols] - t.mu[cols]) * t.weights[cols]  # (rows, len(cols))
     peers = " ".join(p for p in (hcp.specialty, hcp.segment) if p) or "similar"
-    for kind in TAG_KINDS:
-        cols = [i for i, name in enumerate(names) if name.startswith(f"{kind}:")]
-        total = float(per_column[cols].sum())
-        if total < DRIVER_THRESHOLD:
-            continue
-        if kind == "theme":
-            values = [t.vocab.theme[i] for i in np.flatnonzero(items.themes[item_row] > 0)]
-        else:
-            code = int(getattr(items, kind)[item_row])
-            values = [getattr(t.vocab, kind)[code]] if code >= 0 else []
-        if not values:
-            continue
-        value = ", ".join(_label(v) for v in values)
-        personal = float(per_column[names.index(f"{kind}:personal")])
-        mine = personal >= total / 2
-        if kind in ("message", "theme"):
-            text = (
-                f"engaged with {value} content"
-                if mine
-                else f"{peers} peers engage with {value} content"
-            )
-        else:
-            noun = "tone" if kind == "tonality" else "format"
-            text = f"prefers {value} {noun}" if mine else f"{peers} peers prefer {value} {noun}"
-        found.append((total, text))
-    sem_cols = [i for i, name in enumerate(names) if name.startswith("semantic:")]
-    if sem_cols:
-        total = float(per_column[sem_cols].sum())
-        if total >= DRIVER_THRESHOLD:
-            personal = float(per_column[names.index("semantic:personal")])
-            text = (
-                "similar in wording to content they engaged with"
-                if personal >= total / 2
-                else f"wording resonates with {peers} peers"
-            )
+    out = []
+    for r, item_row in enumerate(item_rows):
+        found: list[tuple[float, str]] = []
+        for j, kind in enumerate(TAG_KINDS):
+            total = float(contributions[r, j])
+            if total < DRIVER_THRESHOLD:
+                continue
+            if kind == "theme":
+                values = [t.vocab.theme[i] for i in np.flatnonzero(items.themes[item_row] > 0)]
+            else:
+                code = int(getattr(items, kind)[item_row])
+                values = [getattr(t.vocab, kind)[code]] if code >= 0 else []
+            if not values:
+                continue
+            value = ", ".join(_label(v) for v in values)
+            mine = float(single[r, picked[f"{kind}:personal"]]) >= total / 2
+            if kind in ("message", "theme"):
+                text = (
+                    f"engaged with {value} content"
+                    if mine
+                    else f"{peers} peers engage with {value} content"
+                )
+            else:
+                noun = "tone" if kind == "tonality" else "format"
+                text = f"prefers {value} {noun}" if mine else f"{peers} peers prefer {value} {noun}"
             found.append((total, text))
-    popularity = float(
-        per_column[names.index("item:popularity")]
-        + per_column[names.index("item:group_popularity")]
-    )
-    if popularity >= DRIVER_THRESHOLD:
-        found.append((popularity, f"popular with {peers} HCPs"))
-    preferred = float(per_column[names.index("channel:preferred")])
-    if preferred >= DRIVER_THRESHOLD and hcp.preferred_channel:
-        found.append((preferred, f"on their preferred channel ({_label(hcp.preferred_channel)})"))
-    activity = float(per_column[names.index("hcp:activity")])
-    if activity >= DRIVER_THRESHOLD:
-        found.append((activity, "engages more than most HCPs"))
-    found.sort(key=lambda pair: -pair[0])
-    return [text for _, text in found[:3]]
+        semantic = float(contributions[r, GROUPS.index("semantic")])
+        if "semantic:personal" in picked and semantic >= DRIVER_THRESHOLD:
+            mine = float(single[r, picked["semantic:personal"]]) >= semantic / 2
+            found.append(
+                (
+                    semantic,
+                    "similar in wording to content they engaged with"
+                    if mine
+                    else f"wording resonates with {peers} peers",
+                )
+            )
+        popularity = float(
+            single[r, picked["item:popularity"]] + single[r, picked["item:group_popularity"]]
+        )
+        if popularity >= DRIVER_THRESHOLD:
+            found.append((popularity, f"popular with {peers} HCPs"))
+        preferred = float(single[r, picked["channel:preferred"]])
+        if preferred >= DRIVER_THRESHOLD and hcp.preferred_channel:
+            found.append(
+                (preferred, f"on their preferred channel ({_label(hcp.preferred_channel)})")
+            )
+        activity = float(single[r, picked["hcp:activity"]])
+        if activity >= DRIVER_THRESHOLD:
+            found.append((activity, "engages more than most HCPs"))
+        found.sort(key=lambda pair: -pair[0])
+        out.append([text for _, text in found[:3]])
+    return out
 
 
 def _version_ids(versions_or_ids: Iterable) -> list[int]:
@@ -322,7 +339,9 @@ def score_versions(
     ctx = serving.hcp_context(hcp, np.where(known, rows, 0), channel, time.time())
     X, logits, contributions = serving.evaluate(ctx)
     probabilities = sigmoid(logits)
+    drivers = drivers_for_rows(serving, hcp, X, contributions, rows) if with_drivers else None
     scores = []
+    as_lists = contributions.tolist()
     for i, vid in enumerate(version_ids):
         if not known[i]:
             continue  # a version id that does not exist: nothing to score
@@ -331,8 +350,8 @@ def score_versions(
                 version_id=vid,
                 probability=float(probabilities[i]),
                 logit=float(logits[i]),
-                contributions={g: float(contributions[i, j]) for j, g in enumerate(GROUPS)},
-                drivers=drivers_for(serving, hcp, X[i], int(rows[i])) if with_drivers else [],
+                contributions=dict(zip(GROUPS, as_lists[i], strict=True)),
+                drivers=drivers[i] if drivers is not None else [],
                 model_version=serving.model_version,
             )
         )

@@ -63,11 +63,18 @@ class TrainedModel:
 
     def logits_and_contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logits (n,) and per-group contributions (n, len(GROUPS)) that sum to them."""
-        per_column = (X - self.mu) * self.weights
-        onehot = np.zeros((self.layout.width, len(GROUPS)), dtype=np.float64)
-        onehot[np.arange(self.layout.width), self.layout.groups] = 1.0
-        contributions = per_column @ onehot
-        contributions[:, GROUPS.index("baseline")] += self.intercept
+        cache = self.__dict__.get("_group_cache")
+        if cache is None:
+            onehot = np.zeros((self.layout.width, len(GROUPS)), dtype=np.float64)
+            onehot[np.arange(self.layout.width), self.layout.groups] = 1.0
+            weights = self.weights
+            # sum_j w_j (x_j - mu_j) per group = X @ (w * onehot) - (w * mu) @ onehot
+            offsets = (weights * self.mu) @ onehot
+            offsets[GROUPS.index("baseline")] -= self.intercept
+            cache = ((weights[:, None] * onehot).astype(np.float32), offsets)
+            self.__dict__["_group_cache"] = cache
+        group_weights, offsets = cache
+        contributions = (X @ group_weights).astype(np.float64) - offsets
         return contributions.sum(axis=1), contributions
 
     def predict(self, X: np.ndarray) -> np.ndarray:
