@@ -34,7 +34,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -231,9 +231,23 @@ def _parse_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
+class _Event(NamedTuple):
+    """One validated event, before its HCP and version are resolved."""
+
+    event_id: uuid.UUID
+    hcp: str
+    module: int | None
+    version: int | None
+    type: str
+    occurred_at: datetime
+    channel: str
+    recommendation_id: uuid.UUID | None
+    dwell_seconds: float | None
+
+
 def _check_event(
     item: Any, channels: frozenset[str], latest_allowed: datetime
-) -> tuple[tuple | None, dict[str, list[str]]]:
+) -> tuple[_Event | None, dict[str, list[str]]]:
     """Validate one event in plain Python; answer (parsed tuple, errors)."""
     if not isinstance(item, dict):
         return None, {"non_field_errors": ["Expected a JSON object."]}
@@ -305,16 +319,8 @@ def _check_event(
 
     if errors:
         return None, errors
-    return (
-        event_id,
-        hcp,
-        module,
-        version,
-        event_type,
-        occurred_at,
-        channel,
-        recommendation_id,
-        dwell,
+    return _Event(
+        event_id, hcp, module, version, event_type, occurred_at, channel, recommendation_id, dwell
     ), {}
 
 
@@ -479,83 +485,73 @@ def events_ingest(*, actor, payload: Any, now: datetime | None = None) -> EventB
     channels = _channel_slugs()
     result = EventBatchResult()
 
-    parsed: list[tuple[int, tuple]] = []
+    parsed: list[tuple[int, _Event]] = []
     for index, item in enumerate(items):
-        values, errors = _check_event(item, channels, latest_allowed)
+        checked, errors = _check_event(item, channels, latest_allowed)
         if errors:
             result.rejected.append({"index": index, "errors": errors})
         else:
-            parsed.append((index, values))
+            parsed.append((index, checked))
 
-    module_ids = {v[2] for _, v in parsed if v[2] is not None}
-    version_ids = {v[3] for _, v in parsed if v[3] is not None}
+    module_ids = {e.module for _, e in parsed if e.module is not None}
+    version_ids = {e.version for _, e in parsed if e.version is not None}
     known_modules = set(Module.objects.filter(pk__in=module_ids).values_list("pk", flat=True))
     version_module = dict(
         ModuleVersion.objects.filter(pk__in=version_ids).values_list("pk", "module_id")
     )
 
-    good: list[tuple[int, tuple]] = []
-    for index, values in parsed:
-        module, version = values[2], values[3]
+    good: list[_Event] = []
+    for index, e in parsed:
         errors = {}
-        if version is not None:
-            owner = version_module.get(version)
+        if e.version is not None:
+            owner = version_module.get(e.version)
             if owner is None:
-                errors["version"] = [f"Version {version} does not exist."]
-            elif module is not None and module != owner:
-                errors["version"] = [f"Version {version} belongs to module {owner}, not {module}."]
+                errors["version"] = [f"Version {e.version} does not exist."]
+            elif e.module is not None and e.module != owner:
+                errors["version"] = [
+                    f"Version {e.version} belongs to module {owner}, not {e.module}."
+                ]
             else:
-                module = owner
-        elif module not in known_modules:
-            errors["module"] = [f"Module {module} does not exist."]
+                e = e._replace(module=owner)
+        elif e.module not in known_modules:
+            errors["module"] = [f"Module {e.module} does not exist."]
         if errors:
             result.rejected.append({"index": index, "errors": errors})
         else:
-            good.append((index, (*values[:2], module, *values[3:])))
+            good.append(e)
     result.rejected.sort(key=lambda r: r["index"])
 
     # Repeats inside one batch are duplicates of their first occurrence.
-    unique: dict[uuid.UUID, tuple] = {}
-    for _, values in good:
-        if values[0] in unique:
+    unique: dict[uuid.UUID, _Event] = {}
+    for e in good:
+        if e.event_id in unique:
             result.duplicates += 1
         else:
-            unique[values[0]] = values
+            unique[e.event_id] = e
     if not unique:
         return result
 
     with transaction.atomic():
-        hcp_pk = _hcp_ids({v[1] for v in unique.values()})
-        needs_version = {v[2] for v in unique.values() if v[3] is None}
+        hcp_pk = _hcp_ids({e.hcp for e in unique.values()})
+        needs_version = {e.module for e in unique.values() if e.version is None}
         history = _approval_history(needs_version) if needs_version else {}
-        rows = []
-        for (
-            event_id,
-            hcp,
-            module,
-            version,
-            event_type,
-            occurred_at,
-            ch,
-            rec,
-            dwell,
-        ) in unique.values():
-            if version is None:
-                version = version_served_at(history.get(module), occurred_at)
-            rows.append(
-                (
-                    event_id,
-                    hcp_pk[hcp],
-                    module,
-                    version,
-                    event_type,
-                    occurred_at,
-                    ch,
-                    rec,
-                    dwell,
-                    now,
-                )
+        rows = [
+            (
+                e.event_id,
+                hcp_pk[e.hcp],
+                e.module,
+                e.version
+                if e.version is not None
+                else version_served_at(history.get(e.module), e.occurred_at),
+                e.type,
+                e.occurred_at,
+                e.channel,
+                e.recommendation_id,
+                e.dwell_seconds,
+                now,
             )
+            for e in unique.values()
+        ]
         result.accepted = _insert_events(rows)
     result.duplicates += len(unique) - result.accepted
     return result
