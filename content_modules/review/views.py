@@ -260,9 +260,8 @@ def task_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             version = ModuleVersion.objects.get(pk=task.version_id)
             text = (
-                f"Signed: {signature.get_meaning_display().lower()} on version "
-                f"{version.number} of “{version.title}” as {task.role} reviewer "
-                f"({signature.manifestation()})."
+                f"You signed version {version.number} of “{version.title}” as {task.role} "
+                f"reviewer. Signature: {signature.manifestation()}."
             )
             if version.status == VersionStatus.APPROVED:
                 text += " Every role has approved: the version is approved and now served."
