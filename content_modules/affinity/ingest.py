@@ -347,7 +347,9 @@ def _hcp_pks(external_ids: list[str]) -> dict[str, int]:
 def _hcp_ids(external_ids: set[str]) -> dict[str, int]:
     """HCP pks by external id, creating unknown HCPs with an empty profile."""
     found = _hcp_pks(list(external_ids))
-    missing = [x for x in external_ids if x not in found]
+    # Sorted, like the events below: concurrent batches then wait on each
+    # other's new keys in one global order and never deadlock.
+    missing = sorted(x for x in external_ids if x not in found)
     if missing:
         # ignore_conflicts: a concurrent batch may create the same HCP first.
         HCP.objects.bulk_create(
@@ -432,7 +434,7 @@ def _insert_events_postgresql(rows: list[tuple]) -> int:
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_PG_STAGE} "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+            "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
         )
         inserted = len(cursor.fetchall())
         # Empty it now too: a caller may go on in the same transaction.
@@ -444,6 +446,9 @@ def _insert_events(rows: list[tuple]) -> int:
     """Insert event rows, skipping existing event ids; answer how many were new."""
     if not rows:
         return 0
+    # In event_id order, so that concurrent batches sharing events lock them in
+    # the same order (no deadlock between two replays of overlapping batches).
+    rows = sorted(rows, key=lambda row: row[0])
     if connection.vendor == "postgresql":
         return _insert_events_postgresql(rows)
     opts = EngagementEvent._meta

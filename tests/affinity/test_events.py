@@ -261,20 +261,26 @@ def test_unsubscribed_events_record_the_channel_for_delivery(client, approved):
 
 
 @pytest.mark.postgres
-def test_the_same_batch_posted_twice_at_once_is_stored_once(transactional_db, engine, author):
+def test_the_same_batch_posted_twice_at_once_in_any_order_is_stored_once(
+    transactional_db, engine, author
+):
     require_postgres()
     version = factories.make_module(author)
     factories.force_status(version, VersionStatus.APPROVED)
     events = [event(version.module_id, hcp=f"HCP-{i % 50}") for i in range(2_000)]
+    # Known HCPs: creating new ones would already serialise the two requests.
+    HCP.objects.bulk_create([HCP(external_id=f"HCP-{i}") for i in range(50)])
     answers = []
 
-    def send():
+    def send(batch):
         try:
-            answers.append(post(factories.api_client(engine), events).json())
+            answers.append(post(factories.api_client(engine), batch).json())
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=send) for _ in range(2)]
+    # Opposite orders: a naive insert would deadlock the two transactions.
+    batches = [events, list(reversed(events))]
+    threads = [threading.Thread(target=send, args=(batch,)) for batch in batches]
     for thread in threads:
         thread.start()
     for thread in threads:
