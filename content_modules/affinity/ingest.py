@@ -196,6 +196,8 @@ def hcps_bulk_upsert(*, actor, payload: Any) -> HCPBulkResult:
                     "external_id", flat=True
                 )
             )
+        # Key order: concurrent overlapping uploads lock rows alike and cannot deadlock.
+        rows.sort(key=lambda hcp: hcp.external_id)
         HCP.objects.bulk_create(
             rows,
             batch_size=1000,
