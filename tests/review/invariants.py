@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from content_modules.audit.models import AuditEntry
@@ -20,7 +21,6 @@ from content_modules.review.models import (
     Signature,
     SignatureMeaning,
 )
-from content_modules.review.services import authors_of
 
 ONCE_APPROVED = {
     VersionStatus.APPROVED,
@@ -28,6 +28,13 @@ ONCE_APPROVED = {
     VersionStatus.EXPIRED,
     VersionStatus.WITHDRAWN,
 }
+
+
+def _with_content(qs):
+    """Everything compute_content_hash reads, loaded in a constant number of queries."""
+    return qs.select_related(
+        "message", "tonality", "format", "image", "module__brand", "module__market"
+    ).prefetch_related("themes", "channels", "references")
 
 
 def check_delivery(today=None) -> None:
@@ -49,7 +56,7 @@ def check_delivery(today=None) -> None:
 
 def check_frozen_and_supersession() -> None:
     """Invariant 2: submitted content never changes; only a newer approval supersedes."""
-    for version in ModuleVersion.objects.exclude(status=VersionStatus.DRAFT):
+    for version in _with_content(ModuleVersion.objects.exclude(status=VersionStatus.DRAFT)):
         assert version.content_hash == version.compute_content_hash(), version
     for old in ModuleVersion.objects.filter(status=VersionStatus.SUPERSEDED):
         newer = ModuleVersion.objects.filter(
@@ -59,47 +66,76 @@ def check_frozen_and_supersession() -> None:
         assert old.approved_at is not None
 
 
+def _authors_by_version() -> dict[int, set[int]]:
+    """authors_of() for every version, in three queries."""
+    authors: dict[int, set[int]] = defaultdict(set)
+    for pk, created_by, module_creator in ModuleVersion.objects.values_list(
+        "pk", "created_by_id", "module__created_by_id"
+    ):
+        authors[pk].update((created_by, module_creator))
+    for version_id, user_id in ModuleVersion.editors.through.objects.values_list(
+        "moduleversion_id", "user_id"
+    ):
+        authors[version_id].add(user_id)
+    return authors
+
+
 def check_approvals() -> None:
     """Invariants 3 and 4: every approval has all roles signed on its hash, by distinct
     people who neither wrote nor edited it."""
-    for version in ModuleVersion.objects.filter(approved_at__isnull=False).select_related(
-        "module__brand", "module"
-    ):
+    latest: dict[tuple[int, str], tuple[int, str, int]] = {}
+    for sig_id, version_id, role, content_hash, signer_id in Signature.objects.filter(
+        meaning=SignatureMeaning.APPROVED, task__review__status=ReviewStatus.APPROVED
+    ).values_list("id", "version_id", "role", "content_hash", "signer_id"):
+        key = (version_id, role)
+        if key not in latest or sig_id > latest[key][0]:
+            latest[key] = (sig_id, content_hash, signer_id)
+    authors = _authors_by_version()
+    for version in _with_content(ModuleVersion.objects.filter(approved_at__isnull=False)):
         assert version.status in ONCE_APPROVED
-        review = Review.objects.get(version=version, status=ReviewStatus.APPROVED)
         current = version.compute_content_hash()
-        signers_by_role = {}
-        for role in version.module.brand.required_review_roles():
-            task = ReviewTask.objects.get(review=review, role=role)
-            sig = Signature.objects.filter(task=task, meaning=SignatureMeaning.APPROVED).latest(
-                "id"
-            )
-            assert sig.content_hash == current, f"{role} signed another hash on {version}"
-            signers_by_role[role] = sig.signer_id
-        assert len(set(signers_by_role.values())) == len(signers_by_role), "one person, two roles"
-        assert not set(signers_by_role.values()) & authors_of(version), "author approved"
+        signers = set()
+        roles = version.module.brand.required_review_roles()
+        for role in roles:
+            assert (version.pk, role) in latest, f"no {role} approval on {version}"
+            _, content_hash, signer_id = latest[(version.pk, role)]
+            assert content_hash == current, f"{role} signed another hash on {version}"
+            signers.add(signer_id)
+        assert len(signers) == len(roles), "one person filled two roles"
+        assert not signers & authors[version.pk], "an author approved"
 
 
 def check_segregation() -> None:
     """Invariant 4 for every review signature, whatever its meaning."""
+    authors = _authors_by_version()
     roles_per_signer = defaultdict(set)
-    for sig in Signature.objects.filter(task__isnull=False).select_related("version__module"):
-        assert sig.signer_id not in authors_of(sig.version)
-        roles_per_signer[(sig.version_id, sig.signer_id)].add(sig.role)
+    for version_id, signer_id, role in Signature.objects.filter(task__isnull=False).values_list(
+        "version_id", "signer_id", "role"
+    ):
+        assert signer_id not in authors[version_id]
+        roles_per_signer[(version_id, signer_id)].add(role)
     assert all(len(roles) == 1 for roles in roles_per_signer.values())
 
 
 def check_signatures() -> None:
     """Invariant 5: each decision and withdrawal is signed with a full manifestation."""
-    for sig in Signature.objects.all():
-        assert sig.printed_name.strip()
-        assert sig.signed_at is not None and sig.signed_at.utcoffset().total_seconds() == 0
-        assert sig.meaning in SignatureMeaning.values
-        assert len(sig.content_hash) == 64
-    for task in ReviewTask.objects.filter(status__in=TASK_DECIDED):
-        assert task.signatures.filter(signer=task.decided_by).exists()
-    for version in ModuleVersion.objects.filter(status=VersionStatus.WITHDRAWN):
-        assert version.signatures.filter(meaning=SignatureMeaning.WITHDRAWN).exists()
+    for printed_name, signed_at, meaning, content_hash in Signature.objects.values_list(
+        "printed_name", "signed_at", "meaning", "content_hash"
+    ):
+        assert printed_name.strip()
+        assert signed_at is not None and signed_at.utcoffset().total_seconds() == 0
+        assert meaning in SignatureMeaning.values
+        assert len(content_hash) == 64
+    signed = Signature.objects.filter(task=OuterRef("pk"), signer=OuterRef("decided_by"))
+    unsigned = ReviewTask.objects.filter(status__in=TASK_DECIDED).exclude(Exists(signed))
+    assert not unsigned.exists(), list(unsigned)
+    withdrawal = Signature.objects.filter(
+        version=OuterRef("pk"), meaning=SignatureMeaning.WITHDRAWN
+    )
+    unsigned_withdrawals = ModuleVersion.objects.filter(status=VersionStatus.WITHDRAWN).exclude(
+        Exists(withdrawal)
+    )
+    assert not unsigned_withdrawals.exists()
 
 
 def check_audit() -> None:
