@@ -226,3 +226,20 @@ def test_image_stored_inside_a_transaction_that_fails_leaves_no_file_and_no_row(
     assert not AuditEntry.objects.filter(action="image.uploaded").exists()
     version.refresh_from_db()
     assert (version.title, version.image_id) == ("In review", None)
+
+
+@pytest.mark.django_db
+def test_multipart_patch_changes_only_the_tags_it_names(author):
+    version = make_module(author)
+
+    response = api_client(author).patch(
+        f"/api/v1/modules/{version.module_id}",
+        {"tags": '{"format": "image"}', "channels": "webinar"},
+        format="multipart",
+    )
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["tags"]["format"] == "image"
+    assert response.json()["tags"]["message"] == "efficacy"
+    assert response.json()["channels"] == ["webinar"]
+    assert response.json()["title"] == version.title
