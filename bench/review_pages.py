@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/review_pages.py                        # 100 then 1,000 open tasks
     .venv/bin/python bench/review_pages.py --sizes 100 1000 3000 --requests 30 --db h7_bench
+    .venv/bin/python bench/review_pages.py --reuse --sizes 0     # time again, create nothing
 
 It (re)creates a PostgreSQL database of its own (``--db`` on ``--pg``),
 migrates it and grows the number of modules in review step by step (each
@@ -42,9 +43,14 @@ def main() -> None:
     parser.add_argument("--db", default="h7_review_bench")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--profile", action="store_true", help="cProfile the queue page once")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time the pages of the existing --db, create nothing"
+    )
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = fresh_database(args.db, args.pg)
+    os.environ["DATABASE_URL"] = (
+        f"{args.pg}/{args.db}" if args.reuse else fresh_database(args.db, args.pg)
+    )
     os.environ.pop("REDIS_URL", None)
     # Production-like rendering: no debug cursor, cached templates.
     os.environ.setdefault("DEBUG", "false")
@@ -76,12 +82,18 @@ def main() -> None:
     signals.version_content_changed.receivers.clear()
     signals.version_content_changed.sender_receivers_cache.clear()
 
+    from django.contrib.auth.models import User
+
     ensure_vocabulary()
-    author = make_user(Role.AUTHOR, username="bench-author")
-    legal = make_user(Role.LEGAL, username="bench-legal")
+    if args.reuse:
+        author = User.objects.get(username="bench-author")
+        legal = User.objects.get(username="bench-legal")
+    else:
+        author = make_user(Role.AUTHOR, username="bench-author")
+        legal = make_user(Role.LEGAL, username="bench-legal")
     client = Client()
     client.force_login(legal)
-    created = 0
+    created = ReviewTask.objects.filter(role="legal").count() if args.reuse else 0
 
     def grow_to(n: int) -> None:
         nonlocal created
@@ -124,8 +136,10 @@ def main() -> None:
         )
 
     for size in args.sizes:
-        grow_to(size)
+        if not args.reuse:
+            grow_to(size)
         open_tasks = ReviewTask.objects.open().count()
+        size = created if args.reuse else size
         print(f"{size} modules in review: {open_tasks} open tasks ({size} in the legal queue)")
         task = ReviewTask.objects.filter(role="legal").order_by("-id").first()
         if args.profile:
