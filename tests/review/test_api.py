@@ -404,3 +404,22 @@ def test_audit_csv_exports_are_for_admins(author, admin_user, medical, legal, re
     assert {r["module_id"] for r in module_rows} == {str(version.module_id)}
     assert str(other.module_id) in {r["module_id"] for r in all_rows}
     assert "version.approved" in {r["action"] for r in module_rows}
+
+
+def test_withdrawal_removes_the_module_from_the_engines_content_api_in_the_same_request(
+    author, medical, legal, regulatory, engine
+):
+    version = approve_all(make_module(author), medical, legal, regulatory)
+    engine_client = api_client(engine)
+    assert engine_client.get(f"/api/v1/content/{version.module_id}").status_code == 200
+
+    withdrawn = api_client(medical).post(
+        f"/api/v1/modules/{version.module_id}/withdraw",
+        {"reason": "Label change", "password": PASSWORD},
+        format="json",
+    )
+
+    assert withdrawn.status_code == 200
+    assert engine_client.get(f"/api/v1/content/{version.module_id}").status_code == 404
+    listed = engine_client.get("/api/v1/content").json()["results"]
+    assert version.module_id not in [item["module"] for item in listed]

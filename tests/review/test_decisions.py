@@ -304,3 +304,25 @@ def test_admin_without_a_reviewer_role_cannot_decide(in_review, admin_user):
             decision="approve",
             password=PASSWORD,
         )
+
+
+def test_a_reviewer_marks_references_checked_one_by_one(author, medical, legal):
+    from content_modules.review.services import reference_check_mark
+
+    ref = Reference.objects.create(citation="Trial A", created_by=author)
+    stranger = Reference.objects.create(citation="Unrelated", created_by=author)
+    version = make_module(author, references=[ref])
+    submit(version)
+    task = task_for(version, "medical")
+
+    check = reference_check_mark(actor=medical, task=task, reference=ref)
+    again = reference_check_mark(actor=medical, task=task, reference=ref)
+
+    assert again == check and check.checked_by == medical
+    assert AuditEntry.objects.filter(action="reference.checked").count() == 1
+    with pytest.raises(InvalidInput):
+        reference_check_mark(actor=medical, task=task, reference=stranger)
+    with pytest.raises(PermissionDenied):
+        reference_check_mark(actor=legal, task=task, reference=ref)
+    decide(version, "medical", medical)  # already checked: approval needs nothing more
+    assert task_for(version, "medical").status == TaskStatus.APPROVED
