@@ -304,10 +304,16 @@ def fit(
     mu = X.mean(axis=0).astype(np.float64)
     sd = X.std(axis=0).astype(np.float64)
     sd = np.where(sd > 1e-6, sd, 1.0)
-    Xs = (X - mu) / sd
+    # Standardise in place, in float32: a float64 copy of a million-row design
+    # matrix would double the peak memory for no gain in the fit.
+    Xs = X
+    Xs -= mu.astype(np.float32)
+    Xs /= sd.astype(np.float32)
+    n_windows = len(blocks_X)
+    del X, blocks_X
     metrics: dict = {}
     last = len(blocks_y[-1])
-    if len(blocks_X) > 1 and 0 < blocks_y[-1].sum() < last:
+    if n_windows > 1 and 0 < blocks_y[-1].sum() < last:
         # Calibration is measured on the latest window with a fit that never saw it.
         say("calibration check on the latest window")
         check = LogisticRegression(C=params.C, max_iter=300).fit(Xs[:-last], y[:-last])

@@ -8,8 +8,9 @@ from content_modules.affinity.learning.features import Params
 from content_modules.affinity.learning.training import affinity_model_train
 from content_modules.errors import DomainError
 
-# The stages the training reports, for a progress bar with a known length.
-STAGES = 8
+# Stages the training reports besides one per label window: reading (3),
+# calibration check, fit, pooled statistics.
+FIXED_STAGES = 6
 
 
 class Command(BaseCommand):
@@ -25,7 +26,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         params = Params(max_rows=options["max_rows"], text_features=not options["no_text"])
-        with tqdm(total=STAGES, desc="training", unit="step", file=self.stderr._out) as bar:
+        stages = FIXED_STAGES + params.windows
+        with tqdm(total=stages, desc="training", unit="step", file=self.stderr._out) as bar:
 
             def progress(message: str) -> None:
                 bar.set_postfix_str(message[:60])
@@ -40,7 +42,7 @@ class Command(BaseCommand):
                 )
             except DomainError as exc:
                 raise CommandError(exc.message) from exc
-            bar.update(STAGES - bar.n)
+            bar.update(max(stages - bar.n, 0))
         calibration = stored.metrics.get("calibration", {})
         self.stdout.write(
             self.style.SUCCESS(
