@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -302,7 +303,12 @@ class ModuleListView(generics.ListAPIView):
                 content=content,
                 variant_of=data.get("variant_of"),
             )
-        return Response(render_version(request, version), status=status.HTTP_201_CREATED)
+        location = reverse("api-module-detail", kwargs={"id": version.module_id})
+        return Response(
+            render_version(request, version),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(location)},
+        )
 
 
 class ModuleDetailView(generics.GenericAPIView):

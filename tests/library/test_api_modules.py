@@ -46,6 +46,7 @@ def test_author_creates_a_module_as_draft_version_one(author, vocabulary):
     assert response.status_code == 201, response.json()
     data = response.json()
     module = Module.objects.get(pk=data["id"])
+    assert response["Location"] == f"http://testserver/api/v1/modules/{module.pk}"
     version = module.latest
     assert data["version"] == 1
     assert data["status"] == "draft"
