@@ -86,7 +86,7 @@ def test_hcp_page_draws_affinity_bars_per_feature(client, world, author):
     widths = {
         label: int(width)
         for width, label in re.findall(
-            r'<rect class="bar[^"]*" x="138" y="4" width="(\d+)"[^>]*><title>([^:]+):', page
+            r'<rect class="bar[^"]*" x="174" y="4" width="(\d+)"[^>]*><title>([^:]+):', page
         )
     }
     assert widths["empathetic"] > widths["clinical"]

@@ -22,7 +22,7 @@ def bar_chart(values: dict[str, float]) -> dict:
                 "above": p >= mean,
             }
         )
-    return {"bars": bars, "height": len(bars) * 26, "width": BAR_WIDTH + 200, "max_bar": BAR_WIDTH}
+    return {"bars": bars, "height": len(bars) * 26, "width": BAR_WIDTH + 236, "max_bar": BAR_WIDTH}
 
 
 SERIES = (

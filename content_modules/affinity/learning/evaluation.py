@@ -31,7 +31,7 @@ def ndcg_at_k(gains_in_rank_order: np.ndarray, ideal_gains: np.ndarray, k: int =
 
 
 def ranking_metrics(groups: np.ndarray, y: np.ndarray, score: np.ndarray, k: int = K) -> dict:
-    """Mean NDCG@k and recall@k over groups (HCPs) with at least one positive."""
+    """Mean NDCG@k and recall@k over HCPs with a positive among at least two items."""
     from sklearn.metrics import roc_auc_score
 
     out: dict = {}
@@ -45,7 +45,8 @@ def ranking_metrics(groups: np.ndarray, y: np.ndarray, score: np.ndarray, k: int
     for s, e in zip(starts, ends, strict=True):
         gains = y[order[s:e]]
         positives = gains.sum()
-        if positives == 0:
+        # Ranking needs at least two items and something to find.
+        if positives == 0 or e - s < 2:
             continue
         ndcgs.append(ndcg_at_k(gains, gains, k))
         recalls.append(float(gains[:k].sum() / positives))
