@@ -159,6 +159,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis redelivers a message whose worker died (late ack) after this many seconds:
+# longer than the longest task's time limit, or a slow task would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 7200)}
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 1700)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -262,6 +265,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Several models have a "status"; name each choice set after its model.
+    # The API-wide error answers (API.md), documented on every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "contentapp.schema.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "VersionStatusEnum": "content_modules.library.models.VersionStatus",
         "TaskStatusEnum": "content_modules.review.models.TaskStatus",

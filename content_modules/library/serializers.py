@@ -440,7 +440,7 @@ class ModuleVersionSerializer(serializers.Serializer):
     def get_references(self, version: ModuleVersion) -> list[int]:
         return sorted(r.pk for r in version.references.all())
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_approved_version(self, version: ModuleVersion) -> int | None:
         numbers = self.context.get("approved_numbers")
         if numbers is None:
@@ -459,7 +459,7 @@ class ReferenceSerializer(serializers.Serializer):
     created_by = serializers.CharField(source="created_by.username")
     created_at = serializers.DateTimeField()
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_pdf_url(self, reference: Reference) -> str | None:
         if not reference.pdf:
             return None

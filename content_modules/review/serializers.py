@@ -8,6 +8,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import serializers
 
+from content_modules.accounts.roles import ReviewRole
+
 from .models import Annotation, AnnotationField, Decision, ReviewTask, Signature
 
 
@@ -33,8 +35,10 @@ class ReviewTaskSerializer(serializers.ModelSerializer):
     submitted_at = serializers.DateTimeField(source="review.submitted_at", read_only=True)
     round = serializers.IntegerField(source="review.round", read_only=True)
     overdue = serializers.SerializerMethodField()
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    decided_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = ReviewTask
@@ -75,6 +79,9 @@ class SignatureSerializer(serializers.ModelSerializer):
     signer = serializers.SlugRelatedField(slug_field="username", read_only=True)
     signed_at = UTCDateTimeField(read_only=True)
     manifestation = serializers.CharField(read_only=True)
+
+    # Blank for signatures that belong to no review role (a withdrawal).
+    role = serializers.ChoiceField(choices=ReviewRole.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Signature
