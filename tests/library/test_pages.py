@@ -237,13 +237,23 @@ def test_create_form_lists_registered_references(client, author):
     assert "Roe B. BMJ. 2023;380:e07." in field_block(html, "references")
 
 
-def test_every_input_has_a_label(client, author, vocabulary):
+def test_every_input_has_a_label_on_list_create_and_edit_pages(
+    client, author, vocabulary, django_capture_on_commit_callbacks
+):
     login(client, author)
-    html = client.get(reverse("library:module_create")).content.decode()
-    ids = re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', html)
-    assert ids
-    for input_id in ids:
-        assert f'for="{input_id}"' in html, f"no label for {input_id}"
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("library:module_create"), form_data(image=png_upload()))
+    module = Module.objects.get()
+    for url in (
+        reverse("library:module_list"),
+        reverse("library:module_create"),
+        reverse("library:module_edit", args=[module.pk]),
+    ):
+        html = client.get(url).content.decode()
+        ids = re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', html)
+        assert len(ids) > 5, url
+        for input_id in ids:
+            assert f'for="{input_id}"' in html, f"no label for {input_id} on {url}"
 
 
 def test_create_post_makes_module_and_first_draft_and_audit(client, author, vocabulary):
