@@ -8,6 +8,8 @@ market and ``exclude``; only those are scored and ranked.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -19,7 +21,12 @@ from django.utils import timezone
 
 from content_modules.accounts.roles import Role, has_role
 from content_modules.affinity.ingest import unsubscribed_channels
-from content_modules.affinity.learning.scoring import Score, score_versions
+from content_modules.affinity.learning.features import GROUPS, sigmoid
+from content_modules.affinity.learning.scoring import (
+    active_model,
+    drivers_for_rows,
+    score_versions,
+)
 from content_modules.affinity.models import EXTERNAL_ID_RE, HCP, EngagementEvent, EventType
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
 from content_modules.library.models import Brand, Channel, Market, Tag, TagKind
@@ -187,11 +194,56 @@ def _unsubscribed_reason(hcp: HCP, channel: str | None) -> tuple[str | None, set
     return None, still_open
 
 
-def _scores(hcp: HCP, version_ids: list[int], channel: str | None) -> dict[int, Score]:
-    return {
-        s.version_id: s
-        for s in score_versions(hcp, version_ids, channel=channel, with_drivers=False)
-    }
+@dataclass
+class Scored:
+    """The model's probabilities for the gated candidates; explanations only when asked."""
+
+    keep: np.ndarray  # which of the version ids asked for could be scored
+    probabilities: np.ndarray  # one per kept version, in order
+    model_version: str
+    fallback: bool
+    explain: Callable[[int], tuple[dict[str, float], list[str]]]
+
+
+def score_candidates(hcp: HCP, version_ids: list[int], channel: str | None) -> Scored:
+    """Score every candidate in one vectorised pass of the active model.
+
+    The same computation as ``score_versions`` (the HCP's history once, one
+    design matrix, one product), without building a ``Score`` per candidate:
+    contributions and drivers are derived only for the items shown. Without
+    a trained model it falls back to ``score_versions`` (smoothed popularity).
+    """
+    serving = active_model() if version_ids else None
+    if serving is None:
+        by_id = {s.version_id: s for s in score_versions(hcp, version_ids, channel=channel)}
+        kept = [by_id[v] for v in version_ids if v in by_id]
+        return Scored(
+            keep=np.array([v in by_id for v in version_ids], dtype=bool),
+            probabilities=np.array([s.probability for s in kept]),
+            model_version="",
+            fallback=any(s.fallback for s in kept),
+            explain=lambda i: (kept[i].contributions, kept[i].drivers),
+        )
+    rows = serving.item_rows(np.asarray(version_ids, dtype=np.int64))
+    keep = rows >= 0
+    rows = rows[keep]
+    ctx = serving.hcp_context(hcp, rows, channel, time.time())
+    X, logits, contributions = serving.evaluate(ctx)
+
+    def explain(i: int) -> tuple[dict[str, float], list[str]]:
+        groups = {g: float(contributions[i, j]) for j, g in enumerate(GROUPS)}
+        drivers = drivers_for_rows(
+            serving, hcp, X[i : i + 1], contributions[i : i + 1], rows[i : i + 1]
+        )
+        return groups, drivers[0]
+
+    return Scored(
+        keep=keep,
+        probabilities=sigmoid(logits),
+        model_version=serving.model_version,
+        fallback=False,
+        explain=explain,
+    )
 
 
 def recommendation_create(
@@ -213,9 +265,8 @@ def recommendation_create(
     reason, open_channels = (None, None) if unknown else _unsubscribed_reason(hcp, req.channel)
     capped_modules, has_history = (set(), False) if unknown else _recently_delivered(hcp)
     picks: list[Pick | None] = []
-    chosen: list[Candidate] = []
-    scores: dict[int, Score] = {}
     fallback = False
+    model_version = ""
     positions_labels: list[str] = []
     if reason is None:
         # Compliance gate first: nothing outside this set is ever scored.
@@ -228,10 +279,11 @@ def recommendation_create(
             exclude_modules=set(req.exclude),
         )
         candidates = [cat.candidates[i] for i in idx]
-        scores = _scores(hcp, [c.version_id for c in candidates], req.channel)
-        candidates = [c for c in candidates if c.version_id in scores]
-        probs = np.array([scores[c.version_id].probability for c in candidates])
-        fallback = any(s.fallback for s in scores.values())
+        scored = score_candidates(hcp, [c.version_id for c in candidates], req.channel)
+        candidates = [c for c, kept in zip(candidates, scored.keep, strict=True) if kept]
+        probs = scored.probabilities
+        fallback = scored.fallback
+        model_version = scored.model_version
         capped = np.array([c.module_id in capped_modules for c in candidates], dtype=bool)
         if req.slots:
             messages = np.array([c.message for c in candidates], dtype=object)
@@ -248,18 +300,7 @@ def recommendation_create(
             epsilon=epsilon,
             rng=rng or np.random.default_rng(),
         )
-        chosen = [candidates[p.index] for p in picks if p is not None]
 
-    # Drivers are worth computing only for what is shown.
-    detailed = (
-        {
-            s.version_id: s
-            for s in score_versions(hcp, [c.version_id for c in chosen], channel=req.channel)
-        }
-        if chosen
-        else {}
-    )
-    model_version = next((s.model_version for s in scores.values() if s.model_version), "")
     cold_start = unknown or not has_history
     items: list[dict] = []
     rows: list[RecommendationItem] = []
@@ -272,8 +313,8 @@ def recommendation_create(
             continue
         rank += 1
         c = candidates[pick.index]
-        s = scores[c.version_id]
-        d = detailed.get(c.version_id)
+        explanation, drivers = scored.explain(pick.index)
+        probability = float(probs[pick.index])
         items.append(
             {
                 "rank": rank,
@@ -281,12 +322,12 @@ def recommendation_create(
                 "module": c.module_id,
                 "version": c.number,
                 "version_id": c.version_id,
-                "score": round(s.probability, 6),
+                "score": round(probability, 6),
                 "propensity": pick.propensity,
                 "explored": pick.explored,
                 "frequency_capped": pick.capped,
-                "explanation": {g: round(v, 4) for g, v in s.contributions.items()},
-                "drivers": d.drivers if d is not None else [],
+                "explanation": {g: round(v, 4) for g, v in explanation.items()},
+                "drivers": drivers,
                 "approval_expires_on": c.expires_on,
                 "content": c.content_for(base_url),
             }
@@ -297,7 +338,7 @@ def recommendation_create(
                 slot=label,
                 module_id=c.module_id,
                 version_id=c.version_id,
-                score=s.probability,
+                score=probability,
                 propensity=pick.propensity,
                 explored=pick.explored,
                 frequency_capped=pick.capped,
