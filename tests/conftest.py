@@ -72,7 +72,11 @@ def admin_user(db):
 
 
 @pytest.fixture
-def live_celery_worker(transactional_db, tmp_path):
-    """A real Celery worker subprocess on Redis and the test database (tests/celery_support.py)."""
+def live_celery_worker(django_db_serialized_rollback, transactional_db, tmp_path):
+    """A real Celery worker subprocess on Redis and the test database (tests/celery_support.py).
+
+    Serialized rollback restores what migrations created (role groups, channels),
+    which an earlier transactional test's flush would otherwise have removed.
+    """
     with celery_support.live_worker(tmp_path) as worker:
         yield worker
