@@ -245,3 +245,31 @@ def test_image_url_is_absolute(author, engine_client, hcp, settings):
     item = recommend(engine_client).json()["items"][0]
     assert item["content"]["image_url"].startswith("http://testserver/")
     assert item["content"]["image_url"].endswith(asset.web.url.rsplit("/", 1)[-1])
+
+
+def test_with_a_trained_model_score_is_its_calibrated_probability_with_explanation(
+    author, engine_client
+):
+    # Given a world with a planted taste and a trained model
+    from content_modules.affinity.learning import scoring, training
+    from tests.affinity.test_learning import build_world
+
+    versions, hcps = build_world(author, n_modules=12, n_hcps=24, deliveries=10)
+    scoring.reset_cache()
+    model = training.affinity_model_train(actor=None)
+    hcp = hcps[0]
+    # When the engine asks for the top 5
+    body = recommend(engine_client, hcp=hcp.external_id, k=5).json()
+    # Then each score is the model's probability for that version, with its explanation
+    expected = {s.version_id: s for s in score_versions(hcp, versions)}
+    assert body["model_version"] == model.model_version and body["fallback"] is False
+    for item in body["items"]:
+        s = expected[item["version_id"]]
+        assert item["score"] == pytest.approx(s.probability, abs=1e-6)
+        assert item["explanation"] == {
+            g: pytest.approx(v, abs=1e-4) for g, v in s.contributions.items()
+        }
+        assert item["drivers"] == s.drivers
+    scores = [i["score"] for i in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+    scoring.reset_cache()
