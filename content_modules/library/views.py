@@ -20,7 +20,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from content_modules.accounts.roles import can_see_unapproved
 from content_modules.errors import Conflict, DomainError
@@ -107,7 +107,7 @@ def _filter_controls(filterset: ModuleFilter) -> list[dict[str, Any]]:
     ]
 
 
-@require_GET
+@require_safe
 @library_page
 def module_list(request: HttpRequest) -> HttpResponse:
     """The library: every module's newest version, filtered, searched and paginated."""
@@ -152,7 +152,7 @@ def _version_context(version: ModuleVersion) -> dict[str, Any]:
     }
 
 
-@require_GET
+@require_safe
 @library_page
 def module_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A module's newest version as the HCP sees it, its approval state, variants and history."""
@@ -188,7 +188,7 @@ def module_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "library/module_detail.html", context)
 
 
-@require_GET
+@require_safe
 @library_page
 def version_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """One version of a module, exactly as it was written (and reviewed)."""
@@ -367,7 +367,7 @@ def module_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "library/module_form.html", context, status=_form_status(form))
 
 
-@require_GET
+@require_safe
 @library_page
 def image_rendition(request: HttpRequest, pk: int, rendition: str) -> FileResponse:
     """Serve an image asset to people who may see unapproved content.
@@ -387,7 +387,7 @@ def image_rendition(request: HttpRequest, pk: int, rendition: str) -> FileRespon
     return response
 
 
-@require_GET
+@require_safe
 @library_page
 def reference_pdf(request: HttpRequest, pk: int) -> FileResponse:
     """Serve a reference's PDF to the people who check claims against it."""
