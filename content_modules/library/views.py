@@ -120,10 +120,10 @@ def module_list(request: HttpRequest) -> HttpResponse:
         .order_by("-latest__updated_at", "-id")
     )
     filterset = ModuleFilter(request.GET, queryset=queryset, request=request)
+    # An unknown value in one filter is reported and ignored; the others still apply.
+    filterset.is_valid()
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    active_filters = any(
-        request.GET.get(name) for name in filterset.form.fields if name not in {"page"}
-    )
+    active_filters = any(request.GET.get(name) for name in filterset.form.fields)
     return render(
         request,
         "library/module_list.html",
@@ -133,7 +133,7 @@ def module_list(request: HttpRequest) -> HttpResponse:
             "filters": _filter_controls(filterset),
             "filter_errors": filterset.form.errors,
             "q": request.GET.get("q", ""),
-            "mine": filterset.form.cleaned_data.get("mine") if filterset.is_valid() else False,
+            "mine": bool(filterset.form.cleaned_data.get("mine")),
             "active_filters": active_filters,
         },
     )

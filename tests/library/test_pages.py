@@ -851,3 +851,14 @@ def test_module_page_query_count_does_not_grow_with_versions_and_variants(
     with django_assert_max_num_queries(len(baseline.captured_queries)):
         html = client.get(reverse("library:module_detail", args=[large.module_id])).content
     assert html.decode().count("Variant ") >= 5
+
+
+def test_list_applies_the_valid_filters_when_another_is_unknown(client, author, other_author):
+    make_module(author, title="Mine")
+    make_module(other_author, title="Theirs")
+    login(client, author)
+    response = client.get(reverse("library:module_list") + "?mine=true&theme=no-such-theme")
+    assert _titles(response) == ["Mine"]
+    html = response.content.decode()
+    assert 'id="id_mine" value="true" checked' in html
+    assert "Some filters were not understood" in html
