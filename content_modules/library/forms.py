@@ -157,16 +157,17 @@ class ModuleForm(forms.Form):
         body_max = settings.MODULE_BODY_MAX_CHARS
         self.fields["body"].help_text = f"Up to {body_max:,} characters."
         self.fields["body"].widget.attrs["data-max-chars"] = str(body_max)
-        self.fields[
-            "image"
-        ].help_text = f"JPEG, PNG or WebP, up to {settings.IMAGE_MAX_BYTES // (1024 * 1024)} MB."
+        max_mb = settings.IMAGE_MAX_BYTES // (1024 * 1024)
+        self.fields["image"].help_text = f"JPEG, PNG or WebP, up to {max_mb} MB."
         if not Reference.objects.exists():
             # An empty list box only puzzles people; the template explains instead.
             del self.fields["references"]
         if module is None:
             del self.fields["remove_image"]
+            # Variants hang off the first module of a key message (module_create
+            # re-roots them anyway), so only those roots are offered.
             self.fields["variant_of"].queryset = (
-                Module.objects.filter(latest__isnull=False)
+                Module.objects.filter(latest__isnull=False, variant_of__isnull=True)
                 .select_related("latest", "brand", "market")
                 .order_by("brand__name", "market__code", "-id")
             )

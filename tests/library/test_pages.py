@@ -862,3 +862,12 @@ def test_list_applies_the_valid_filters_when_another_is_unknown(client, author, 
     html = response.content.decode()
     assert 'id="id_mine" value="true" checked' in html
     assert "Some filters were not understood" in html
+
+
+def test_variant_choices_are_the_first_module_of_each_key_message(client, author):
+    root = make_module(author, title="Root of a family")
+    variant = make_module(author, title="Family member", variant_of=root.module)
+    login(client, author)
+    block = field_block(client.get(reverse("library:module_create")).content.decode(), "variant_of")
+    assert f'value="{root.module_id}"' in block and "Root of a family" in block
+    assert f'value="{variant.module_id}"' not in block
