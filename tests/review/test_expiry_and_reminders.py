@@ -1,4 +1,8 @@
-"""Expiry (at query time and by the beat task) and overdue reminders."""
+"""Expiry (at query time and by the beat task) and overdue reminders.
+
+The beat tasks run in this process with ``apply()``: the data lives in the test's
+transaction, which a separate worker (CI has Redis) could not see.
+"""
 
 from datetime import timedelta
 
@@ -38,9 +42,9 @@ def test_expiry_job_marks_versions_expired_and_tells_owners_once(
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        result = expire_versions.delay(str(expires_on + timedelta(days=1))).get()
+        result = expire_versions.apply(args=[str(expires_on + timedelta(days=1))]).get()
     with django_capture_on_commit_callbacks(execute=True):
-        again = expire_versions.delay(str(expires_on + timedelta(days=1))).get()
+        again = expire_versions.apply(args=[str(expires_on + timedelta(days=1))]).get()
 
     version.refresh_from_db()
     fresh.refresh_from_db()
@@ -61,9 +65,9 @@ def test_owners_are_warned_thirty_days_ahead_once_per_version(
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        first = expire_versions.delay().get()
+        first = expire_versions.apply().get()
     with django_capture_on_commit_callbacks(execute=True):
-        second = expire_versions.delay().get()
+        second = expire_versions.apply().get()
 
     assert (first["notified"], second["notified"]) == (1, 0)
     notices = [m for m in mail.outbox if m.subject.startswith("Expires on")]
@@ -101,11 +105,11 @@ def test_overdue_tasks_are_reminded_at_most_once_a_day(
     now = timezone.now()
 
     with django_capture_on_commit_callbacks(execute=True):
-        first = remind_overdue_tasks.delay(now.isoformat()).get()
+        first = remind_overdue_tasks.apply(args=[now.isoformat()]).get()
     with django_capture_on_commit_callbacks(execute=True):
-        same_day = remind_overdue_tasks.delay((now + timedelta(hours=5)).isoformat()).get()
+        same_day = remind_overdue_tasks.apply(args=[(now + timedelta(hours=5)).isoformat()]).get()
     with django_capture_on_commit_callbacks(execute=True):
-        next_day = remind_overdue_tasks.delay((now + timedelta(hours=25)).isoformat()).get()
+        next_day = remind_overdue_tasks.apply(args=[(now + timedelta(hours=25)).isoformat()]).get()
 
     # Open overdue tasks: legal and regulatory; the decided medical task is not reminded.
     assert (first, same_day, next_day) == (2, 0, 2)
@@ -132,7 +136,7 @@ def test_an_assigned_overdue_task_reminds_only_its_assignee(
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        remind_overdue_tasks.delay().get()
+        remind_overdue_tasks.apply().get()
 
     [reminder] = [m for m in mail.outbox if m.subject.startswith("Overdue")]
     assert reminder.to == [legal.email]
@@ -140,5 +144,5 @@ def test_an_assigned_overdue_task_reminds_only_its_assignee(
 
 def test_tasks_not_yet_due_are_not_reminded(author):
     submit(make_module(author))
-    assert remind_overdue_tasks.delay().get() == 0
+    assert remind_overdue_tasks.apply().get() == 0
     assert mail.outbox == []
