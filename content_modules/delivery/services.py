@@ -66,10 +66,17 @@ def _require(allowed: bool, message: str) -> None:
 # --- vocabulary checks (from the catalogue, the database only on a miss) -----------------
 
 
+_SLUG = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def _check_known(value: str | None, known: dict[str, int], exists, field_name: str, noun: str):
-    if value is None or value in known or exists(value):
+    if value is None or value in known:
         return
-    raise InvalidInput(f"Unknown {noun} '{value}'.", field=field_name)
+    # Anything that cannot be a slug is unknown without asking the database (which
+    # refuses NUL bytes in strings with an error, not an empty answer).
+    if _SLUG.fullmatch(value) and exists(value):
+        return
+    raise InvalidInput(f"Unknown {noun} '{value[:64]}'.", field=field_name)
 
 
 def check_channel(cat: Catalogue, value: str | None, field_name: str = "channel") -> None:

@@ -154,3 +154,12 @@ def test_query_count_does_not_grow_with_the_page(
     engine_client.get("/api/v1/content")
     with django_assert_max_num_queries(3):
         assert engine_client.get("/api/v1/content").json()["count"] == 13
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "%00", "é", "x" * 65, "has space"])
+def test_filter_values_that_cannot_be_slugs_are_400_not_500(engine_client, vocabulary, value):
+    from urllib.parse import urlencode
+
+    response = engine_client.get("/api/v1/content?" + urlencode({"channel": value, "brand": value}))
+    assert response.status_code == 400
+    assert "channel" in response.json()["errors"]

@@ -273,3 +273,13 @@ def test_with_a_trained_model_score_is_its_calibrated_probability_with_explanati
     scores = [i["score"] for i in body["items"]]
     assert scores == sorted(scores, reverse=True)
     scoring.reset_cache()
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "é", "x" * 30])
+def test_values_that_cannot_be_slugs_are_400_not_500(engine_client, hcp, value):
+    for field in ("channel", "brand", "market"):
+        response = recommend(engine_client, **{field: value})
+        assert response.status_code == 400, (field, response.content)
+        assert field in response.json()["errors"]
+    response = recommend(engine_client, slots=[value])
+    assert response.status_code == 400 and "slots" in response.json()["errors"]
