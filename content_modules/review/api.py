@@ -16,7 +16,6 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    inline_serializer,
 )
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -73,14 +72,12 @@ def _csv_response(lines, filename: str) -> StreamingHttpResponse:
 
 # --- submit and withdraw -------------------------------------------------------------------
 
-SubmitResponse = inline_serializer(
-    "SubmitResponse",
-    {
-        "module": ModuleVersionSerializer(),
-        "review": serializers.IntegerField(),
-        "tasks": ReviewTaskSerializer(many=True),
-    },
-)
+
+class SubmitResponseSerializer(ModuleVersionSerializer):
+    """The module body (as ``GET /modules/{id}`` answers it) plus the review just opened."""
+
+    review = serializers.IntegerField(read_only=True)
+    tasks = ReviewTaskSerializer(many=True, read_only=True)
 
 
 class ModuleSubmitView(APIView):
@@ -91,7 +88,7 @@ class ModuleSubmitView(APIView):
     @extend_schema(
         parameters=[_id("Module id")],
         request=None,
-        responses={200: SubmitResponse, **_errors(403, 404, 409)},
+        responses={200: SubmitResponseSerializer, **_errors(403, 404, 409)},
     )
     def post(self, request, id: int):
         module = get_object_or_404(Module, pk=id)
@@ -99,12 +96,7 @@ class ModuleSubmitView(APIView):
         tasks = ReviewTask.objects.with_context().filter(review=review).order_by("role")
         body = render_version(request, review.version)
         return Response(
-            {
-                **body,
-                "module": body,
-                "review": review.pk,
-                "tasks": ReviewTaskSerializer(tasks, many=True).data,
-            }
+            {**body, "review": review.pk, "tasks": ReviewTaskSerializer(tasks, many=True).data}
         )
 
 
