@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from content_modules.accounts.models import AuthFailure
 from content_modules.audit.models import AuditEntry
 from content_modules.library.models import Reference, VersionStatus
-from content_modules.review.models import ReviewTask, Signature, TaskStatus
+from content_modules.review.models import Review, ReviewTask, Signature, TaskStatus
 from tests.factories import PASSWORD, api_client, make_module, make_user
 
 from .helpers import approve_all, decide, submit, task_for
@@ -36,7 +36,8 @@ def test_submit_answers_the_module_in_review_with_its_tasks(author):
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["status"] == "in_review"
+    assert (body["id"], body["version"], body["status"]) == (version.module_id, 1, "in_review")
+    assert body["review"] == Review.objects.get(version=version).pk
     assert sorted(t["role"] for t in body["tasks"]) == ["legal", "medical", "regulatory"]
     assert all(t["status"] == "open" and not t["overdue"] for t in body["tasks"])
 
