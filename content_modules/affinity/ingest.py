@@ -29,6 +29,7 @@ Rules the spec left open, decided here:
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import re
 import uuid
@@ -96,6 +97,8 @@ def _clean_profile(data: Any, channels: frozenset[str]) -> tuple[dict, dict[str,
             errors[name] = ["Must be a string."]
         elif len(value) > PROFILE_MAX_CHARS[name]:
             errors[name] = [f"At most {PROFILE_MAX_CHARS[name]} characters."]
+        elif "\x00" in value:  # PostgreSQL refuses NUL in text: a 500 otherwise
+            errors[name] = ["Must not contain NUL characters."]
         else:
             clean[name] = value.strip()
     channel = clean.get("preferred_channel")
@@ -108,6 +111,8 @@ def _clean_profile(data: Any, channels: frozenset[str]) -> tuple[dict, dict[str,
         errors["attributes"] = ["Must be a JSON object."]
     elif len(attributes) > ATTRIBUTES_MAX_KEYS:
         errors["attributes"] = [f"At most {ATTRIBUTES_MAX_KEYS} keys."]
+    elif "\\u0000" in json.dumps(attributes):  # PostgreSQL's jsonb refuses NUL
+        errors["attributes"] = ["Must not contain NUL characters."]
     else:
         clean["attributes"] = attributes
     return clean, errors

@@ -204,3 +204,12 @@ def test_a_revoked_or_made_up_token_is_refused_everywhere(db, world, role):
             continue
         response = getattr(client, method)(url_for(route, name, world), {}, format="json")
         assert response.status_code == 401, (method, route, response.status_code)
+
+
+def test_nul_characters_in_an_hcp_profile_are_400_not_500(engine):
+    # Found by schemathesis: PostgreSQL refuses NUL in text and jsonb.
+    client = api_client(engine)
+    for body in ({"specialty": "a\x00b"}, {"attributes": {"k\x00": "v"}}):
+        response = client.put("/api/v1/hcps/HCP-NUL", body, format="json")
+        assert response.status_code == 400, response.content
+    assert not HCP.objects.filter(external_id="HCP-NUL").exists()
