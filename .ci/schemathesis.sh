@@ -52,7 +52,7 @@ run() {  # run <token> <extra args...>
         --header "Authorization: Token $token" \
         --phases examples,coverage,fuzzing \
         --checks not_a_server_error,response_schema_conformance,status_code_conformance,ignored_auth \
-        --max-examples "$EXAMPLES" --max-time "$BUDGET" --request-timeout 20 \
+        --max-examples "$EXAMPLES" --max-time "$BUDGET" --request-timeout 60 \
         --generation-deterministic --workers 2 --no-color \
         --exclude-path /api/v1/auth/token --exclude-method DELETE \
         "${EXCLUDE_TRAIN[@]}" "$@"

@@ -498,7 +498,7 @@ class ReferenceWriteSerializer(serializers.Serializer):
 class AuditEntrySerializer(serializers.ModelSerializer):
     """One audit trail entry."""
 
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = AuditEntry
