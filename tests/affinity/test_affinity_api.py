@@ -135,3 +135,21 @@ def test_openapi_schema_documents_the_affinity_endpoints(db, admin_user):
     assert "/api/v1/hcps/{external_id}/affinity" in paths
     assert "post" in paths["/api/v1/affinity/train"]
     assert "get" in paths["/api/v1/affinity/model"]
+
+
+@pytest.mark.celery_worker
+@pytest.mark.slow
+def test_a_real_worker_trains_evaluates_and_activates_a_model(live_celery_worker, author, engine):
+    # Given events in the database (committed: the worker is another process)
+    build_world(author, n_hcps=30, deliveries=12)
+    # When the engine asks for training
+    response = api_client(engine).post("/api/v1/affinity/train")
+    assert response.status_code == 202
+    # Then the worker trains, stores, activates and evaluates a model
+    model = live_celery_worker.wait_for(
+        lambda: AffinityModel.objects.filter(is_active=True, metrics__has_key="evaluation").first()
+    )
+    assert VERSION_RE.match(model.model_version)
+    body = api_client(engine).get("/api/v1/affinity/model").json()
+    assert body["model_version"] == model.model_version
+    assert body["metrics"]["evaluation"]["methods"]["model"]["auc"] > 0.5
