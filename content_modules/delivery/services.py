@@ -25,6 +25,7 @@ from content_modules.affinity.learning.features import GROUPS, sigmoid
 from content_modules.affinity.learning.scoring import (
     active_model,
     drivers_for_rows,
+    group_prior_scores,
     score_versions,
 )
 from content_modules.affinity.models import EXTERNAL_ID_RE, HCP, EngagementEvent, EventType
@@ -212,7 +213,7 @@ class Scored:
     explain: Callable[[int], tuple[dict[str, float], list[str]]]
 
 
-def score_candidates(hcp: HCP, version_ids: list[int], channel: str | None) -> Scored:
+def score_candidates(hcp: HCP, version_ids: list[int], channel: str | None, serving=None) -> Scored:
     """Score every candidate in one vectorised pass of the active model.
 
     The same computation as ``score_versions`` (the HCP's history once, one
@@ -220,8 +221,9 @@ def score_candidates(hcp: HCP, version_ids: list[int], channel: str | None) -> S
     contributions and drivers are derived only for the items shown. Without
     a trained model it falls back to ``score_versions`` (smoothed popularity).
     """
-    serving = active_model() if version_ids else None
-    if serving is None:
+    if serving is None and version_ids:
+        serving = active_model()
+    if serving is None or not version_ids:
         by_id = {s.version_id: s for s in score_versions(hcp, version_ids, channel=channel)}
         kept = [by_id[v] for v in version_ids if v in by_id]
         return Scored(
@@ -251,6 +253,52 @@ def score_candidates(hcp: HCP, version_ids: list[int], channel: str | None) -> S
         fallback=False,
         explain=explain,
     )
+
+
+_priors: dict[tuple, np.ndarray] = {}
+
+
+def _group_prior(cat: Catalogue, serving, specialty: str, segment: str) -> np.ndarray:
+    """The model's probabilities of every catalogue version for an HCP of this group, cached."""
+    key = (cat.key, serving.row_id, specialty, segment)
+    prior = _priors.get(key)
+    if prior is None:
+        if len(_priors) > 500 or any(k[:2] != key[:2] for k in _priors):
+            _priors.clear()  # a new catalogue or model: old priors are stale
+        prior = group_prior_scores(specialty, segment, [int(v) for v in cat.version_ids])
+        _priors[key] = prior
+    return prior
+
+
+def shortlist(
+    cat: Catalogue,
+    idx: np.ndarray,
+    hcp: HCP,
+    slots: list[str] | None,
+    capped: set[int],
+    serving=None,
+) -> np.ndarray:
+    """At most DELIVERY_SHORTLIST gated candidates (per slot), best first by their group prior.
+
+    Two-stage ranking: the model's prior for the HCP's specialty and segment
+    (computed once per catalogue and model, then cached) picks the candidates
+    worth the full personal scoring, which then decides. Compliance gating
+    already happened: the shortlist only ever narrows the approved set.
+    """
+    size = settings.DELIVERY_SHORTLIST
+    if size <= 0 or len(idx) <= size or serving is None:
+        return idx
+    prior = _group_prior(cat, serving, hcp.specialty, hcp.segment)[idx]
+    # Recently delivered modules go last: they only fill what nothing else can.
+    key = prior - 10.0 * np.isin(cat.module_ids[idx], np.fromiter(capped, dtype=np.int64))
+    if not slots:
+        return np.sort(idx[np.argsort(-key, kind="stable")[:size]])
+    per_slot = max(1, size // len(set(slots)))
+    chosen = []
+    for slot in set(slots):
+        mine = np.flatnonzero(cat.message_code[idx] == cat.messages.get(slot, -2))
+        chosen.append(mine[np.argsort(-key[mine], kind="stable")[:per_slot]])
+    return np.sort(idx[np.concatenate(chosen)]) if chosen else idx[:0]
 
 
 def recommendation_create(
@@ -285,8 +333,10 @@ def recommendation_create(
             channels_any=open_channels,
             exclude_modules=set(req.exclude),
         )
+        serving = active_model()  # one query: the model stays the same for this request
+        idx = shortlist(cat, idx, hcp, req.slots, capped_modules, serving)
         candidates = [cat.candidates[i] for i in idx]
-        scored = score_candidates(hcp, [c.version_id for c in candidates], req.channel)
+        scored = score_candidates(hcp, [c.version_id for c in candidates], req.channel, serving)
         candidates = [c for c, kept in zip(candidates, scored.keep, strict=True) if kept]
         probs = scored.probabilities
         fallback = scored.fallback

@@ -283,3 +283,28 @@ def test_values_that_cannot_be_slugs_are_400_not_500(engine_client, hcp, value):
         assert field in response.json()["errors"]
     response = recommend(engine_client, slots=[value])
     assert response.status_code == 400 and "slots" in response.json()["errors"]
+
+
+def test_shortlist_narrows_to_the_best_group_priors_and_keeps_the_answer(
+    author, engine_client, settings
+):
+    # Given a trained model and more approved candidates than the shortlist holds
+    from content_modules.affinity.learning import scoring, training
+    from tests.affinity.test_learning import build_world
+
+    versions, hcps = build_world(author, n_modules=12, n_hcps=24, deliveries=10)
+    scoring.reset_cache()
+    training.affinity_model_train(actor=None)
+    hcp = hcps[1]
+    settings.DELIVERY_SHORTLIST = 0
+    full = recommend(engine_client, hcp=hcp.external_id, k=3).json()["items"]
+    # When only the 6 best by group prior are scored personally
+    settings.DELIVERY_SHORTLIST = 6
+    short = recommend(engine_client, hcp=hcp.external_id, k=3).json()["items"]
+    # Then the answer holds approved candidates with the model's exact scores
+    expected = {s.version_id: s.probability for s in score_versions(hcp, versions)}
+    for item in short:
+        assert item["score"] == pytest.approx(expected[item["version_id"]], abs=1e-6)
+    # and, as the planted taste is a group taste, the same top items as scoring all
+    assert [i["module"] for i in short] == [i["module"] for i in full]
+    scoring.reset_cache()
