@@ -8,13 +8,14 @@ from django.db import models
 
 
 class DeliveryGeneration(models.Model):
-    """One row whose ``value`` rises whenever the set of approved versions changes.
+    """One row whose ``value`` changes whenever the set of approved versions changes.
 
     A database trigger on ``library_moduleversion`` bumps it in the same
     transaction as any approval, supersession, withdrawal, expiry or deletion
-    (migration 0002), and the ``delivery_changed`` receiver bumps it too. Every
-    process compares it with the generation of its in-memory catalogue on each
-    request. ``epoch`` is drawn when the row is (re)created, so a database that
+    (migration 0002), to a value never used before (a PostgreSQL sequence, or
+    63 random bits on SQLite), and the ``delivery_changed`` receiver bumps it
+    too. Every process compares it with the generation of its in-memory
+    catalogue on each request. ``epoch`` is drawn when the row is (re)created, so a database that
     was flushed or restored never matches a catalogue built from another one.
     """
 
