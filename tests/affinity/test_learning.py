@@ -195,3 +195,23 @@ def test_without_a_model_scores_fall_back_to_popularity_and_say_so(world):
     assert len(scores) == len(versions)
     assert all(s.fallback and s.model_version is None for s in scores)
     assert all(0 < s.probability < 1 for s in scores)
+
+
+def test_training_reads_events_in_a_constant_number_of_queries(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    versions, hcps = world
+    with CaptureQueriesContext(connection) as first:
+        before = training.load_dataset()
+    # Twice the events: still the same queries (arrays, never one row object per event).
+    EngagementEvent.objects.bulk_create(
+        [
+            _event(h, versions[i % len(versions)], "delivered", timezone.now() - timedelta(days=1))
+            for i, h in enumerate(hcps * 10)
+        ]
+    )
+    with CaptureQueriesContext(connection) as second:
+        after = training.load_dataset()
+    assert len(after.events["t"]) == len(before.events["t"]) + len(hcps) * 10
+    assert len(second.captured_queries) == len(first.captured_queries)
