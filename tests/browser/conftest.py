@@ -24,6 +24,8 @@ What the harness gives:
   ``serialized_rollback=True`` turns that restore off.
   On a bare machine without Chromium the test skips; with
   ``CONTENTAPP_REQUIRE_SERVICES=1`` (CI) it fails instead.
+- ``warm_embedding_model``: request it in a test that saves modules through
+  the browser, so the first model load does not happen inside a page load.
 - On a failing test, a screenshot and the page source are saved to
   ``test-artifacts/<test name>.png`` / ``.html`` (``TEST_ARTIFACTS_DIR`` overrides).
 - Helpers in ``tests/browser/helpers.py``: ``login``, ``logout``, ``wait_for``, ``wait_for_css``,
@@ -85,6 +87,19 @@ def browser(live_server, django_db_serialized_rollback, tmp_path):
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def warm_embedding_model():
+    """Load torch and the embedding model before the live server saves a module.
+
+    Saving a module embeds it (an eager Celery task without Redis); the first
+    model load would otherwise happen inside the live server's request and, on
+    a busy machine, can outlast the browser's page-load timeout.
+    """
+    from content_modules.affinity.embeddings import encode
+
+    encode(["warm-up"])
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -59,7 +59,7 @@ def _image_loaded(browser, selector: str) -> bool:
 
 
 def test_author_creates_finds_views_and_edits_a_module_with_an_image(
-    browser, live_server, author, vocabulary, png_file
+    browser, live_server, author, vocabulary, png_file, warm_embedding_model
 ):
     # Given an author and another module with a different message
     make_module(author, title="Safety module", message=tag(TagKind.MESSAGE, "safety"))
