@@ -24,6 +24,13 @@ from content_modules.library.models import (
 from content_modules.library.services import VersionContent, module_create
 
 PASSWORD = "correct-horse-battery-staple"
+CHANNELS = [
+    ("email", "Email"),
+    ("rep_email", "Rep-triggered email"),
+    ("web", "Web"),
+    ("rep_visit", "Rep visit"),
+    ("webinar", "Webinar"),
+]
 _counter = itertools.count(1)
 
 VOCABULARY = {
@@ -51,7 +58,9 @@ def make_user(role: str | None = None, *, username: str | None = None, **extra) 
         **extra,
     )
     if role:
-        user.groups.add(Group.objects.get(name=role))
+        # get_or_create: a transactional test's flush empties the tables that the
+        # data migrations filled (groups, channels), whatever test ran before.
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
 
 
@@ -65,7 +74,9 @@ def api_client(user: User | None = None) -> APIClient:
 
 
 def ensure_vocabulary() -> None:
-    """Create the small test vocabulary, brand and market if missing."""
+    """Create the small test vocabulary, channels, brand and market if missing."""
+    for slug, label in CHANNELS:
+        Channel.objects.get_or_create(slug=slug, defaults={"label": label})
     for kind, slugs in VOCABULARY.items():
         for slug in slugs:
             Tag.objects.get_or_create(
