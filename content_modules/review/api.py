@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from content_modules.accounts.permissions import CanSeeLibrary, IsAdmin, IsReviewer
 from content_modules.accounts.roles import ReviewRole
 from content_modules.errors import InvalidInput
-from content_modules.library.api import render_version
+from content_modules.library.api import FilterFriendlyNegotiation, render_version
 from content_modules.library.models import Module, ModuleVersion
 from content_modules.library.serializers import ErrorSerializer, ModuleVersionSerializer
 
@@ -384,6 +384,8 @@ class ReviewRecordCSVView(APIView):
 
     permission_classes = [IsAuthenticated, CanSeeLibrary]
     renderer_classes = [CSVRenderer, JSONRenderer]
+    # Accept header only: ?format=<anything> must not turn into a body-less 404.
+    content_negotiation_class = FilterFriendlyNegotiation
 
     @extend_schema(
         parameters=[_id("Version id")],
@@ -406,6 +408,8 @@ class AuditExportView(APIView):
 
     permission_classes = [IsAuthenticated, IsAdmin]
     renderer_classes = [CSVRenderer, JSONRenderer]
+    # Accept header only: ?format=<anything> must not turn into a body-less 404.
+    content_negotiation_class = FilterFriendlyNegotiation
 
     @extend_schema(
         responses={
@@ -423,6 +427,8 @@ class ModuleAuditExportView(APIView):
 
     permission_classes = [IsAuthenticated, IsAdmin]
     renderer_classes = [CSVRenderer, JSONRenderer]
+    # Accept header only: ?format=<anything> must not turn into a body-less 404.
+    content_negotiation_class = FilterFriendlyNegotiation
 
     @extend_schema(
         parameters=[_id("Module id")],
