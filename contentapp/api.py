@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -41,6 +42,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             {"errors": {"non_field_errors": [message]}, "detail": message},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, DataError) and "NUL" in str(exc):
+        # PostgreSQL refuses NUL characters in text: bad input, not a server error.
+        message = "Text must not contain NUL (0x00) characters."
+        return Response(
+            {"errors": {"non_field_errors": [message]}, "detail": message},
+            status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
