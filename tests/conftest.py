@@ -31,6 +31,28 @@ def _fast_and_isolated(settings, tmp_path):
     yield
 
 
+TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server", "live_celery_worker"}
+
+
+@pytest.fixture(autouse=True)
+def _migration_data(request):
+    """Put back the rows the data migrations made, for every transactional test.
+
+    A transactional test ends with a flush that empties every table, including
+    the role groups and channels the migrations created; the next transactional
+    test would find them gone. Recreating them here is cheaper and more robust
+    than serialized rollback (whose reload collides with the content types that
+    a plain flush recreates).
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        TRANSACTIONAL_FIXTURES & set(request.fixturenames)
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        factories.restore_migration_data()
+
+
 @pytest.fixture
 def vocabulary(db):
     factories.ensure_vocabulary()
@@ -72,11 +94,7 @@ def admin_user(db):
 
 
 @pytest.fixture
-def live_celery_worker(django_db_serialized_rollback, transactional_db, tmp_path):
-    """A real Celery worker subprocess on Redis and the test database (tests/celery_support.py).
-
-    Serialized rollback restores what migrations created (role groups, channels),
-    which an earlier transactional test's flush would otherwise have removed.
-    """
+def live_celery_worker(transactional_db, tmp_path):
+    """A real Celery worker subprocess on Redis and the test database (tests/celery_support.py)."""
     with celery_support.live_worker(tmp_path) as worker:
         yield worker

@@ -73,6 +73,14 @@ def api_client(user: User | None = None) -> APIClient:
     return client
 
 
+def restore_migration_data() -> None:
+    """Recreate what the data migrations insert (role groups, channels) if missing."""
+    for role in Role.values:
+        Group.objects.get_or_create(name=role)
+    for slug, label in CHANNELS:
+        Channel.objects.get_or_create(slug=slug, defaults={"label": label})
+
+
 def ensure_vocabulary() -> None:
     """Create the small test vocabulary, channels, brand and market if missing."""
     for slug, label in CHANNELS:

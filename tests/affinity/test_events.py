@@ -262,7 +262,7 @@ def test_unsubscribed_events_record_the_channel_for_delivery(client, approved):
 
 @pytest.mark.postgres
 def test_the_same_batch_posted_twice_at_once_in_any_order_is_stored_once(
-    django_db_serialized_rollback, transactional_db, engine, author
+    transactional_db, engine, author
 ):
     require_postgres()
     version = factories.make_module(author)

@@ -18,10 +18,8 @@ What the harness gives:
 
 - ``browser``: a fresh headless Chromium per test (its own profile folder in
   tmp), already pointed at nothing; requesting it also starts ``live_server``
-  (so the test runs with a transactional database that the server thread sees,
-  restored from the migrated state before each test: serialized rollback).
-  Do not add a ``django_db`` marker to browser tests: a marker without
-  ``serialized_rollback=True`` turns that restore off.
+  (so the test runs with a transactional database that the server thread sees;
+  ``tests/conftest.py`` puts back the data migrations' rows before each test).
   On a bare machine without Chromium the test skips; with
   ``CONTENTAPP_REQUIRE_SERVICES=1`` (CI) it fails instead.
 - ``warm_embedding_model``: request it in a test that saves modules through
@@ -62,12 +60,12 @@ CHROMIUM_FLAGS = (
 
 
 @pytest.fixture
-def browser(live_server, django_db_serialized_rollback, tmp_path):
+def browser(live_server, tmp_path):
     """A headless Chromium (Selenium WebDriver) for one test, next to a running live_server.
 
     live_server needs a transactional database, which is flushed after each
-    test; serialized rollback restores what the data migrations created
-    (role groups, channels) before every browser test.
+    test; tests/conftest.py restores what the data migrations created (role
+    groups, channels) before every transactional test.
     """
     require_chromium()
     from selenium import webdriver

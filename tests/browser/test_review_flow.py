@@ -34,12 +34,7 @@ from .helpers import (
     wait_for_css,
 )
 
-# serialized_rollback: the role groups and channels from data migrations survive the flush
-# between transactional tests.
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 BODY_V1 = (
     "In the pivotal trial, patients on CardioZen had the best outcomes ever seen "

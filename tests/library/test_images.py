@@ -535,8 +535,7 @@ def test_rollback_of_the_callers_transaction_leaves_no_file_and_no_row(
     assert media_files(settings) == []
 
 
-# serialized_rollback: the role groups and channels of the data migrations survive the flush.
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_real_commit_and_real_rollback_against_the_database(settings):
     author = make_user(Role.AUTHOR)
     processed = process_image_upload(upload(webp_with_metadata(), "hero.webp"))
@@ -631,7 +630,7 @@ def test_processed_image_is_a_plain_dataclass():
     assert processed.extension == "png"
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_uploads_of_one_image_make_one_row_each_and_one_set_of_intact_files(settings):
     import threading
 

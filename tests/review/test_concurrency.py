@@ -28,11 +28,7 @@ from .helpers import decide, submit, task_for
 
 ROUNDS = 4
 
-# serialized_rollback restores the role groups of the data migration after each flush.
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
