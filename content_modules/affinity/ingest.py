@@ -277,7 +277,8 @@ def _check_event(
         errors["version"] = ["Must be a version id (a positive integer)."]
 
     event_type = item.get("type")
-    if event_type not in EVENT_TYPES:
+    # isinstance first: a dict or list is unhashable (a TypeError, a 500, in the set test).
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         errors["type"] = [
             f"Unknown event type {event_type!r}; expected one of {', '.join(EventType.values)}."
         ]

@@ -25,3 +25,18 @@ def test_nul_character_in_a_module_body_is_400_and_writes_nothing(author, vocabu
     assert response.status_code == 400, response.content
     assert response.json()["errors"]
     assert not Module.objects.exists()
+
+
+@pytest.mark.parametrize("value", [{}, [], ["opened"], 3])
+def test_an_event_type_that_is_not_a_string_is_rejected_not_a_500(engine, value):
+    event = {
+        "event_id": "e3e70682-c209-1cac-a29f-6fbed82c07cd",
+        "hcp": "HCP-1",
+        "module": 1,
+        "type": value,
+        "occurred_at": "2026-01-01T00:00:00Z",
+    }
+    response = api_client(engine).post("/api/v1/events", {"events": [event]}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["accepted"] == 0 and "type" in body["rejected"][0]["errors"]
