@@ -40,6 +40,12 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class ServiceUnavailable(DomainError):
+    """A service the action needs (the task queue) does not answer now (503)."""
+
+    status_code = 503
+
+
 class PayloadTooLarge(DomainError):
     """A body or file over its size limit (413)."""
 

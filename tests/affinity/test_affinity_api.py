@@ -9,7 +9,9 @@ import pytest
 from content_modules.affinity.learning import scoring, training
 from content_modules.affinity.models import HCP, AffinityModel
 from content_modules.audit.models import AuditEntry
+from contentapp.celery import app as celery_app
 from tests.affinity.test_learning import build_world
+from tests.celery_support import reset_broker_connections
 from tests.factories import api_client, make_user
 
 VERSION_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ#\d+$")
@@ -97,12 +99,11 @@ def test_engine_starts_training_in_the_background(
     world, engine, django_capture_on_commit_callbacks
 ):
     # When the engine asks for a training run
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with django_capture_on_commit_callbacks(execute=True):
         response = api_client(engine).post("/api/v1/affinity/train")
-    # Then it is accepted with a task id, queued after commit and audited
+    # Then it is accepted with a task id and audited
     assert response.status_code == 202
     task_id = response.json()["task_id"]
-    assert len(callbacks) == 1
     assert AuditEntry.objects.filter(action="affinity.training_requested").exists()
     # And (Celery runs eagerly here) the task trained, stored, activated and evaluated a model
     model = AffinityModel.objects.get(is_active=True)
@@ -153,3 +154,21 @@ def test_a_real_worker_trains_evaluates_and_activates_a_model(live_celery_worker
     body = api_client(engine).get("/api/v1/affinity/model").json()
     assert body["model_version"] == model.model_version
     assert body["metrics"]["evaluation"]["methods"]["model"]["auc"] > 0.5
+
+
+def test_training_request_with_the_task_queue_down_is_503_and_audited(db, engine):
+    # Given a broker nobody listens on (a closed loopback port)
+    saved = {key: celery_app.conf[key] for key in ("task_always_eager", "broker_url")}
+    celery_app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:1/0")
+    reset_broker_connections()
+    try:
+        # When the engine asks for a training run
+        response = api_client(engine).post("/api/v1/affinity/train")
+    finally:
+        celery_app.conf.update(saved)
+        reset_broker_connections()
+    # Then it hears that nothing was queued, and the trail says so
+    assert response.status_code == 503
+    assert "training was not started" in response.json()["errors"]["non_field_errors"][0]
+    assert AuditEntry.objects.filter(action="affinity.training_not_queued").count() == 1
+    assert not AffinityModel.objects.exists()

@@ -7,9 +7,16 @@ import uuid
 
 from django.core.cache import cache
 from django.db import transaction
+from kombu.exceptions import OperationalError
 
 from content_modules.accounts.roles import Role, has_role
-from content_modules.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from content_modules.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+)
 
 from ..models import EXTERNAL_ID_RE, HCP, AffinityModel
 
@@ -87,11 +94,27 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> str:
             object_id=task_id,
             data={"task_id": task_id, "evaluate": evaluate},
         )
-        transaction.on_commit(
-            lambda: train_affinity_task.apply_async(
-                kwargs={"actor_id": actor.pk, "evaluate": evaluate}, task_id=task_id
-            )
+    # Sent after the audit entry commits, and not from on_commit: with the broker
+    # down the caller must hear that nothing was queued (503), not get a 202 for
+    # a run that will never happen.
+    try:
+        train_affinity_task.apply_async(
+            kwargs={"actor_id": actor.pk, "evaluate": evaluate}, task_id=task_id
         )
+    except OperationalError as exc:
+        logger.warning("training request %s not queued: %s", task_id, exc)
+        with transaction.atomic():
+            audit_record(
+                actor=actor,
+                action="affinity.training_not_queued",
+                object_type="affinity.affinitymodel",
+                object_id=task_id,
+                data={"task_id": task_id, "reason": str(exc)[:200]},
+            )
+        raise ServiceUnavailable(
+            "The task queue does not answer; training was not started. Try again shortly.",
+            field="non_field_errors",
+        ) from exc
     return task_id
 
 
