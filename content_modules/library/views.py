@@ -212,8 +212,8 @@ def version_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     return render(request, "library/version_detail.html", context)
 
 
-def _similar_context(*, version: ModuleVersion | None = None, text: str = "") -> dict[str, Any]:
-    """Similar approved modules for the form page, when the affinity app provides them."""
+def similar_context(*, version: ModuleVersion | None = None, text: str = "") -> dict[str, Any]:
+    """Similar approved modules for the form and review pages (from the affinity app)."""
     if (version is None and not text.strip()) or not _template_exists(SIMILAR_TEMPLATE):
         return {}
     try:
@@ -270,7 +270,7 @@ def module_create(request: HttpRequest) -> HttpResponse:
     context = {"nav": "create", "form": form, "module": None}
     if form.is_bound:
         # The author has written a claim: show approved ones close to it before they retry.
-        context.update(_similar_context(text=form.data.get("key_message", "")))
+        context.update(similar_context(text=form.data.get("key_message", "")))
     return render(request, "library/module_form.html", context, status=_form_status(form))
 
 
@@ -362,7 +362,7 @@ def module_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "module": module,
         "latest": latest,
         "notice": _edit_notice(latest, approved),
-        **_similar_context(version=latest),
+        **similar_context(version=latest),
     }
     return render(request, "library/module_form.html", context, status=_form_status(form))
 

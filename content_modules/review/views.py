@@ -24,6 +24,7 @@ from content_modules.accounts.roles import is_admin, review_roles_of
 from content_modules.audit.models import AuditEntry
 from content_modules.errors import DomainError, InvalidInput
 from content_modules.library.models import Module, ModuleVersion, VersionStatus
+from content_modules.library.views import similar_context
 
 from . import pages
 from .diff import last_approved_version, previous_version, version_diff
@@ -182,6 +183,8 @@ def _task_context(
         else Decision.APPROVE
     )
     return {
+        # Reviewers see which approved claims this one resembles: reused claims review faster.
+        **similar_context(version=version),
         "nav": "review",
         "task": task,
         "review": task.review,

@@ -615,7 +615,8 @@ def test_review_page_query_count_does_not_grow_with_comments(
         annotation_create(actor=medical, version=in_review, text="Reply", parent=root)
     client = login(client, legal)
     url = reverse("review:task", args=[task_for(in_review, "legal").pk])
-    with django_assert_max_num_queries(16):
+    # 16 for the page itself, 3 for the "reuse approved content" panel (claims and their vectors).
+    with django_assert_max_num_queries(19):
         response = client.get(url)
     assert len(response.context["threads"]) == threads
     assert response.content.decode().count('class="comment reply"') == threads
@@ -686,3 +687,26 @@ def test_review_page_diffs_against_last_approved_and_previous_versions(
     assert "Against the previous version (2, changes requested)" in body
     inserted = re.findall(r'<ins class="diff-ins">([^<]*)</ins>', body)
     assert "See" in inserted and "data" in inserted
+
+
+def test_review_page_shows_the_approved_claims_this_one_resembles(client, author, legal):
+    from content_modules.affinity.embeddings import embed_versions
+    from tests.factories import force_status
+
+    approved = make_module(
+        author,
+        title="Approved efficacy claim",
+        key_message="CardioZen reduced major cardiac events by 24% versus placebo.",
+    )
+    force_status(approved, VersionStatus.APPROVED)
+    draft = make_module(
+        author, key_message="CardioZen cut major cardiac events by a quarter versus placebo."
+    )
+    embed_versions([approved.pk, draft.pk])
+    submit(draft)
+
+    login(client, legal)
+    html = client.get(reverse("review:task", args=[task_for(draft, "legal").pk])).content.decode()
+
+    assert "Reuse approved content" in html
+    assert f'data-module="{approved.module_id}"' in html
