@@ -1,6 +1,6 @@
 """Affinity benchmark: load the synthetic world through the API, train, score against the oracle.
 
-    .venv/bin/python bench/affinity_bench.py [--hcps 3000] [--modules 240] [--db h6_affinity_bench]
+    .venv/bin/python bench/affinity_bench.py [--hcps 3000] [--modules 400] [--db h6_affinity_bench]
 
 Creates (drops first) a PostgreSQL database, migrates it, loads HCPs and
 events through POST /api/v1/hcps/bulk and POST /api/v1/events, embeds the
