@@ -114,14 +114,24 @@ def _lock_version(version_id: int) -> tuple[Module, ModuleVersion]:
     return module, version
 
 
-def _set_version_status(version: ModuleVersion, status: str, now: datetime) -> None:
-    version.status = status
+def _transition(*, actor, version: ModuleVersion, to: str, now: datetime, **data) -> None:
+    """Move a locked version to another status and audit it as ``version.<to>``."""
+    from_status = version.status
+    version.status = to
     version.status_changed_at = now
     fields = ["status", "status_changed_at"]
-    if status == VersionStatus.APPROVED:
+    if to == VersionStatus.APPROVED:
         version.approved_at = now
         fields.append("approved_at")
     version.save(update_fields=fields)
+    audit_record(
+        actor=actor,
+        action=f"version.{to}",
+        obj=version,
+        module_id=version.module_id,
+        version_id=version.pk,
+        data={"version": version.number, "from": from_status, "to": to, **data},
+    )
 
 
 def _task_data(task: ReviewTask) -> dict:
@@ -432,38 +442,24 @@ def _complete_if_approved(*, actor, review: Review, version: ModuleVersion, now)
         module_id=version.module_id, status=VersionStatus.APPROVED
     )
     for old in previous.exclude(pk=version.pk):
-        _set_version_status(old, VersionStatus.SUPERSEDED, now)
-        audit_record(
+        _transition(
             actor=actor,
-            action="version.superseded",
-            obj=old,
-            module_id=old.module_id,
-            version_id=old.pk,
-            data={
-                "version": old.number,
-                "from": VersionStatus.APPROVED,
-                "to": VersionStatus.SUPERSEDED,
-                "superseded_by": version.pk,
-            },
+            version=old,
+            to=VersionStatus.SUPERSEDED,
+            now=now,
+            superseded_by=version.pk,
         )
-    _set_version_status(version, VersionStatus.APPROVED, now)
     review.status = ReviewStatus.APPROVED
     review.closed_at = now
     review.save(update_fields=["status", "closed_at"])
-    audit_record(
+    _transition(
         actor=actor,
-        action="version.approved",
-        obj=version,
-        module_id=version.module_id,
-        version_id=version.pk,
-        data={
-            "version": version.number,
-            "from": VersionStatus.IN_REVIEW,
-            "to": VersionStatus.APPROVED,
-            "content_hash": current_hash,
-            "signatures": sorted(s.pk for s in latest_approval.values()),
-            "review": review.pk,
-        },
+        version=version,
+        to=VersionStatus.APPROVED,
+        now=now,
+        content_hash=current_hash,
+        signatures=sorted(s.pk for s in latest_approval.values()),
+        review=review.pk,
     )
     announce_delivery_change(version.module_id)
     notifications.send_on_commit(
@@ -500,7 +496,6 @@ def _close_review(
         if outcome == TaskStatus.CHANGES_REQUESTED
         else VersionStatus.REJECTED
     )
-    _set_version_status(version, version_status, now)
     review.status = (
         ReviewStatus.CHANGES_REQUESTED
         if outcome == TaskStatus.CHANGES_REQUESTED
@@ -508,21 +503,15 @@ def _close_review(
     )
     review.closed_at = now
     review.save(update_fields=["status", "closed_at"])
-    audit_record(
+    _transition(
         actor=actor,
-        action=f"version.{version_status}",
-        obj=version,
-        module_id=version.module_id,
-        version_id=version.pk,
-        data={
-            "version": version.number,
-            "from": VersionStatus.IN_REVIEW,
-            "to": version_status,
-            "review": review.pk,
-            "by_role": decided.role,
-            "comment": decided.comment,
-            "cancelled_tasks": [t.pk for t in cancelled],
-        },
+        version=version,
+        to=version_status,
+        now=now,
+        review=review.pk,
+        by_role=decided.role,
+        comment=decided.comment,
+        cancelled_tasks=[t.pk for t in cancelled],
     )
     verb = "Changes requested" if version_status == VersionStatus.CHANGES_REQUESTED else "Rejected"
     notifications.send_on_commit(
@@ -634,7 +623,6 @@ def module_withdraw(
             raise Conflict("This module has no approved version to withdraw.", field="status")
         now = timezone.now()
         content_hash = version.compute_content_hash()
-        _set_version_status(version, VersionStatus.WITHDRAWN, now)
         signature = Signature.objects.create(
             version=version,
             signer=actor,
@@ -657,19 +645,13 @@ def module_withdraw(
                 "content_hash": content_hash,
             },
         )
-        audit_record(
+        _transition(
             actor=actor,
-            action="version.withdrawn",
-            obj=version,
-            module_id=module.pk,
-            version_id=version.pk,
-            data={
-                "version": version.number,
-                "from": VersionStatus.APPROVED,
-                "to": VersionStatus.WITHDRAWN,
-                "reason": reason,
-                "signature": signature.pk,
-            },
+            version=version,
+            to=VersionStatus.WITHDRAWN,
+            now=now,
+            reason=reason,
+            signature=signature.pk,
         )
         announce_delivery_change(module.pk)
         notifications.send_on_commit(
@@ -882,19 +864,12 @@ def versions_expire(*, today: date | None = None) -> dict[str, int]:
             module, version = _lock_version(version_id)
             if version.status != VersionStatus.APPROVED or version.expires_on >= today:
                 continue  # another run got there first
-            _set_version_status(version, VersionStatus.EXPIRED, timezone.now())
-            audit_record(
+            _transition(
                 actor=None,
-                action="version.expired",
-                obj=version,
-                module_id=module.pk,
-                version_id=version.pk,
-                data={
-                    "version": version.number,
-                    "from": VersionStatus.APPROVED,
-                    "to": VersionStatus.EXPIRED,
-                    "expires_on": version.expires_on,
-                },
+                version=version,
+                to=VersionStatus.EXPIRED,
+                now=timezone.now(),
+                expires_on=version.expires_on,
             )
             announce_delivery_change(module.pk)
             notifications.send_on_commit(
