@@ -35,11 +35,22 @@ $PY manage.py seed_demo > /dev/null
 token() { $PY manage.py drf_create_token "$1" | awk '{print $3}'; }
 ADMIN_TOKEN=$(token admin)
 ENGINE_TOKEN=$(token engine)
+# The server's own log (every 4xx it answers) goes to a file, shown only on failure.
+SERVER_LOG="$(mktemp -t schemathesis-server.XXXXXX.log)"
 
 .venv/bin/gunicorn contentapp.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 \
-    --log-level warning &
+    --log-level warning > "$SERVER_LOG" 2>&1 &
 GUNICORN=$!
-trap 'kill "$GUNICORN" 2>/dev/null || true; wait "$GUNICORN" 2>/dev/null || true' EXIT
+stop_server() {
+    local rc=$?
+    kill "$GUNICORN" 2>/dev/null || true
+    wait "$GUNICORN" 2>/dev/null || true
+    if [ "$rc" -ne 0 ]; then
+        echo "==> the server's log (last 80 lines of $SERVER_LOG)"
+        tail -n 80 "$SERVER_LOG"
+    fi
+}
+trap stop_server EXIT
 for _ in $(seq 1 60); do
     curl -fs -o /dev/null "http://127.0.0.1:$PORT/api/schema/" && break
     sleep 1
