@@ -287,9 +287,10 @@ EMBEDDING_MODEL_PATH = os.environ.get("EMBEDDING_MODEL_PATH", "")
 # again unless nothing else qualifies; exploration rate of the epsilon-greedy policy.
 DELIVERY_FREQUENCY_CAP_DAYS = envint("DELIVERY_FREQUENCY_CAP_DAYS", 7)
 DELIVERY_EPSILON = float(os.environ.get("DELIVERY_EPSILON", "0.1"))
-# Two-stage ranking: at most this many approved candidates (per slot), best by the
-# group prior, get the full personal score. 0 scores every candidate.
-DELIVERY_SHORTLIST = envint("DELIVERY_SHORTLIST", 300)
+# The recommendation log (every answer and its items) commits without waiting for the
+# WAL flush on PostgreSQL: a database crash may lose the last fraction of a second of
+# logged answers (never part of one). Set 0 to make every logged answer durable.
+DELIVERY_LOG_ASYNC_COMMIT = envbool("DELIVERY_LOG_ASYNC_COMMIT", True)
 
 # Engagement events: how far ahead of the server clock an event may be dated (clock skew).
 EVENTS_FUTURE_TOLERANCE_SECONDS = envint("EVENTS_FUTURE_TOLERANCE_SECONDS", 300)

@@ -223,9 +223,12 @@ def build(key: tuple[str, int]) -> Catalogue:
     )
 
 
-def current() -> Catalogue:
-    """The catalogue as of the database's current generation (one query when unchanged)."""
-    key = generation_key()
+def current(key: tuple[str, int] | None = None) -> Catalogue:
+    """The catalogue as of the database's current generation (one query when unchanged).
+
+    A caller that has just read the generation row (``key``) saves that query.
+    """
+    key = key or generation_key()
     catalogue = _state["catalogue"]
     if catalogue is not None and catalogue.key == key:
         return catalogue

@@ -9,32 +9,33 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
+from django.db import connection, connections, transaction
+from django.db.models import AutoField
 
 from content_modules.accounts.roles import Role, has_role
-from content_modules.affinity.ingest import unsubscribed_channels
-from content_modules.affinity.learning.features import GROUPS, sigmoid
-from content_modules.affinity.learning.scoring import (
-    active_model,
-    drivers_for_rows,
-    group_prior_scores,
-    score_versions,
+from content_modules.affinity.learning.data import load_hcp_events
+from content_modules.affinity.learning.features import DAY, EVENT_CODES, GROUPS, sigmoid
+from content_modules.affinity.learning.scoring import active_model, score_versions
+from content_modules.affinity.models import (
+    EXTERNAL_ID_RE,
+    HCP,
+    AffinityModel,
+    EngagementEvent,
+    EventType,
 )
-from content_modules.affinity.models import EXTERNAL_ID_RE, HCP, EngagementEvent, EventType
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
 from content_modules.library.models import Brand, Channel, Market, Tag, TagKind
 
 from . import catalogue as catalogue_mod
 from .catalogue import Candidate, Catalogue
-from .models import Recommendation, RecommendationItem
+from .models import DeliveryGeneration, Recommendation, RecommendationItem
 from .policy import Pick, choose, policy_name
 
 MAX_K = 50
@@ -156,11 +157,12 @@ def _validate(req: RecommendationRequest, cat: Catalogue) -> None:
             check_tag(cat, TagKind.MESSAGE, slot, "slots")
 
 
-def _hcp_for(req: RecommendationRequest) -> tuple[HCP, bool]:
-    """The HCP, or an unsaved stand-in built from the request context for an unknown one."""
-    hcp = HCP.objects.filter(external_id=req.hcp).first()
+def _hcp_for(req: RecommendationRequest) -> tuple[HCP, bool, dict]:
+    """The HCP and its events (one query), or an unsaved stand-in built from the
+    request context for an unknown one."""
+    hcp, events = load_hcp_events(req.hcp)
     if hcp is not None:
-        return hcp, False
+        return hcp, False, events
     ctx = req.context or {}
     stand_in = HCP(
         external_id=req.hcp,
@@ -170,24 +172,25 @@ def _hcp_for(req: RecommendationRequest) -> tuple[HCP, bool]:
         preferred_channel=req.channel or "",
     )
     stand_in.pk = -1  # owns no events: the model answers from its group prior
-    return stand_in, True
+    return stand_in, True, events
 
 
-def _recently_delivered(hcp: HCP) -> tuple[set[int], bool]:
-    """Modules delivered to the HCP within the frequency-cap window, and whether it has history."""
+def _recently_delivered(events: dict) -> set[int]:
+    """Modules delivered to the HCP within the frequency-cap window."""
     days = settings.DELIVERY_FREQUENCY_CAP_DAYS
-    since = timezone.now() - timedelta(days=days)
-    events = EngagementEvent.objects.filter(hcp_id=hcp.pk)
-    has_history = events.exists()
-    if not has_history or days <= 0:
-        return set(), has_history
-    delivered = events.filter(type=EventType.DELIVERED, occurred_at__gte=since)
-    return set(delivered.values_list("module_id", flat=True)), True
+    if days <= 0 or not len(events["t"]):
+        return set()
+    since = time.time() - days * DAY
+    recent = (events["type"] == EVENT_CODES[EventType.DELIVERED]) & (events["t"] >= since)
+    return {int(m) for m in events["module"][recent]}
 
 
-def _unsubscribed_reason(hcp: HCP, channel: str | None) -> tuple[str | None, set[str] | None]:
+def _unsubscribed_reason(
+    events: dict, channel: str | None, cat: Catalogue
+) -> tuple[str | None, set[str] | None]:
     """Why nothing may be sent, or the channels still open (None: all of them)."""
-    left = unsubscribed_channels(hcp)
+    gone = events["type"] == EVENT_CODES[EventType.UNSUBSCRIBED]
+    left = {str(c) or "*" for c in events["channel_slug"][gone]}
     if not left:
         return None, None
     if "*" in left:
@@ -196,7 +199,7 @@ def _unsubscribed_reason(hcp: HCP, channel: str | None) -> tuple[str | None, set
         if channel in left:
             return f"The HCP unsubscribed from the {channel} channel.", None
         return None, None
-    still_open = set(Channel.objects.exclude(slug__in=left).values_list("slug", flat=True))
+    still_open = set(cat.channels) - left
     if not still_open:
         return "The HCP unsubscribed from every channel.", None
     return None, still_open
@@ -206,24 +209,47 @@ def _unsubscribed_reason(hcp: HCP, channel: str | None) -> tuple[str | None, set
 class Scored:
     """The model's probabilities for the gated candidates; explanations only when asked."""
 
-    keep: np.ndarray  # which of the version ids asked for could be scored
-    probabilities: np.ndarray  # one per kept version, in order
+    keep: np.ndarray  # which of the candidates asked for could be scored
+    probabilities: np.ndarray  # one per kept candidate, in order
     model_version: str
     fallback: bool
-    explain: Callable[[int], tuple[dict[str, float], list[str]]]
+    # (group contributions, drivers) of each of the given kept candidates, in one pass
+    explain: Callable[[list[int]], list[tuple[dict[str, float], list[str]]]]
 
 
-def score_candidates(hcp: HCP, version_ids: list[int], channel: str | None, serving=None) -> Scored:
-    """Score every candidate in one vectorised pass of the active model.
+_rows_cache: dict[str, tuple] = {}
 
-    The same computation as ``score_versions`` (the HCP's history once, one
-    design matrix, one product), without building a ``Score`` per candidate:
-    contributions and drivers are derived only for the items shown. Without
-    a trained model it falls back to ``score_versions`` (smoothed popularity).
+
+def _catalogue_rows(cat: Catalogue, serving) -> np.ndarray:
+    """The model's item row of every catalogue version (-1: unknown), cached per pair."""
+    key = (cat.key, serving.row_id)
+    cached = _rows_cache.get("rows")
+    if cached is None or cached[0] != key:
+        cached = (key, serving.item_rows(cat.version_ids))
+        _rows_cache["rows"] = cached
+    return cached[1]
+
+
+def score_candidates(
+    hcp: HCP,
+    cat: Catalogue,
+    idx: np.ndarray,
+    channel: str | None,
+    serving=None,
+    events: dict | None = None,
+) -> Scored:
+    """Score the gated catalogue candidates ``idx`` for one HCP with the active model.
+
+    Every gated candidate is scored (no shortlist): the model's group part is
+    cached per specialty and segment, the HCP's personal part is a few
+    vector products (``ServingModel.score_rows``). Contributions and drivers
+    are derived only for the items shown. Without a trained model it falls
+    back to ``score_versions`` (smoothed popularity).
     """
-    if serving is None and version_ids:
+    if serving is None and len(idx):
         serving = active_model()
-    if serving is None or not version_ids:
+    if serving is None or not len(idx):
+        version_ids = [int(v) for v in cat.version_ids[idx]]
         by_id = {s.version_id: s for s in score_versions(hcp, version_ids, channel=channel)}
         kept = [by_id[v] for v in version_ids if v in by_id]
         return Scored(
@@ -231,20 +257,24 @@ def score_candidates(hcp: HCP, version_ids: list[int], channel: str | None, serv
             probabilities=np.array([s.probability for s in kept]),
             model_version="",
             fallback=any(s.fallback for s in kept),
-            explain=lambda i: (kept[i].contributions, kept[i].drivers),
+            explain=lambda shown: [(kept[i].contributions, kept[i].drivers) for i in shown],
         )
-    rows = serving.item_rows(np.asarray(version_ids, dtype=np.int64))
+    rows = _catalogue_rows(cat, serving)[idx]
     keep = rows >= 0
     rows = rows[keep]
-    ctx = serving.hcp_context(hcp, rows, channel, time.time())
-    X, logits, contributions = serving.evaluate(ctx)
+    part = serving.personal_part(serving.hcp_profile(hcp, channel, time.time(), events))
+    logits = serving.rank_rows(part, rows)
 
-    def explain(i: int) -> tuple[dict[str, float], list[str]]:
-        groups = {g: float(contributions[i, j]) for j, g in enumerate(GROUPS)}
-        drivers = drivers_for_rows(
-            serving, hcp, X[i : i + 1], contributions[i : i + 1], rows[i : i + 1]
-        )
-        return groups, drivers[0]
+    def explain(shown: list[int]) -> list[tuple[dict[str, float], list[str]]]:
+        if not shown:
+            return []
+        picked = rows[np.asarray(shown, dtype=np.int64)]
+        contributions = serving.contributions_rows(part, picked)
+        drivers = serving.explain_rows(hcp, part, picked, contributions)
+        return [
+            ({g: float(c[j]) for j, g in enumerate(GROUPS)}, d)
+            for c, d in zip(contributions, drivers, strict=True)
+        ]
 
     return Scored(
         keep=keep,
@@ -255,50 +285,30 @@ def score_candidates(hcp: HCP, version_ids: list[int], channel: str | None, serv
     )
 
 
-_priors: dict[tuple, np.ndarray] = {}
+def _heads() -> tuple[tuple[str, int] | None, tuple | None]:
+    """The catalogue generation and the active model's (id, version), in one query.
 
-
-def _group_prior(cat: Catalogue, serving, specialty: str, segment: str) -> np.ndarray:
-    """The model's probabilities of every catalogue version for an HCP of this group, cached."""
-    key = (cat.key, serving.row_id, specialty, segment)
-    prior = _priors.get(key)
-    if prior is None:
-        if len(_priors) > 500 or any(k[:2] != key[:2] for k in _priors):
-            _priors.clear()  # a new catalogue or model: old priors are stale
-        prior = group_prior_scores(specialty, segment, [int(v) for v in cat.version_ids])
-        _priors[key] = prior
-    return prior
-
-
-def shortlist(
-    cat: Catalogue,
-    idx: np.ndarray,
-    hcp: HCP,
-    slots: list[str] | None,
-    capped: set[int],
-    serving=None,
-) -> np.ndarray:
-    """At most DELIVERY_SHORTLIST gated candidates (per slot), best first by their group prior.
-
-    Two-stage ranking: the model's prior for the HCP's specialty and segment
-    (computed once per catalogue and model, then cached) picks the candidates
-    worth the full personal scoring, which then decides. Compliance gating
-    already happened: the shortlist only ever narrows the approved set.
+    Both decide whether this process's in-memory copies are current; reading
+    them together saves a round trip on every recommendation (and plain SQL
+    saves the ORM's compiling, which costs more than the query here).
+    ``(None, None)`` when the generation row does not exist yet (the callers
+    then read each).
     """
-    size = settings.DELIVERY_SHORTLIST
-    if size <= 0 or len(idx) <= size or serving is None:
-        return idx
-    prior = _group_prior(cat, serving, hcp.specialty, hcp.segment)[idx]
-    # Recently delivered modules go last: they only fill what nothing else can.
-    key = prior - 10.0 * np.isin(cat.module_ids[idx], np.fromiter(capped, dtype=np.int64))
-    if not slots:
-        return np.sort(idx[np.argsort(-key, kind="stable")[:size]])
-    per_slot = max(1, size // len(set(slots)))
-    chosen = []
-    for slot in set(slots):
-        mine = np.flatnonzero(cat.message_code[idx] == cat.messages.get(slot, -2))
-        chosen.append(mine[np.argsort(-key[mine], kind="stable")[:per_slot]])
-    return np.sort(idx[np.concatenate(chosen)]) if chosen else idx[:0]
+    generation = DeliveryGeneration._meta.db_table
+    model = AffinityModel._meta.db_table
+    sql = (
+        f"SELECT g.epoch, g.value, m.id, m.model_version FROM {generation} g "
+        f"LEFT JOIN {model} m ON m.is_active WHERE g.id = 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    model_id = row[2]
+    if model_id is not None and not isinstance(model_id, uuid.UUID):
+        model_id = uuid.UUID(str(model_id))  # SQLite hands back the hex text
+    return (row[0], row[1]), (model_id, row[3])
 
 
 def recommendation_create(
@@ -310,15 +320,17 @@ def recommendation_create(
 ) -> RecommendationResult:
     """Rank approved versions for one HCP, store the answer with its propensities, return it."""
     _require(can_recommend(actor), "Only the engine service account or an admin may do this.")
-    cat = catalogue_mod.current()
+    generation, model_head = _heads()
+    cat = catalogue_mod.current(generation)
     _validate(req, cat)
     today = catalogue_mod.today()
-    hcp, unknown = _hcp_for(req)
+    hcp, unknown, events = _hcp_for(req)
     epsilon = float(settings.DELIVERY_EPSILON)
     explore = bool(req.explore)
 
-    reason, open_channels = (None, None) if unknown else _unsubscribed_reason(hcp, req.channel)
-    capped_modules, has_history = (set(), False) if unknown else _recently_delivered(hcp)
+    has_history = bool(len(events["t"]))
+    reason, open_channels = _unsubscribed_reason(events, req.channel, cat)
+    capped_modules = _recently_delivered(events)
     picks: list[Pick | None] = []
     fallback = False
     model_version = ""
@@ -333,21 +345,18 @@ def recommendation_create(
             channels_any=open_channels,
             exclude_modules=set(req.exclude),
         )
-        serving = active_model()  # one query: the model stays the same for this request
-        idx = shortlist(cat, idx, hcp, req.slots, capped_modules, serving)
-        candidates = [cat.candidates[i] for i in idx]
-        scored = score_candidates(hcp, [c.version_id for c in candidates], req.channel, serving)
-        candidates = [c for c, kept in zip(candidates, scored.keep, strict=True) if kept]
+        scored = score_candidates(hcp, cat, idx, req.channel, active_model(model_head), events)
+        idx = idx[scored.keep]
         probs = scored.probabilities
         fallback = scored.fallback
         model_version = scored.model_version
-        capped = np.array([c.module_id in capped_modules for c in candidates], dtype=bool)
+        capped = np.isin(cat.module_ids[idx], np.fromiter(capped_modules, dtype=np.int64))
         if req.slots:
-            messages = np.array([c.message for c in candidates], dtype=object)
-            positions = [messages == slot for slot in req.slots]
+            messages = cat.message_code[idx]
+            positions = [messages == cat.messages.get(slot, -2) for slot in req.slots]
             positions_labels = list(req.slots)
         else:
-            positions = [np.ones(len(candidates), dtype=bool)] * req.k
+            positions = [np.ones(len(idx), dtype=bool)] * req.k
             positions_labels = [""] * req.k
         picks = choose(
             probs,
@@ -363,14 +372,16 @@ def recommendation_create(
     rows: list[RecommendationItem] = []
     unfilled: list[str] = []
     rank = 0
+    shown = [p.index for p in picks if p is not None]
+    explained = iter(scored.explain(shown) if shown else [])
     for label, pick in zip(positions_labels, picks, strict=True):
         if pick is None:
             if label:
                 unfilled.append(label)
             continue
         rank += 1
-        c = candidates[pick.index]
-        explanation, drivers = scored.explain(pick.index)
+        c = cat.candidates[int(idx[pick.index])]
+        explanation, drivers = next(explained)
         probability = float(probs[pick.index])
         items.append(
             {
@@ -401,31 +412,82 @@ def recommendation_create(
                 frequency_capped=pick.capped,
             )
         )
-    with transaction.atomic():
-        recommendation = Recommendation.objects.create(
-            hcp=None if unknown else hcp,
-            hcp_external_id=req.hcp,
-            request={
-                "hcp": req.hcp,
-                "channel": req.channel,
-                "k": req.k,
-                "brand": req.brand,
-                "market": req.market,
-                "slots": req.slots,
-                "exclude": req.exclude,
-                "explore": explore,
-                "context": req.context,
-            },
-            model_version=model_version or "",
-            policy=policy_name(explore, epsilon),
-            explored=any(p.explored for p in picks if p is not None),
-            cold_start=cold_start,
-            reason=reason or "",
-        )
-        for row in rows:
-            row.recommendation = recommendation
-        RecommendationItem.objects.bulk_create(rows)
+    recommendation = Recommendation(
+        hcp=None if unknown else hcp,
+        hcp_external_id=req.hcp,
+        request={
+            "hcp": req.hcp,
+            "channel": req.channel,
+            "k": req.k,
+            "brand": req.brand,
+            "market": req.market,
+            "slots": req.slots,
+            "exclude": req.exclude,
+            "explore": explore,
+            "context": req.context,
+        },
+        model_version=model_version or "",
+        policy=policy_name(explore, epsilon),
+        explored=any(p.explored for p in picks if p is not None),
+        cold_start=cold_start,
+        reason=reason or "",
+    )
+    for row in rows:
+        row.recommendation = recommendation
+    _store(recommendation, rows)
     return RecommendationResult(recommendation, items, unfilled, fallback)
+
+
+def _insert_sql(model, objs: list, connection) -> tuple[str, list]:
+    """One INSERT of ``objs`` with the values Django would write (defaults, auto_now_add)."""
+    fields = [
+        f
+        for f in model._meta.concrete_fields
+        if not f.generated and not (f.primary_key and isinstance(f, AutoField))
+    ]
+    qn = connection.ops.quote_name
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * len(objs))}"
+    )
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    return sql, params
+
+
+def _store(recommendation: Recommendation, items: list[RecommendationItem]) -> None:
+    """Write the answer and its items, all or nothing.
+
+    On PostgreSQL one statement does it (a data-modifying WITH inserts the
+    recommendation, the outer INSERT its items): a statement is atomic, and
+    it is one round trip where a transaction takes four (built here, as the
+    ORM's compiler costs more than the query). With DELIVERY_LOG_ASYNC_COMMIT
+    (the default) that transaction commits asynchronously: a database crash
+    may lose the last fraction of a second of logged answers, never half of
+    one, and nothing else (approvals, signatures, the audit trail, events)
+    is written this way. Elsewhere the ORM writes both inside a transaction.
+    """
+    db = connections[Recommendation.objects.db]
+    if db.vendor != "postgresql" or not items:
+        with transaction.atomic():
+            recommendation.save(force_insert=True)
+            RecommendationItem.objects.bulk_create(items)
+        return
+    head_sql, head_params = _insert_sql(Recommendation, [recommendation], db)
+    items_sql, items_params = _insert_sql(RecommendationItem, items, db)
+    sql = f"WITH answer AS ({head_sql}) {items_sql}"
+    own_transaction = settings.DELIVERY_LOG_ASYNC_COMMIT and not db.in_atomic_block
+    if own_transaction:
+        # Its own transaction, committed without waiting for the WAL flush (still in
+        # the same round trip: the statements travel together).
+        sql = f"BEGIN; SET LOCAL synchronous_commit = off; {sql}; COMMIT"
+    with db.cursor() as cursor:
+        try:
+            cursor.execute(sql, head_params + items_params)
+        except Exception:
+            if own_transaction:
+                cursor.execute("ROLLBACK")  # the failed statement left it open
+            raise
 
 
 def recommendation_get(*, actor, recommendation_id) -> dict:

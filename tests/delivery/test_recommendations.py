@@ -285,26 +285,27 @@ def test_values_that_cannot_be_slugs_are_400_not_500(engine_client, hcp, value):
     assert response.status_code == 400 and "slots" in response.json()["errors"]
 
 
-def test_shortlist_narrows_to_the_best_group_priors_and_keeps_the_answer(
+def test_every_gated_candidate_is_scored_and_the_top_k_are_the_models_best(
     author, engine_client, settings
 ):
-    # Given a trained model and more approved candidates than the shortlist holds
+    # Given a trained model and a dozen approved candidates (no frequency cap here:
+    # its own tests show capped modules go last)
+    settings.DELIVERY_FREQUENCY_CAP_DAYS = 0
     from content_modules.affinity.learning import scoring, training
     from tests.affinity.test_learning import build_world
 
     versions, hcps = build_world(author, n_modules=12, n_hcps=24, deliveries=10)
     scoring.reset_cache()
     training.affinity_model_train(actor=None)
-    hcp = hcps[1]
-    settings.DELIVERY_SHORTLIST = 0
-    full = recommend(engine_client, hcp=hcp.external_id, k=3).json()["items"]
-    # When only the 6 best by group prior are scored personally
-    settings.DELIVERY_SHORTLIST = 6
-    short = recommend(engine_client, hcp=hcp.external_id, k=3).json()["items"]
-    # Then the answer holds approved candidates with the model's exact scores
-    expected = {s.version_id: s.probability for s in score_versions(hcp, versions)}
-    for item in short:
-        assert item["score"] == pytest.approx(expected[item["version_id"]], abs=1e-6)
-    # and, as the planted taste is a group taste, the same top items as scoring all
-    assert [i["module"] for i in short] == [i["module"] for i in full]
+    expected = {}
+    for hcp in hcps[:4]:
+        # When the engine asks for the top 5 of each HCP
+        items = recommend(engine_client, hcp=hcp.external_id, k=5).json()["items"]
+        # Then the items are the five best of all candidates by the full model,
+        # with the model's exact scores (the cached group part changes nothing)
+        expected = {s.version_id: s.probability for s in score_versions(hcp, versions)}
+        best = sorted(expected, key=lambda v: -expected[v])[:5]
+        assert [i["version_id"] for i in items] == best
+        for item in items:
+            assert item["score"] == pytest.approx(expected[item["version_id"]], abs=1e-5)
     scoring.reset_cache()

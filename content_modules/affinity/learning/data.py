@@ -194,6 +194,49 @@ EVENT_SQL = {
 }
 
 
+def load_hcp_events(external_id: str) -> tuple[HCP | None, dict[str, np.ndarray]]:
+    """One HCP and its events for serving, in one query (None when the HCP is unknown).
+
+    The events come as ``load_events``' arrays plus module ids and channel
+    slugs (the frequency cap and unsubscribes read those).
+    """
+    epoch = EVENT_SQL.get(connection.vendor, EVENT_SQL["postgresql"])
+    type_case = " ".join(f"WHEN '{k}' THEN {v}" for k, v in EVENT_CODES.items())
+    sql = (
+        "SELECT h.id, h.specialty, h.segment, h.region, h.preferred_channel, "
+        f"e.module_id, COALESCE(e.version_id, m.latest_id, -1), {epoch}, "
+        f"CASE e.type {type_case} ELSE -1 END, COALESCE(e.dwell_seconds, 0), e.channel "
+        f"FROM {HCP._meta.db_table} h "
+        f"LEFT JOIN {EngagementEvent._meta.db_table} e ON e.hcp_id = h.id "
+        "LEFT JOIN library_module m ON m.id = e.module_id "
+        "WHERE h.external_id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [external_id])
+        rows = cursor.fetchall()
+    hcp = None
+    if rows:
+        pk, specialty, segment, region, preferred = rows[0][:5]
+        hcp = HCP(
+            pk=pk,
+            external_id=external_id,
+            specialty=specialty,
+            segment=segment,
+            region=region,
+            preferred_channel=preferred,
+        )
+    rows = [r[5:] for r in rows if r[5] is not None]  # an HCP without events: one empty row
+    n = len(rows)
+    return hcp, {
+        "module": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        "version": np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
+        "t": np.fromiter((r[2] for r in rows), dtype=np.float64, count=n),
+        "type": np.fromiter((r[3] for r in rows), dtype=np.int8, count=n),
+        "dwell": np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
+        "channel_slug": np.array([r[5] or "" for r in rows], dtype=object),
+    }
+
+
 def load_events(
     *, hcp_id: int | None = None, before: datetime | None = None
 ) -> dict[str, np.ndarray]:

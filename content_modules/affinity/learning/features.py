@@ -529,6 +529,55 @@ def personal_taste(
     return pos / (wpos + shrink)[..., None] - neg / (wneg + shrink)[..., None]
 
 
+def base_rates(
+    group: np.ndarray, p: np.ndarray, n: np.ndarray, history: History, vocab: Vocab, a: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group bucket per row, the group's overall rate and the HCP's (both shrunk)."""
+    n_groups = len(vocab.group) + 1
+    g = np.where(group >= 0, group, n_groups - 1)
+    r0 = history.global_rate
+    # The group's overall rate, shrunk to the global rate.
+    r_g = (history.group_p[g] + a * r0) / (history.group_n[g] + a)
+    # The HCP's overall rate, shrunk to its group's.
+    r_h = (p + a * r_g) / (n + a)
+    return g, r_g, r_h
+
+
+def tag_lifts(
+    kind: str,
+    g: np.ndarray,
+    r_g: np.ndarray,
+    r_h: np.ndarray,
+    tag_p: np.ndarray,
+    tag_n: np.ndarray,
+    history: History,
+    a: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Personal and group lift (rows, V) of every value of one tag kind."""
+    gv_n = history.group_tag_n[kind][g]
+    gv_p = history.group_tag_p[kind][g]
+    # Group lift of this tag value versus the group's overall rate.
+    r_gv = (gv_p + a * r_g[:, None]) / (gv_n + a)  # (rows, V)
+    # Personal lift: the HCP's decayed rate on this value versus what their
+    # overall level and their group's taste for the value predict.
+    expect = np.clip(r_h[:, None] * r_gv / r_g[:, None], 1e-4, 0.999)
+    r_hv = (tag_p + a * expect) / (tag_n + a)
+    return logit(r_hv) - logit(expect), logit(r_gv) - logit(r_g)[:, None]
+
+
+def popularity_lifts(
+    history: History, g: np.ndarray, item: np.ndarray, params: Params
+) -> tuple[np.ndarray, np.ndarray]:
+    """The item's engagement rate versus the global one, and its group's versus the item's."""
+    if not params.popularity_features:
+        return np.zeros(len(item)), np.zeros(len(item))
+    a = params.prior_strength
+    r0 = history.global_rate
+    r_i = (history.item_p[item] + a * r0) / (history.item_n[item] + a)
+    r_gi = (history.group_item_p[g, item] + a * r_i) / (history.group_item_n[g, item] + a)
+    return logit(r_i) - logit(r0), logit(r_gi) - logit(r_i)
+
+
 def design_matrix(
     ctx: RowContext,
     items: ItemTable,
@@ -542,13 +591,7 @@ def design_matrix(
     X = np.zeros((n, layout.width), dtype=np.float32)
     rows = np.arange(n)
     a = params.prior_strength
-    n_groups = len(vocab.group) + 1
-    g = np.where(ctx.group >= 0, ctx.group, n_groups - 1)
-    r0 = history.global_rate
-    # The group's overall rate, shrunk to the global rate.
-    r_g = (history.group_p[g] + a * r0) / (history.group_n[g] + a)
-    # The HCP's overall rate, shrunk to its group's.
-    r_h = (ctx.p + a * r_g) / (ctx.n + a)
+    g, r_g, r_h = base_rates(ctx.group, ctx.p, ctx.n, history, vocab, a)
 
     col = 0
     S, G = len(vocab.specialty), len(vocab.segment)
@@ -565,16 +608,9 @@ def design_matrix(
                 block = X[:, col : col + count * V].reshape(n, count, V)
                 block[rows[ok], codes[ok], :] = onehot[ok]
             col += count * V
-        # Group lift of this tag value versus the group's overall rate.
-        gv_n = history.group_tag_n[kind][g]
-        gv_p = history.group_tag_p[kind][g]
-        r_gv = (gv_p + a * r_g[:, None]) / (gv_n + a)  # (rows, V)
-        # Personal lift: the HCP's decayed rate on this value versus what their
-        # overall level and their group's taste for the value predict.
-        expect = np.clip(r_h[:, None] * r_gv / r_g[:, None], 1e-4, 0.999)
-        r_hv = (ctx.tag_p[kind] + a * expect) / (ctx.tag_n[kind] + a)
-        personal = logit(r_hv) - logit(expect)
-        group_lift = logit(r_gv) - logit(r_g)[:, None]
+        personal, group_lift = tag_lifts(
+            kind, g, r_g, r_h, ctx.tag_p[kind], ctx.tag_n[kind], history, a
+        )
         weight = onehot.sum(axis=1)
         weight = np.where(weight > 0, weight, 1.0)
         X[:, col] = (personal * onehot).sum(axis=1) / weight
@@ -608,12 +644,7 @@ def design_matrix(
         col += count
     X[:, col] = ((ctx.channel >= 0) & (ctx.channel == ctx.preferred_channel)).astype(np.float32)
     X[:, col + 1] = logit(r_h) - logit(r_g)
-    r_i = (history.item_p[ctx.item] + a * r0) / (history.item_n[ctx.item] + a)
-    X[:, col + 2] = logit(r_i) - logit(r0)
-    r_gi = (history.group_item_p[g, ctx.item] + a * r_i) / (history.group_item_n[g, ctx.item] + a)
-    X[:, col + 3] = logit(r_gi) - logit(r_i)
-    if not params.popularity_features:
-        X[:, col + 2 : col + 4] = 0.0
+    X[:, col + 2], X[:, col + 3] = popularity_lifts(history, g, ctx.item, params)
     col += 4
     assert col == layout.width, (col, layout.width)
     return X
