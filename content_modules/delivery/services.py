@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -369,7 +370,7 @@ def recommendation_create(
 
     cold_start = unknown or not has_history
     items: list[dict] = []
-    rows: list[RecommendationItem] = []
+    rows: list[dict] = []  # the items' column values, stored with the answer
     unfilled: list[str] = []
     rank = 0
     shown = [p.index for p in picks if p is not None]
@@ -401,16 +402,16 @@ def recommendation_create(
             }
         )
         rows.append(
-            RecommendationItem(
-                rank=rank,
-                slot=label,
-                module_id=c.module_id,
-                version_id=c.version_id,
-                score=probability,
-                propensity=pick.propensity,
-                explored=pick.explored,
-                frequency_capped=pick.capped,
-            )
+            {
+                "rank": rank,
+                "slot": label,
+                "module_id": c.module_id,
+                "version_id": c.version_id,
+                "score": probability,
+                "propensity": pick.propensity,
+                "explored": pick.explored,
+                "frequency_capped": pick.capped,
+            }
         )
     recommendation = Recommendation(
         hcp=None if unknown else hcp,
@@ -432,31 +433,29 @@ def recommendation_create(
         cold_start=cold_start,
         reason=reason or "",
     )
-    for row in rows:
-        row.recommendation = recommendation
     _store(recommendation, rows)
     return RecommendationResult(recommendation, items, unfilled, fallback)
 
 
-def _insert_sql(model, objs: list, connection) -> tuple[str, list]:
-    """One INSERT of ``objs`` with the values Django would write (defaults, auto_now_add)."""
-    fields = [
+@cache
+def _insert_template(model, n_rows: int, vendor: str) -> tuple[str, tuple]:
+    """``INSERT INTO table (columns) VALUES (...), ...`` for n rows, and the fields in order."""
+    fields = tuple(
         f
         for f in model._meta.concrete_fields
         if not f.generated and not (f.primary_key and isinstance(f, AutoField))
-    ]
-    qn = connection.ops.quote_name
+    )
+    qn = connections[model.objects.db].ops.quote_name
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = (
         f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row] * len(objs))}"
+        f"VALUES {', '.join([row] * n_rows)}"
     )
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
-    return sql, params
+    return sql, fields
 
 
-def _store(recommendation: Recommendation, items: list[RecommendationItem]) -> None:
-    """Write the answer and its items, all or nothing.
+def _store(recommendation: Recommendation, items: list[dict]) -> None:
+    """Write the answer and its items (their column values by attribute name), all or nothing.
 
     On PostgreSQL one statement does it (a data-modifying WITH inserts the
     recommendation, the outer INSERT its items): a statement is atomic, and
@@ -471,10 +470,16 @@ def _store(recommendation: Recommendation, items: list[RecommendationItem]) -> N
     if db.vendor != "postgresql" or not items:
         with transaction.atomic():
             recommendation.save(force_insert=True)
-            RecommendationItem.objects.bulk_create(items)
+            RecommendationItem.objects.bulk_create(
+                [RecommendationItem(recommendation=recommendation, **item) for item in items]
+            )
         return
-    head_sql, head_params = _insert_sql(Recommendation, [recommendation], db)
-    items_sql, items_params = _insert_sql(RecommendationItem, items, db)
+    head_sql, head_fields = _insert_template(Recommendation, 1, db.vendor)
+    items_sql, item_fields = _insert_template(RecommendationItem, len(items), db.vendor)
+    params = [f.get_db_prep_save(f.pre_save(recommendation, True), db) for f in head_fields]
+    for item in items:
+        item["recommendation_id"] = recommendation.pk
+        params.extend(item[f.attname] for f in item_fields)
     sql = f"WITH answer AS ({head_sql}) {items_sql}"
     own_transaction = settings.DELIVERY_LOG_ASYNC_COMMIT and not db.in_atomic_block
     if own_transaction:
@@ -483,7 +488,7 @@ def _store(recommendation: Recommendation, items: list[RecommendationItem]) -> N
         sql = f"BEGIN; SET LOCAL synchronous_commit = off; {sql}; COMMIT"
     with db.cursor() as cursor:
         try:
-            cursor.execute(sql, head_params + items_params)
+            cursor.execute(sql, params)
         except Exception:
             if own_transaction:
                 cursor.execute("ROLLBACK")  # the failed statement left it open

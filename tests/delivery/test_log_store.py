@@ -56,14 +56,16 @@ def test_a_rejected_answer_writes_nothing_and_leaves_the_connection_usable(
     versions = [approved(author) for _ in range(2)]
     recommendation = Recommendation(hcp_external_id="HCP-1", request={}, policy="greedy")
     items = [
-        RecommendationItem(
-            recommendation=recommendation,
-            rank=1,
-            module_id=v.module_id,
-            version_id=v.pk,
-            score=0.5,
-            propensity=1.0,
-        )
+        {
+            "rank": 1,
+            "slot": "",
+            "module_id": v.module_id,
+            "version_id": v.pk,
+            "score": 0.5,
+            "propensity": 1.0,
+            "explored": False,
+            "frequency_capped": False,
+        }
         for v in versions
     ]
     # When it is stored
