@@ -438,20 +438,36 @@ def recommendation_create(
 
 
 @cache
-def _insert_template(model, n_rows: int, vendor: str) -> tuple[str, tuple]:
-    """``INSERT INTO table (columns) VALUES (...), ...`` for n rows, and the fields in order."""
-    fields = tuple(
-        f
-        for f in model._meta.concrete_fields
-        if not f.generated and not (f.primary_key and isinstance(f, AutoField))
+def _log_insert_sql(vendor: str) -> tuple[str, tuple, tuple]:
+    """The one statement that logs an answer and its items on PostgreSQL, and its fields.
+
+    The items travel as one array per column (``unnest``), so the text and the
+    number of parameters stay the same whatever the number of items: the
+    driver converts it once and reuses the conversion.
+    """
+    db = connections[Recommendation.objects.db]
+    qn = db.ops.quote_name
+
+    def insertable(model) -> tuple:
+        return tuple(
+            f
+            for f in model._meta.concrete_fields
+            if not f.generated and not (f.primary_key and isinstance(f, AutoField))
+        )
+
+    head = insertable(Recommendation)
+    items = tuple(f for f in insertable(RecommendationItem) if f.attname != "recommendation_id")
+    head_sql = (
+        f"INSERT INTO {qn(Recommendation._meta.db_table)} "
+        f"({', '.join(qn(f.column) for f in head)}) VALUES ({', '.join(['%s'] * len(head))})"
     )
-    qn = connections[model.objects.db].ops.quote_name
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
-        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row] * n_rows)}"
+    arrays = ", ".join(f"%s::{f.db_type(db)}[]" for f in items)
+    items_sql = (
+        f"INSERT INTO {qn(RecommendationItem._meta.db_table)} "
+        f"({qn('recommendation_id')}, {', '.join(qn(f.column) for f in items)}) "
+        f"SELECT %s, * FROM unnest({arrays})"
     )
-    return sql, fields
+    return f"WITH answer AS ({head_sql}) {items_sql}", head, items
 
 
 def _store(recommendation: Recommendation, items: list[dict]) -> None:
@@ -474,13 +490,10 @@ def _store(recommendation: Recommendation, items: list[dict]) -> None:
                 [RecommendationItem(recommendation=recommendation, **item) for item in items]
             )
         return
-    head_sql, head_fields = _insert_template(Recommendation, 1, db.vendor)
-    items_sql, item_fields = _insert_template(RecommendationItem, len(items), db.vendor)
+    sql, head_fields, item_fields = _log_insert_sql(db.vendor)
     params = [f.get_db_prep_save(f.pre_save(recommendation, True), db) for f in head_fields]
-    for item in items:
-        item["recommendation_id"] = recommendation.pk
-        params.extend(item[f.attname] for f in item_fields)
-    sql = f"WITH answer AS ({head_sql}) {items_sql}"
+    params.append(recommendation.pk)
+    params.extend([item[f.attname] for item in items] for f in item_fields)
     own_transaction = settings.DELIVERY_LOG_ASYNC_COMMIT and not db.in_atomic_block
     if own_transaction:
         # Its own transaction, committed without waiting for the WAL flush (still in

@@ -179,6 +179,42 @@ def test_fast_scoring_equals_the_full_design_matrix_for_every_kind_of_hcp(world,
     assert len(groups) == 5 and len(serving._bases) == 5
 
 
+def test_one_hcps_statistics_equal_the_bulk_computation(world, trained):
+    # Given random event histories (unknown items, repeats, reads long and short)
+    from content_modules.affinity.learning.features import (
+        EVENT_CODES,
+        TAG_KINDS,
+        collapse_events,
+        hcp_statistics,
+        single_hcp_statistics,
+    )
+
+    serving = scoring.active_model()
+    t = serving.trained
+    rng = np.random.default_rng(5)
+    now = timezone.now().timestamp()
+    for n in (0, 1, 7, 40):
+        item = rng.integers(-1, t.items.n, n)
+        when = now - rng.uniform(0, 200 * 86400, n)
+        etype = rng.choice(list(EVENT_CODES.values()), n).astype(np.int8)
+        dwell = rng.choice([0.0, 3.0, 12.0, np.nan], n)
+        # When one HCP's statistics are computed directly and by the bulk path
+        one = single_hcp_statistics(
+            item, when, etype, dwell, t.items, serving._tags().raw, now, 45.0,
+            serving._tags().widths,
+        )  # fmt: skip
+        pairs = collapse_events(
+            np.zeros(n, np.int64), item, when, etype, dwell, np.full(n, -1, np.int16), t.items.n
+        )
+        bulk = hcp_statistics(pairs, t.items, t.vocab, 1, now, 45.0)
+        # Then every statistic is the same
+        keys = ["n", "p", "taste_pos", "taste_neg", "w_pos", "w_neg"]
+        keys += [f"tag_{x}_{k}" for k in TAG_KINDS for x in "np"]
+        assert set(keys) == set(bulk)
+        for key in keys:
+            np.testing.assert_allclose(one[key], bulk[key], rtol=1e-6, atol=1e-9, err_msg=key)
+
+
 def test_artifact_is_plain_arrays_and_round_trips(world, trained):
     versions, hcps = world
     blob = bytes(AffinityModel.objects.get(pk=trained.pk).artifact)

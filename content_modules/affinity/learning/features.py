@@ -302,6 +302,52 @@ def hcp_statistics(
     return out
 
 
+def single_hcp_statistics(
+    item: np.ndarray,
+    t: np.ndarray,
+    etype: np.ndarray,
+    dwell: np.ndarray,
+    items: ItemTable,
+    tags: np.ndarray,
+    ref_time: float,
+    half_life_days: float,
+    widths: dict[str, int],
+) -> dict[str, np.ndarray]:
+    """``hcp_statistics(collapse_events(...))`` for one HCP's raw events, without the
+    machinery for millions (a serving request has a few dozen events).
+
+    ``tags`` is every item's tag matrix of all kinds side by side (``TAG_KINDS``
+    order, ``widths`` columns each), as ``ItemTable.tag_matrix`` gives them.
+    """
+    keep = item >= 0
+    item, t, etype, dwell = item[keep], t[keep], etype[keep], dwell[keep]
+    positive = (etype == EVENT_CODES["clicked"]) | (
+        (etype == EVENT_CODES["read"]) & (np.nan_to_num(dwell, nan=0.0) >= READ_DWELL_SECONDS)
+    )
+    pair_items, inverse = np.unique(item, return_inverse=True)
+    last = np.full(len(pair_items), -np.inf)
+    np.maximum.at(last, inverse, t)
+    y = np.zeros(len(pair_items))
+    np.maximum.at(y, inverse, positive.astype(np.float64))
+    w = decay_weights(last, ref_time, half_life_days)
+    wp = w * y
+    tag_n = w @ tags[pair_items]
+    tag_p = wp @ tags[pair_items]
+    z = items.zt[pair_items].astype(np.float64)
+    out: dict[str, np.ndarray] = {"n": np.array([w.sum()]), "p": np.array([wp.sum()])}
+    start = 0
+    for kind in TAG_KINDS:
+        end = start + widths[kind]
+        out[f"tag_n_{kind}"] = tag_n[None, start:end]
+        out[f"tag_p_{kind}"] = tag_p[None, start:end]
+        start = end
+    out["taste_pos"] = (wp @ z)[None, :]
+    out["taste_neg"] = ((w - wp) @ z)[None, :]
+    out["w_pos"] = np.array([wp.sum()])
+    out["w_neg"] = np.array([(w - wp).sum()])
+    return out
+
+
 def compute_history(
     pairs: Pairs,
     items: ItemTable,
@@ -554,8 +600,21 @@ def tag_lifts(
     a: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Personal and group lift (rows, V) of every value of one tag kind."""
-    gv_n = history.group_tag_n[kind][g]
-    gv_p = history.group_tag_p[kind][g]
+    return value_lifts(
+        history.group_tag_n[kind][g], history.group_tag_p[kind][g], r_g, r_h, tag_p, tag_n, a
+    )
+
+
+def value_lifts(
+    gv_n: np.ndarray,
+    gv_p: np.ndarray,
+    r_g: np.ndarray,
+    r_h: np.ndarray,
+    tag_p: np.ndarray,
+    tag_n: np.ndarray,
+    a: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``tag_lifts`` from the group's statistics of the values (any columns, side by side)."""
     # Group lift of this tag value versus the group's overall rate.
     r_gv = (gv_p + a * r_g[:, None]) / (gv_n + a)  # (rows, V)
     # Personal lift: the HCP's decayed rate on this value versus what their

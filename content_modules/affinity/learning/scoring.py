@@ -21,17 +21,16 @@ from .features import (
     ItemTable,
     RowContext,
     base_rates,
-    collapse_events,
     design_matrix,
-    hcp_statistics,
     knn_lift,
     logit,
     personal_taste,
     popularity_lifts,
     sigmoid,
+    single_hcp_statistics,
     specialty_knn_lift,
-    tag_lifts,
     text_neighbours,
+    value_lifts,
 )
 from .training import TrainedModel
 
@@ -100,8 +99,8 @@ class ServingModel:
         self._lock = threading.Lock()
         self._group_index = trained.vocab.index("group")
         self._bases: dict[tuple[int, int, int], np.ndarray] = {}
-        self._tag_norms: dict[str, np.ndarray] = {}
         self._split = self._personal_split()
+        self._tag_cache: ItemTags | None = None
 
     def item_rows(self, version_ids: Sequence[int]) -> np.ndarray:
         """Rows of the versions in the item table, loading unseen versions from the database."""
@@ -137,21 +136,17 @@ class ServingModel:
         )
         if events is None:
             events = data.load_events(hcp_id=hcp.pk) if hcp.pk and hcp.pk > 0 else NO_EVENTS
-        if len(events["t"]):
-            rows = self.item_rows(events["version"])
-            n = len(rows)
-            pairs = collapse_events(
-                np.zeros(n, dtype=np.int64),
-                rows,
-                events["t"],
-                events["type"],
-                events["dwell"],
-                np.full(n, -1, dtype=np.int16),  # the statistics do not use the channel
-                self.trained.items.n,
-            )
-        else:
-            pairs = collapse_events(*(np.zeros(0, dtype=np.int64) for _ in range(6)), 1)
-        stats = hcp_statistics(pairs, self.trained.items, vocab, 1, now, t.params.half_life_days)
+        stats = single_hcp_statistics(
+            self.item_rows(events["version"]) if len(events["t"]) else np.zeros(0, np.int64),
+            np.asarray(events["t"], dtype=np.float64),
+            events["type"],
+            np.asarray(events["dwell"], dtype=np.float64),
+            self.trained.items,
+            self._tags().raw,
+            now,
+            t.params.half_life_days,
+            self._tags().widths,
+        )
         taste = personal_taste(
             stats["taste_pos"],
             stats["taste_neg"],
@@ -228,22 +223,55 @@ class ServingModel:
             idx = np.array([names[c] for c in cols], dtype=np.int64)
             onehot = np.zeros((len(idx), len(GROUPS)))
             onehot[np.arange(len(idx)), t.layout.groups[idx]] = 1.0
-            return {"names": cols, "idx": idx, "w": t.weights[idx], "mu": t.mu[idx], "G": onehot}
+            return {
+                "names": cols,
+                "position": {c: i for i, c in enumerate(cols)},
+                "idx": idx,
+                "w": t.weights[idx],
+                "mu": t.mu[idx],
+                "G": onehot,
+                "group": t.layout.groups[idx].astype(np.int64),
+            }
 
-        return {"varying": part(varying), "constant": part(constant)}
+        split = {"varying": part(varying), "constant": part(constant)}
+        v = split["varying"]
+        split["varying_offsets"] = (v["mu"] * v["w"]) @ v["G"]
+        return split
 
-    def _tag_norm(self, kind: str) -> np.ndarray:
-        """Every item's one-hot (themes: multi-hot) of one tag kind, divided by its count."""
+    def _tags(self) -> ItemTags:
+        """Every item's tags of all kinds side by side: raw and divided by the kind's count."""
         items = self.trained.items
-        norm = self._tag_norms.get(kind)
-        if norm is None or len(norm) != items.n:
-            onehot = items.tag_matrix(
-                kind, len(getattr(self.trained.vocab, kind)), np.arange(items.n)
+        tags = self._tag_cache
+        if tags is None or len(tags.raw) != items.n:
+            vocab = self.trained.vocab
+            widths = {k: len(getattr(vocab, k)) for k in TAG_KINDS}
+            raw = [items.tag_matrix(k, widths[k], np.arange(items.n)) for k in TAG_KINDS]
+            norm = []
+            for matrix in raw:
+                count = matrix.sum(axis=1)
+                norm.append(matrix / np.where(count > 0, count, 1.0)[:, None])
+            varying = self._split["varying"]
+            kind_weight = np.concatenate(
+                [
+                    np.full(
+                        widths[k],
+                        varying["w"][varying["position"][f"{k}:personal"]]
+                        if f"{k}:personal" in varying["position"]
+                        else 0.0,
+                    )
+                    for k in TAG_KINDS
+                ]
             )
-            weight = onehot.sum(axis=1)
-            norm = onehot / np.where(weight > 0, weight, 1.0)[:, None]
-            self._tag_norms[kind] = norm
-        return norm
+            starts = np.cumsum([0] + [widths[k] for k in TAG_KINDS])
+            tags = ItemTags(
+                raw=np.hstack(raw).astype(np.float64),
+                norm=np.hstack(norm).astype(np.float64),
+                widths=widths,
+                slices={k: slice(starts[i], starts[i + 1]) for i, k in enumerate(TAG_KINDS)},
+                kind_weight=kind_weight,
+            )
+            self._tag_cache = tags
+        return tags
 
     def _group_base(self, key: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
         """(items, groups) contributions of the columns a request does not compute
@@ -288,7 +316,7 @@ class ServingModel:
         )
         X = design_matrix(ctx, t.items, t.history, t.vocab, t.layout, t.params)
         _logits, contributions = t.logits_and_contributions(X)
-        for part in self._split.values():
+        for part in (self._split["varying"], self._split["constant"]):
             contributions -= ((X[:, part["idx"]] - part["mu"]) * part["w"]) @ part["G"]
         return contributions
 
@@ -300,30 +328,58 @@ class ServingModel:
         g, r_g, r_h = base_rates(
             np.array([profile.group]), stats["p"], stats["n"], t.history, t.vocab, a
         )
-        values: dict[str, np.ndarray | float] = {}
-        for kind in TAG_KINDS:
-            personal, _ = tag_lifts(
-                kind, g, r_g, r_h, stats[f"tag_p_{kind}"], stats[f"tag_n_{kind}"], t.history, a
-            )
-            # Float32, as the design matrix stores it.
-            values[f"{kind}:personal"] = (self._tag_norm(kind) @ personal[0]).astype(np.float32)
-        values["semantic:personal"] = t.items.zt @ profile.taste[0]
-        values["hcp:activity"] = float((logit(r_h) - logit(r_g))[0])
-        values["channel:preferred"] = float(
-            profile.channel >= 0 and profile.channel == profile.preferred_channel
+        tags = self._tags()
+        gi = int(g[0])
+        # Every tag value's personal lift, all kinds side by side (one pass).
+        personal, _ = value_lifts(
+            np.concatenate([t.history.group_tag_n[k][gi] for k in TAG_KINDS])[None, :],
+            np.concatenate([t.history.group_tag_p[k][gi] for k in TAG_KINDS])[None, :],
+            r_g,
+            r_h,
+            np.concatenate([stats[f"tag_p_{k}"][0] for k in TAG_KINDS])[None, :],
+            np.concatenate([stats[f"tag_n_{k}"][0] for k in TAG_KINDS])[None, :],
+            a,
         )
-        for code, region in enumerate(t.vocab.region):
-            values[f"region={region}"] = float(profile.region == code)
-        for code, slug in enumerate(t.vocab.channel):
-            values[f"channel={slug}"] = float(profile.channel == code)
+        personal = personal[0]
         varying, constant = self._split["varying"], self._split["constant"]
-        x = np.array([values[c] for c in constant["names"]], dtype=np.float32)
-        offsets = ((x - constant["mu"]) * constant["w"]) @ constant["G"]  # (groups,)
-        offsets -= (varying["mu"] * varying["w"]) @ varying["G"]
-        logit_per_item = np.zeros(t.items.n)
-        for name, w in zip(varying["names"], varying["w"], strict=True):
-            logit_per_item += w * values[name]
-        return PersonalPart(profile, values, offsets, logit_per_item + offsets.sum())
+        logit_per_item = tags.norm @ (tags.kind_weight * personal)
+        semantic = None
+        if "semantic:personal" in varying["position"]:
+            semantic = t.items.zt @ profile.taste[0]
+            logit_per_item += varying["w"][varying["position"]["semantic:personal"]] * semantic
+        x = np.zeros(len(constant["names"]), dtype=np.float32)
+        where = constant["position"]
+        activity = float((logit(r_h) - logit(r_g))[0])
+        preferred = float(profile.channel >= 0 and profile.channel == profile.preferred_channel)
+        x[where["hcp:activity"]] = activity
+        x[where["channel:preferred"]] = preferred
+        if profile.region >= 0:
+            x[where[f"region={t.vocab.region[profile.region]}"]] = 1.0
+        if profile.channel >= 0:
+            x[where[f"channel={t.vocab.channel[profile.channel]}"]] = 1.0
+        offsets = ((x - constant["mu"]) * constant["w"]) @ constant["G"]
+        offsets -= self._split["varying_offsets"]
+        return PersonalPart(
+            profile=profile,
+            personal=personal,
+            semantic=semantic,
+            constants={"hcp:activity": activity, "channel:preferred": preferred},
+            offsets=offsets,
+            logit_per_item=logit_per_item + offsets.sum(),
+        )
+
+    def column_values(self, part: PersonalPart, item_rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The personal columns' raw values for a few items (float32, as the design matrix)."""
+        tags = self._tags()
+        values: dict = dict(part.constants)
+        for kind in TAG_KINDS:
+            sl = tags.slices[kind]
+            values[f"{kind}:personal"] = (tags.norm[item_rows, sl] @ part.personal[sl]).astype(
+                np.float32
+            )
+        if part.semantic is not None:
+            values["semantic:personal"] = part.semantic[item_rows]
+        return values
 
     def rank_rows(self, part: PersonalPart, item_rows: np.ndarray) -> np.ndarray:
         """Logits of the items for one HCP: a cached group part plus the personal part."""
@@ -335,10 +391,9 @@ class ServingModel:
         base, _ = self._group_base(part.profile.group_key)
         contributions = base[item_rows] + part.offsets
         varying = self._split["varying"]
-        for name, w, group in zip(
-            varying["names"], varying["w"], varying["G"].argmax(axis=1), strict=True
-        ):
-            contributions[:, group] += w * part.values[name][item_rows]
+        values = self.column_values(part, item_rows)
+        for name, w, group in zip(varying["names"], varying["w"], varying["group"], strict=True):
+            contributions[:, group] += w * values[name]
         return contributions
 
     def score_rows(
@@ -362,10 +417,7 @@ class ServingModel:
         n_groups = len(t.vocab.group) + 1
         g = np.full(len(item_rows), part.profile.group if part.profile.group >= 0 else n_groups - 1)
         popularity, group_popularity = popularity_lifts(t.history, g, item_rows, t.params)
-        values = {
-            name: (value[item_rows] if isinstance(value, np.ndarray) else value)
-            for name, value in part.values.items()
-        }
+        values = self.column_values(part, item_rows)
         values["item:popularity"] = popularity
         values["item:group_popularity"] = group_popularity
         return drivers_for_rows(self, hcp, None, contributions, item_rows, values=values)
@@ -376,9 +428,22 @@ class PersonalPart:
     """What one HCP's history adds to the cached group part, for every item."""
 
     profile: HcpProfile
-    values: dict  # column name -> value per item (varying) or one value (constant)
+    personal: np.ndarray  # every tag value's personal lift, TAG_KINDS side by side
+    semantic: np.ndarray | None  # (items,) taste . item text, when the model has text
+    constants: dict[str, float]  # hcp:activity, channel:preferred
     offsets: np.ndarray  # (groups,) constant contributions, varying columns' means included
     logit_per_item: np.ndarray  # (items,) the personal part of every item's logit
+
+
+@dataclass
+class ItemTags:
+    """Every item's tag matrices of all kinds side by side (``TAG_KINDS`` order)."""
+
+    raw: np.ndarray  # (items, values) one-hot, themes as stored
+    norm: np.ndarray  # the same divided by each kind's count per item
+    widths: dict[str, int]
+    slices: dict[str, slice]
+    kind_weight: np.ndarray  # (values,) the weight of the value's kind:personal column
 
 
 def extend_history(t: TrainedModel, extra: ItemTable):
