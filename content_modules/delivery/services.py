@@ -7,6 +7,7 @@ market and ``exclude``; only those are scored and ranked.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -21,7 +22,11 @@ from django.db import connection, connections, transaction
 from django.db.models import AutoField
 
 from content_modules.accounts.roles import Role, has_role
-from content_modules.affinity.learning.data import load_hcp_events
+from content_modules.affinity.learning.data import (
+    hcp_events_from_rows,
+    hcp_events_sql,
+    load_hcp_events,
+)
 from content_modules.affinity.learning.features import DAY, EVENT_CODES, GROUPS, sigmoid
 from content_modules.affinity.learning.scoring import active_model, score_versions
 from content_modules.affinity.models import (
@@ -139,11 +144,14 @@ class RecommendationResult:
     fallback: bool
 
 
-def _validate(req: RecommendationRequest, cat: Catalogue) -> None:
+def _validate_hcp(req: RecommendationRequest) -> None:
     if not isinstance(req.hcp, str) or not _EXTERNAL_ID.match(req.hcp):
         raise InvalidInput(
             "Must be 1-64 characters: letters, digits, '.', '_', ':' or '-'.", field="hcp"
         )
+
+
+def _validate(req: RecommendationRequest, cat: Catalogue) -> None:
     if not 1 <= req.k <= MAX_K:
         raise InvalidInput(f"k must be between 1 and {MAX_K}.", field="k")
     check_channel(cat, req.channel)
@@ -158,12 +166,11 @@ def _validate(req: RecommendationRequest, cat: Catalogue) -> None:
             check_tag(cat, TagKind.MESSAGE, slot, "slots")
 
 
-def _hcp_for(req: RecommendationRequest) -> tuple[HCP, bool, dict]:
-    """The HCP and its events (one query), or an unsaved stand-in built from the
-    request context for an unknown one."""
-    hcp, events = load_hcp_events(req.hcp)
-    if hcp is not None:
-        return hcp, False, events
+def _hcp_for(req: RecommendationRequest, snapshot: Snapshot) -> tuple[HCP, bool, dict]:
+    """The HCP and its events, or an unsaved stand-in built from the request context for
+    an unknown one."""
+    if snapshot.hcp is not None:
+        return snapshot.hcp, False, snapshot.events
     ctx = req.context or {}
     stand_in = HCP(
         external_id=req.hcp,
@@ -173,7 +180,7 @@ def _hcp_for(req: RecommendationRequest) -> tuple[HCP, bool, dict]:
         preferred_channel=req.channel or "",
     )
     stand_in.pk = -1  # owns no events: the model answers from its group prior
-    return stand_in, True, events
+    return stand_in, True, snapshot.events
 
 
 def _recently_delivered(events: dict) -> set[int]:
@@ -286,30 +293,43 @@ def score_candidates(
     )
 
 
-def _heads() -> tuple[tuple[str, int] | None, tuple | None]:
-    """The catalogue generation and the active model's (id, version), in one query.
+@dataclass
+class Snapshot:
+    """What one recommendation reads of the world, in one query."""
 
-    Both decide whether this process's in-memory copies are current; reading
-    them together saves a round trip on every recommendation (and plain SQL
-    saves the ORM's compiling, which costs more than the query here).
-    ``(None, None)`` when the generation row does not exist yet (the callers
-    then read each).
+    generation: tuple[str, int] | None  # None: the row does not exist yet
+    model_head: tuple | None  # (id, version); (None, None) when no model is active
+    hcp: HCP | None
+    events: dict
+
+
+def _snapshot(external_id: str) -> Snapshot:
+    """The catalogue generation, the active model, the HCP and its events: one round trip.
+
+    The generation and the model head decide whether this process's
+    in-memory catalogue and model are current; the HCP's events give its
+    history, unsubscribes and frequency cap.
     """
-    generation = DeliveryGeneration._meta.db_table
-    model = AffinityModel._meta.db_table
+    columns, joins = hcp_events_sql()
     sql = (
-        f"SELECT g.epoch, g.value, m.id, m.model_version FROM {generation} g "
-        f"LEFT JOIN {model} m ON m.is_active WHERE g.id = 1"
+        f"SELECT g.epoch, g.value, am.id, am.model_version, {columns} "
+        f"FROM {DeliveryGeneration._meta.db_table} g "
+        f"LEFT JOIN {AffinityModel._meta.db_table} am ON am.is_active "
+        f"LEFT JOIN {HCP._meta.db_table} h ON h.external_id = %s {joins} "
+        "WHERE g.id = 1"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql)
-        row = cursor.fetchone()
-    if row is None:
-        return None, None
-    model_id = row[2]
+        cursor.execute(sql, [external_id])
+        rows = cursor.fetchall()
+    if not rows:  # no generation row yet: read each part on its own
+        hcp, events = load_hcp_events(external_id)
+        return Snapshot(None, None, hcp, events)
+    first = rows[0]
+    model_id = first[2]
     if model_id is not None and not isinstance(model_id, uuid.UUID):
         model_id = uuid.UUID(str(model_id))  # SQLite hands back the hex text
-    return (row[0], row[1]), (model_id, row[3])
+    hcp, events = hcp_events_from_rows([r[4:] for r in rows], external_id)
+    return Snapshot((first[0], first[1]), (model_id, first[3]), hcp, events)
 
 
 def recommendation_create(
@@ -321,11 +341,12 @@ def recommendation_create(
 ) -> RecommendationResult:
     """Rank approved versions for one HCP, store the answer with its propensities, return it."""
     _require(can_recommend(actor), "Only the engine service account or an admin may do this.")
-    generation, model_head = _heads()
-    cat = catalogue_mod.current(generation)
+    _validate_hcp(req)
+    snapshot = _snapshot(req.hcp)
+    cat = catalogue_mod.current(snapshot.generation)
     _validate(req, cat)
     today = catalogue_mod.today()
-    hcp, unknown, events = _hcp_for(req)
+    hcp, unknown, events = _hcp_for(req, snapshot)
     epsilon = float(settings.DELIVERY_EPSILON)
     explore = bool(req.explore)
 
@@ -346,7 +367,9 @@ def recommendation_create(
             channels_any=open_channels,
             exclude_modules=set(req.exclude),
         )
-        scored = score_candidates(hcp, cat, idx, req.channel, active_model(model_head), events)
+        scored = score_candidates(
+            hcp, cat, idx, req.channel, active_model(snapshot.model_head), events
+        )
         idx = idx[scored.keep]
         probs = scored.probabilities
         fallback = scored.fallback
@@ -441,9 +464,10 @@ def recommendation_create(
 def _log_insert_sql(vendor: str) -> tuple[str, tuple, tuple]:
     """The one statement that logs an answer and its items on PostgreSQL, and its fields.
 
-    The items travel as one array per column (``unnest``), so the text and the
-    number of parameters stay the same whatever the number of items: the
-    driver converts it once and reuses the conversion.
+    The answer and its items travel as two JSON documents that PostgreSQL
+    turns into rows (``jsonb_populate_record(set)`` map keys to columns by
+    name): two parameters whatever the number of items, so the driver's work
+    is a string and the statement's text never changes.
     """
     db = connections[Recommendation.objects.db]
     qn = db.ops.quote_name
@@ -455,19 +479,24 @@ def _log_insert_sql(vendor: str) -> tuple[str, tuple, tuple]:
             if not f.generated and not (f.primary_key and isinstance(f, AutoField))
         )
 
-    head = insertable(Recommendation)
-    items = tuple(f for f in insertable(RecommendationItem) if f.attname != "recommendation_id")
-    head_sql = (
-        f"INSERT INTO {qn(Recommendation._meta.db_table)} "
-        f"({', '.join(qn(f.column) for f in head)}) VALUES ({', '.join(['%s'] * len(head))})"
-    )
-    arrays = ", ".join(f"%s::{f.db_type(db)}[]" for f in items)
-    items_sql = (
-        f"INSERT INTO {qn(RecommendationItem._meta.db_table)} "
-        f"({qn('recommendation_id')}, {', '.join(qn(f.column) for f in items)}) "
-        f"SELECT %s, * FROM unnest({arrays})"
-    )
+    def insert(model, fields, source: str) -> str:
+        table = qn(model._meta.db_table)
+        columns = ", ".join(qn(f.column) for f in fields)
+        return f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source}(NULL::{table}, %s)"
+
+    head, items = insertable(Recommendation), insertable(RecommendationItem)
+    head_sql = insert(Recommendation, head, "jsonb_populate_record")
+    items_sql = insert(RecommendationItem, items, "jsonb_populate_recordset")
     return f"WITH answer AS ({head_sql}) {items_sql}", head, items
+
+
+def _json_value(value) -> str:
+    """UUIDs and timestamps (full precision) as PostgreSQL reads them from JSON."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _store(recommendation: Recommendation, items: list[dict]) -> None:
@@ -491,9 +520,11 @@ def _store(recommendation: Recommendation, items: list[dict]) -> None:
             )
         return
     sql, head_fields, item_fields = _log_insert_sql(db.vendor)
-    params = [f.get_db_prep_save(f.pre_save(recommendation, True), db) for f in head_fields]
-    params.append(recommendation.pk)
-    params.extend([item[f.attname] for item in items] for f in item_fields)
+    head = {f.column: f.pre_save(recommendation, True) for f in head_fields}
+    for item in items:
+        item["recommendation_id"] = recommendation.pk
+    rows = [{f.column: item[f.attname] for f in item_fields} for item in items]
+    params = [json.dumps(head, default=_json_value), json.dumps(rows, default=_json_value)]
     own_transaction = settings.DELIVERY_LOG_ASYNC_COMMIT and not db.in_atomic_block
     if own_transaction:
         # Its own transaction, committed without waiting for the WAL flush (still in

@@ -194,28 +194,36 @@ EVENT_SQL = {
 }
 
 
-def load_hcp_events(external_id: str) -> tuple[HCP | None, dict[str, np.ndarray]]:
-    """One HCP and its events for serving, in one query (None when the HCP is unknown).
+def hcp_events_sql() -> tuple[str, str]:
+    """The columns and joins that read one HCP (alias ``h``) and its events for serving.
+
+    A caller adds ``FROM affinity_hcp h`` (or joins it) and its WHERE; the
+    rows go to ``hcp_events_from_rows``.
+    """
+    epoch = EVENT_SQL.get(connection.vendor, EVENT_SQL["postgresql"])
+    type_case = " ".join(f"WHEN '{k}' THEN {v}" for k, v in EVENT_CODES.items())
+    columns = (
+        "h.id, h.specialty, h.segment, h.region, h.preferred_channel, "
+        f"e.module_id, COALESCE(e.version_id, m.latest_id, -1), {epoch}, "
+        f"CASE e.type {type_case} ELSE -1 END, COALESCE(e.dwell_seconds, 0), e.channel"
+    )
+    joins = (
+        f"LEFT JOIN {EngagementEvent._meta.db_table} e ON e.hcp_id = h.id "
+        "LEFT JOIN library_module m ON m.id = e.module_id"
+    )
+    return columns, joins
+
+
+def hcp_events_from_rows(
+    rows: list[tuple], external_id: str
+) -> tuple[HCP | None, dict[str, np.ndarray]]:
+    """The HCP (None when unknown) and its events as arrays, from ``hcp_events_sql`` rows.
 
     The events come as ``load_events``' arrays plus module ids and channel
     slugs (the frequency cap and unsubscribes read those).
     """
-    epoch = EVENT_SQL.get(connection.vendor, EVENT_SQL["postgresql"])
-    type_case = " ".join(f"WHEN '{k}' THEN {v}" for k, v in EVENT_CODES.items())
-    sql = (
-        "SELECT h.id, h.specialty, h.segment, h.region, h.preferred_channel, "
-        f"e.module_id, COALESCE(e.version_id, m.latest_id, -1), {epoch}, "
-        f"CASE e.type {type_case} ELSE -1 END, COALESCE(e.dwell_seconds, 0), e.channel "
-        f"FROM {HCP._meta.db_table} h "
-        f"LEFT JOIN {EngagementEvent._meta.db_table} e ON e.hcp_id = h.id "
-        "LEFT JOIN library_module m ON m.id = e.module_id "
-        "WHERE h.external_id = %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [external_id])
-        rows = cursor.fetchall()
     hcp = None
-    if rows:
+    if rows and rows[0][0] is not None:
         pk, specialty, segment, region, preferred = rows[0][:5]
         hcp = HCP(
             pk=pk,
@@ -235,6 +243,16 @@ def load_hcp_events(external_id: str) -> tuple[HCP | None, dict[str, np.ndarray]
         "dwell": np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
         "channel_slug": np.array([r[5] or "" for r in rows], dtype=object),
     }
+
+
+def load_hcp_events(external_id: str) -> tuple[HCP | None, dict[str, np.ndarray]]:
+    """One HCP and its events for serving, in one query (None when the HCP is unknown)."""
+    columns, joins = hcp_events_sql()
+    sql = f"SELECT {columns} FROM {HCP._meta.db_table} h {joins} WHERE h.external_id = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [external_id])
+        rows = cursor.fetchall()
+    return hcp_events_from_rows(rows, external_id)
 
 
 def load_events(
