@@ -285,6 +285,10 @@ EMBEDDING_MODEL_PATH = os.environ.get("EMBEDDING_MODEL_PATH", "")
 
 # Delivery: a module delivered to an HCP within this many days is not recommended
 # again unless nothing else qualifies; exploration rate of the epsilon-greedy policy.
+# Hot-path queries (token lookup, serving snapshot, recommendation log) run as prepared
+# statements on PostgreSQL, planned once per connection (contentapp/db.py). Set 0 behind
+# a pooler that cannot keep prepared statements.
+DATABASE_PREPARED_STATEMENTS = envbool("DATABASE_PREPARED_STATEMENTS", True)
 DELIVERY_FREQUENCY_CAP_DAYS = envint("DELIVERY_FREQUENCY_CAP_DAYS", 7)
 DELIVERY_EPSILON = float(os.environ.get("DELIVERY_EPSILON", "0.1"))
 # The recommendation log (every answer and its items) commits without waiting for the

@@ -7,6 +7,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 
+from contentapp.db import run_prepared
+
 from .roles import Role
 
 
@@ -38,9 +40,8 @@ class BearerOrTokenAuthentication(TokenAuthentication):
         if connection.vendor != "postgresql":
             return super().authenticate_credentials(key)
         token_model = self.get_model()
-        with connection.cursor() as cursor:
-            cursor.execute(_token_sql(token_model), [key])
-            row = cursor.fetchone()
+        rows = run_prepared(_token_sql(token_model), [key])
+        row = rows[0] if rows else None
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         token_fields = [f.attname for f in token_model._meta.concrete_fields]

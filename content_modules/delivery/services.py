@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.db.models import AutoField
 
 from content_modules.accounts.roles import Role, has_role
@@ -38,6 +38,7 @@ from content_modules.affinity.models import (
 )
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
 from content_modules.library.models import Brand, Channel, Market, Tag, TagKind
+from contentapp.db import run_prepared
 
 from . import catalogue as catalogue_mod
 from .catalogue import Candidate, Catalogue
@@ -318,9 +319,7 @@ def _snapshot(external_id: str) -> Snapshot:
         f"LEFT JOIN {HCP._meta.db_table} h ON h.external_id = %s {joins} "
         "WHERE g.id = 1"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [external_id])
-        rows = cursor.fetchall()
+    rows = run_prepared(sql, [external_id])
     if not rows:  # no generation row yet: read each part on its own
         hcp, events = load_hcp_events(external_id)
         return Snapshot(None, None, hcp, events)
@@ -482,12 +481,23 @@ def _log_insert_sql(vendor: str) -> tuple[str, tuple, tuple]:
     def insert(model, fields, source: str) -> str:
         table = qn(model._meta.db_table)
         columns = ", ".join(qn(f.column) for f in fields)
-        return f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source}(NULL::{table}, %s)"
+        return (
+            f"INSERT INTO {table} ({columns}) "
+            f"SELECT {columns} FROM {source}(NULL::{table}, %s::jsonb)"
+        )
 
     head, items = insertable(Recommendation), insertable(RecommendationItem)
     head_sql = insert(Recommendation, head, "jsonb_populate_record")
     items_sql = insert(RecommendationItem, items, "jsonb_populate_recordset")
-    return f"WITH answer AS ({head_sql}) {items_sql}", head, items
+    plain = f"WITH answer AS ({head_sql}) {items_sql}"
+    # The same, committed without waiting for the WAL flush: in autocommit the statement
+    # is its own transaction, and a transaction-local setting made while it runs holds
+    # when it commits.
+    asynchronous = (
+        "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)), "
+        f"answer AS ({head_sql}) {items_sql}, lazy"
+    )
+    return asynchronous, plain, head, items
 
 
 def _json_value(value) -> str:
@@ -519,24 +529,17 @@ def _store(recommendation: Recommendation, items: list[dict]) -> None:
                 [RecommendationItem(recommendation=recommendation, **item) for item in items]
             )
         return
-    sql, head_fields, item_fields = _log_insert_sql(db.vendor)
+    sql, plain_sql, head_fields, item_fields = _log_insert_sql(db.vendor)
     head = {f.column: f.pre_save(recommendation, True) for f in head_fields}
     for item in items:
         item["recommendation_id"] = recommendation.pk
     rows = [{f.column: item[f.attname] for f in item_fields} for item in items]
     params = [json.dumps(head, default=_json_value), json.dumps(rows, default=_json_value)]
-    own_transaction = settings.DELIVERY_LOG_ASYNC_COMMIT and not db.in_atomic_block
-    if own_transaction:
-        # Its own transaction, committed without waiting for the WAL flush (still in
-        # the same round trip: the statements travel together).
-        sql = f"BEGIN; SET LOCAL synchronous_commit = off; {sql}; COMMIT"
-    with db.cursor() as cursor:
-        try:
-            cursor.execute(sql, params)
-        except Exception:
-            if own_transaction:
-                cursor.execute("ROLLBACK")  # the failed statement left it open
-            raise
+    run_prepared(
+        sql if settings.DELIVERY_LOG_ASYNC_COMMIT and not db.in_atomic_block else plain_sql,
+        params,
+        fetch=False,
+    )
 
 
 def recommendation_get(*, actor, recommendation_id) -> dict:
