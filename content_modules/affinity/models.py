@@ -78,7 +78,13 @@ class EngagementEvent(models.Model):
     class Meta:
         ordering = ["occurred_at"]
         indexes = [
-            models.Index(fields=["hcp", "occurred_at"], name="event_hcp_time"),
+            # Covering on PostgreSQL: a recommendation reads an HCP's events from the
+            # index alone (an index-only scan), not from pages all over the table.
+            models.Index(
+                fields=["hcp", "occurred_at"],
+                name="event_hcp_time",
+                include=["type", "module", "version", "dwell_seconds", "channel"],
+            ),
             models.Index(fields=["occurred_at"], name="event_time"),
             models.Index(
                 fields=["recommendation_id"],

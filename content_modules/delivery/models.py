@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 
 from django.db import models
@@ -27,10 +29,22 @@ class DeliveryGeneration(models.Model):
         return f"generation {self.epoch[:8]}/{self.value}"
 
 
+def uuid7() -> uuid.UUID:
+    """A version-7 UUID (RFC 9562): 48 bits of Unix milliseconds, then random bits.
+
+    Time-ordered ids land at the right edge of the primary-key index, so
+    logging an answer touches one hot index page instead of a random one.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
 class Recommendation(models.Model):
     """One answer of ``POST /api/v1/recommendations``, kept for the learning loop."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     hcp = models.ForeignKey(
         "affinity.HCP",
         null=True,
@@ -61,8 +75,9 @@ class Recommendation(models.Model):
 class RecommendationItem(models.Model):
     """One item shown: which version at which rank, its score and logged propensity."""
 
+    # No index of its own: the unique (recommendation, rank) index serves lookups by it.
     recommendation = models.ForeignKey(
-        Recommendation, on_delete=models.CASCADE, related_name="items"
+        Recommendation, on_delete=models.CASCADE, related_name="items", db_index=False
     )
     rank = models.PositiveSmallIntegerField()
     slot = models.CharField(max_length=64, blank=True)

@@ -215,6 +215,31 @@ def test_one_hcps_statistics_equal_the_bulk_computation(world, trained):
             np.testing.assert_allclose(one[key], bulk[key], rtol=1e-6, atol=1e-9, err_msg=key)
 
 
+def test_an_event_without_a_version_counts_for_the_modules_latest(world, trained):
+    # Given two HCPs with the same clicks, one naming the version and one only the module
+    from content_modules.affinity.learning.data import load_hcp_events
+
+    versions, _ = world
+    when = timezone.now() - timedelta(days=2)
+    for name, with_version in (("HCP-v", True), ("HCP-m", False)):
+        hcp = HCP.objects.create(external_id=name, specialty="cardiology", segment="digital")
+        for v in versions[:3]:
+            event = _event(hcp, v, "clicked", when)
+            event.version = v if with_version else None
+            event.save()
+    # When the serving path reads their histories
+    serving = scoring.active_model()
+    now = timezone.now().timestamp()
+    stats = {}
+    for name in ("HCP-v", "HCP-m"):
+        hcp, events = load_hcp_events(name)
+        assert sorted(events["version"]) == sorted(v.pk for v in versions[:3])
+        stats[name] = serving.hcp_profile(hcp, None, now, events).stats
+    # Then both count the same clicks on the same (latest) versions
+    for key, value in stats["HCP-v"].items():
+        np.testing.assert_allclose(stats["HCP-m"][key], value, err_msg=key)
+
+
 def test_artifact_is_plain_arrays_and_round_trips(world, trained):
     versions, hcps = world
     blob = bytes(AffinityModel.objects.get(pk=trained.pk).artifact)

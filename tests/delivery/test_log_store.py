@@ -79,3 +79,18 @@ def test_a_rejected_answer_writes_nothing_and_leaves_the_connection_usable(
     if connection.vendor == "postgresql":
         assert connection.connection.info.transaction_status.name == "IDLE"
     assert Recommendation.objects.count() == 0
+
+
+def test_recommendation_ids_are_time_ordered_version_7_uuids():
+    import time
+    import uuid
+
+    from content_modules.delivery.models import uuid7
+
+    first = uuid7()
+    time.sleep(0.002)
+    ids = [uuid7() for _ in range(50)]
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in [first, *ids])
+    assert first < min(ids)  # a later millisecond sorts after
+    assert len(set(ids)) == 50
+    assert abs((first.int >> 80) - time.time() * 1000) < 5000  # milliseconds since the epoch

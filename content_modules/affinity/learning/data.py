@@ -202,15 +202,15 @@ def hcp_events_sql() -> tuple[str, str]:
     """
     epoch = EVENT_SQL.get(connection.vendor, EVENT_SQL["postgresql"])
     type_case = " ".join(f"WHEN '{k}' THEN {v}" for k, v in EVENT_CODES.items())
+    # The module's latest version only for an event that names no version (COALESCE
+    # evaluates the subquery only then): no join for the usual event.
     columns = (
-        "h.id, h.specialty, h.segment, h.region, h.preferred_channel, "
-        f"e.module_id, COALESCE(e.version_id, m.latest_id, -1), {epoch}, "
+        "h.id, h.specialty, h.segment, h.region, h.preferred_channel, e.module_id, "
+        "COALESCE(e.version_id, (SELECT m.latest_id FROM library_module m "
+        f"WHERE m.id = e.module_id), -1), {epoch}, "
         f"CASE e.type {type_case} ELSE -1 END, COALESCE(e.dwell_seconds, 0), e.channel"
     )
-    joins = (
-        f"LEFT JOIN {EngagementEvent._meta.db_table} e ON e.hcp_id = h.id "
-        "LEFT JOIN library_module m ON m.id = e.module_id"
-    )
+    joins = f"LEFT JOIN {EngagementEvent._meta.db_table} e ON e.hcp_id = h.id"
     return columns, joins
 
 

@@ -197,6 +197,25 @@ class ServingModel:
         """Profile codes and recency-weighted history of one HCP, broadcast over candidates."""
         return self.broadcast(self.hcp_profile(hcp, channel, now), item_rows)
 
+    def driver_columns(self) -> tuple[list[int], dict[str, int], np.ndarray, np.ndarray]:
+        """The columns drivers read: indices, position by name, their means and weights."""
+        cached = self.__dict__.get("_driver_columns")
+        if cached is None:
+            t = self.trained
+            names = {name: j for j, name in enumerate(t.layout.names)}
+            keys = [f"{k}:personal" for k in TAG_KINDS] + [
+                "semantic:personal",
+                "item:popularity",
+                "item:group_popularity",
+                "channel:preferred",
+                "hcp:activity",
+            ]
+            present = [k for k in keys if k in names]
+            cols = [names[k] for k in present]
+            cached = (cols, {k: i for i, k in enumerate(present)}, t.mu[cols], t.weights[cols])
+            self.__dict__["_driver_columns"] = cached
+        return cached
+
     def evaluate(self, ctx: RowContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw features, logits and group contributions for prepared rows."""
         t = self.trained
@@ -265,7 +284,7 @@ class ServingModel:
             starts = np.cumsum([0] + [widths[k] for k in TAG_KINDS])
             tags = ItemTags(
                 raw=np.hstack(raw).astype(np.float64),
-                norm=np.hstack(norm).astype(np.float64),
+                norm=np.hstack(norm).astype(np.float32),
                 widths=widths,
                 slices={k: slice(starts[i], starts[i + 1]) for i, k in enumerate(TAG_KINDS)},
                 kind_weight=kind_weight,
@@ -342,7 +361,11 @@ class ServingModel:
         )
         personal = personal[0]
         varying, constant = self._split["varying"], self._split["constant"]
-        logit_per_item = tags.norm @ (tags.kind_weight * personal)
+        # Float32 products over the table: half the memory to stream, and the
+        # design matrix holds these columns in float32 too.
+        logit_per_item = (tags.norm @ (tags.kind_weight * personal).astype(np.float32)).astype(
+            np.float64
+        )
         semantic = None
         if "semantic:personal" in varying["position"]:
             semantic = t.items.zt @ profile.taste[0]
@@ -374,7 +397,7 @@ class ServingModel:
         values: dict = dict(part.constants)
         for kind in TAG_KINDS:
             sl = tags.slices[kind]
-            values[f"{kind}:personal"] = (tags.norm[item_rows, sl] @ part.personal[sl]).astype(
+            values[f"{kind}:personal"] = tags.norm[item_rows, sl] @ part.personal[sl].astype(
                 np.float32
             )
         if part.semantic is not None:
@@ -440,7 +463,7 @@ class ItemTags:
     """Every item's tag matrices of all kinds side by side (``TAG_KINDS`` order)."""
 
     raw: np.ndarray  # (items, values) one-hot, themes as stored
-    norm: np.ndarray  # the same divided by each kind's count per item
+    norm: np.ndarray  # the same divided by each kind's count per item (float32)
     widths: dict[str, int]
     slices: dict[str, slice]
     kind_weight: np.ndarray  # (values,) the weight of the value's kind:personal column
@@ -508,10 +531,6 @@ def _label(slug: str) -> str:
     return slug.replace("-", " ")
 
 
-def _column(names: list[str], name: str) -> int:
-    return names.index(name)
-
-
 def drivers_for_rows(
     serving: ServingModel,
     hcp: HCP,
@@ -527,26 +546,16 @@ def drivers_for_rows(
     ``values`` (one value per row, or one for all rows).
     """
     t = serving.trained
-    names = t.layout.names
     items = t.items
-    keys = [f"{k}:personal" for k in TAG_KINDS] + [
-        "semantic:personal",
-        "item:popularity",
-        "item:group_popularity",
-        "channel:preferred",
-        "hcp:activity",
-    ]
-    cols = [_column(names, k) for k in keys if k in names]
-    picked = {k: i for i, k in enumerate(k for k in keys if k in names)}
+    cols, picked, mu, weights = serving.driver_columns()
     if values is not None:
         n = len(item_rows)
-        X = np.column_stack(
-            [np.broadcast_to(np.asarray(values[k], dtype=np.float64), (n,)) for k in picked]
-        )
-        cols_x = slice(None)
+        X = np.empty((n, len(picked)))
+        for j, k in enumerate(picked):
+            X[:, j] = values[k]
+        single = (X - mu) * weights  # (rows, len(cols))
     else:
-        cols_x = cols
-    single = (X[:, cols_x] - t.mu[cols]) * t.weights[cols]  # (rows, len(cols))
+        single = (X[:, cols] - mu) * weights
     peers = " ".join(p for p in (hcp.specialty, hcp.segment) if p) or "similar"
     out = []
     for r, item_row in enumerate(item_rows):
