@@ -81,8 +81,17 @@ class RecommendationItem(models.Model):
     )
     rank = models.PositiveSmallIntegerField()
     slot = models.CharField(max_length=64, blank=True)
-    module = models.ForeignKey("library.Module", on_delete=models.CASCADE, related_name="+")
-    version = models.ForeignKey("library.ModuleVersion", on_delete=models.CASCADE, related_name="+")
+    # Not enforced by the database: a foreign-key check takes a share lock on the
+    # referenced row, and every answer would lock the most recommended modules and
+    # versions (contended locks become multixacts, each a WAL record). The values come
+    # from the catalogue of approved versions, which are never deleted; the ORM still
+    # cascades a deletion.
+    module = models.ForeignKey(
+        "library.Module", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    version = models.ForeignKey(
+        "library.ModuleVersion", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     score = models.FloatField()
     propensity = models.FloatField(
         help_text="Probability that the policy chose this item at this rank, given earlier ranks."
