@@ -5,21 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('delivery', '0003_time_ordered_ids_and_one_index_less'),
-        ('library', '0003_module_latest'),
+        ("delivery", "0003_time_ordered_ids_and_one_index_less"),
+        ("library", "0003_module_latest"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='recommendationitem',
-            name='module',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='library.module'),
+            model_name="recommendationitem",
+            name="module",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="library.module",
+            ),
         ),
         migrations.AlterField(
-            model_name='recommendationitem',
-            name='version',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='library.moduleversion'),
+            model_name="recommendationitem",
+            name="version",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="library.moduleversion",
+            ),
         ),
     ]
