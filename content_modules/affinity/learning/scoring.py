@@ -130,10 +130,12 @@ class ServingModel:
         """Profile codes and recency-weighted history of one HCP (its events: one query,
         unless the caller already read them with ``data.load_hcp_events``)."""
         t = self.trained
-        vocab = t.vocab
-        spec, seg, reg, pref, grp = data.hcp_codes(
-            vocab, [hcp.specialty], [hcp.segment], [hcp.region], [hcp.preferred_channel]
-        )
+        index = self._vocab_index()
+        spec = index["specialty"].get(hcp.specialty, -1)
+        seg = index["segment"].get(hcp.segment, -1)
+        reg = index["region"].get(hcp.region, -1)
+        pref = index["channel"].get(hcp.preferred_channel, -1)
+        grp = index["group"].get(f"{hcp.specialty}|{hcp.segment}", -1)
         if events is None:
             events = data.load_events(hcp_id=hcp.pk) if hcp.pk and hcp.pk > 0 else NO_EVENTS
         stats = single_hcp_statistics(
@@ -155,15 +157,38 @@ class ServingModel:
             t.params.taste_shrink,
         )
         return HcpProfile(
-            specialty=int(spec[0]),
-            segment=int(seg[0]),
-            region=int(reg[0]),
-            preferred_channel=int(pref[0]),
-            group=int(grp[0]),
-            channel=vocab.index("channel").get(channel or hcp.preferred_channel or "", -1),
+            specialty=spec,
+            segment=seg,
+            region=reg,
+            preferred_channel=pref,
+            group=grp,
+            channel=index["channel"].get(channel or hcp.preferred_channel or "", -1),
             stats=stats,
             taste=taste.astype(np.float32),
         )
+
+    def _vocab_index(self) -> dict[str, dict[str, int]]:
+        """Value -> code of the profile vocabularies (as ``data.hcp_codes`` maps them)."""
+        index = self.__dict__.get("_index")
+        if index is None:
+            vocab = self.trained.vocab
+            index = {k: vocab.index(k) for k in ("specialty", "segment", "region", "channel")}
+            index["group"] = vocab.index("group")
+            self.__dict__["_index"] = index
+        return index
+
+    def _group_tags(self, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """The group's decayed exposures and positives per tag value, kinds side by side."""
+        cache = self.__dict__.setdefault("_group_tag_cache", {})
+        pair = cache.get(g)
+        if pair is None:
+            h = self.trained.history
+            pair = (
+                np.concatenate([h.group_tag_n[k][g] for k in TAG_KINDS])[None, :],
+                np.concatenate([h.group_tag_p[k][g] for k in TAG_KINDS])[None, :],
+            )
+            cache[g] = pair
+        return pair
 
     def broadcast(self, profile: HcpProfile, item_rows: np.ndarray) -> RowContext:
         """The design matrix's per-row context: one HCP against the given items."""
@@ -350,9 +375,10 @@ class ServingModel:
         tags = self._tags()
         gi = int(g[0])
         # Every tag value's personal lift, all kinds side by side (one pass).
+        gv_n, gv_p = self._group_tags(gi)
         personal, _ = value_lifts(
-            np.concatenate([t.history.group_tag_n[k][gi] for k in TAG_KINDS])[None, :],
-            np.concatenate([t.history.group_tag_p[k][gi] for k in TAG_KINDS])[None, :],
+            gv_n,
+            gv_p,
             r_g,
             r_h,
             np.concatenate([stats[f"tag_p_{k}"][0] for k in TAG_KINDS])[None, :],
