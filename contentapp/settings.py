@@ -240,6 +240,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies over DATA_UPLOAD_MAX_MEMORY_SIZE answer 413 on every endpoint.
+    "DEFAULT_PARSER_CLASSES": [
+        "contentapp.api.SizeLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "contentapp.api.Pagination",
     "PAGE_SIZE": 50,

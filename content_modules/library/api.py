@@ -6,10 +6,8 @@ Views validate input with the serializers, call the library actions in
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -18,13 +16,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from content_modules.accounts.permissions import AdminsWrite, AuthorsWrite, CanSeeLibrary
 from content_modules.audit.models import AuditEntry
-from content_modules.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from content_modules.errors import InvalidInput, NotFound, PermissionDenied
+from contentapp.api import SizeLimitedJSONParser
 
 from .filters import ModuleFilter
 from .images import store_image_asset
@@ -48,27 +47,6 @@ from .services import (
     reference_create,
     tag_create,
 )
-
-
-class SizeLimitedJSONParser(JSONParser):
-    """JSON parser that refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with 413.
-
-    DRF reads JSON from the request stream, which skips Django's own
-    DATA_UPLOAD_MAX_MEMORY_SIZE check (that one guards ``request.body`` and
-    form parsing only), so without this a client could post any size.
-    """
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None and stream is not None:
-            data = stream.read(limit + 1)
-            if len(data) > limit:
-                raise PayloadTooLarge(
-                    f"The request body is over the {limit}-byte limit.", field="non_field_errors"
-                )
-            stream = io.BytesIO(data)
-        return super().parse(stream, media_type, parser_context)
-
 
 PARSERS = [SizeLimitedJSONParser, MultiPartParser, FormParser]
 
