@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import contextmanager
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from kombu.exceptions import OperationalError
 
 from content_modules.accounts.roles import Role, has_role
@@ -24,6 +25,36 @@ logger = logging.getLogger(__name__)
 
 TRAINING_LOCK = "affinity:training-running"
 TRAINING_LOCK_SECONDS = 1800
+# PostgreSQL advisory lock key of training runs ("affi"): one run at a time across
+# every worker on every machine, and released by the server if the worker dies.
+TRAINING_ADVISORY_KEY = 0x61666669
+
+
+@contextmanager
+def training_lock():
+    """Yield whether this process may train now (and hold the right until the end).
+
+    On PostgreSQL a session advisory lock: a worker killed mid-training loses
+    its connection and so the lock at once (a cache key would block training
+    for its whole timeout). Elsewhere (SQLite, one machine) a cache key.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [TRAINING_ADVISORY_KEY])
+            held = bool(cursor.fetchone()[0])
+        try:
+            yield held
+        finally:
+            if held:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [TRAINING_ADVISORY_KEY])
+        return
+    held = cache.add(TRAINING_LOCK, "1", TRAINING_LOCK_SECONDS)
+    try:
+        yield held
+    finally:
+        if held:
+            cache.delete(TRAINING_LOCK)
 
 
 def can_view_insights(user) -> bool:
@@ -119,16 +150,16 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> str:
 
 
 def run_training(*, actor_id: int | None, evaluate: bool = True, progress=None) -> str | None:
-    """Train, store and activate a model (then evaluate it); one run at a time per cache."""
+    """Train, store and activate a model (then evaluate it); one run at a time."""
     from django.contrib.auth import get_user_model
 
     from .evaluation import affinity_model_evaluate
     from .training import affinity_model_train
 
-    if not cache.add(TRAINING_LOCK, "1", TRAINING_LOCK_SECONDS):
-        logger.info("affinity training already running; this request is skipped")
-        return None
-    try:
+    with training_lock() as held:
+        if not held:
+            logger.info("affinity training already running; this request is skipped")
+            return None
         actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
         try:
             stored = affinity_model_train(actor=actor, progress=progress)
@@ -143,5 +174,3 @@ def run_training(*, actor_id: int | None, evaluate: bool = True, progress=None) 
             except Conflict as exc:
                 logger.warning("affinity evaluation not possible: %s", exc.message)
         return stored.model_version
-    finally:
-        cache.delete(TRAINING_LOCK)

@@ -1,0 +1,82 @@
+"""One training run at a time, and a dead worker never blocks the next one.
+
+On PostgreSQL the lock is a session advisory lock: another worker's run
+(its own connection) makes this one skip; when that worker dies, its
+connection goes and the lock with it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+from content_modules.affinity.learning import actions
+from content_modules.affinity.models import AffinityModel
+from tests.services import require_postgres
+
+pytestmark = pytest.mark.django_db
+
+
+def _other_worker() -> psycopg.Connection:
+    """A connection of its own to the test database, as another worker would have."""
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)
+
+
+def _hold_lock_elsewhere():
+    if connection.vendor == "postgresql":
+        other = _other_worker()
+        other.execute("SELECT pg_advisory_lock(%s)", [actions.TRAINING_ADVISORY_KEY])
+        return other
+    assert cache.add(actions.TRAINING_LOCK, "1", 60)
+    return None
+
+
+def test_a_run_is_skipped_while_another_worker_trains():
+    # Given another worker in the middle of a training run
+    other = _hold_lock_elsewhere()
+    try:
+        # When a second run starts here
+        result = actions.run_training(actor_id=None, evaluate=False)
+        # Then it does nothing and says so
+        assert result is None
+        assert not AffinityModel.objects.exists()
+        with actions.training_lock() as held:
+            assert held is False
+    finally:
+        if other is not None:
+            other.close()
+        cache.delete(actions.TRAINING_LOCK)
+
+
+def test_a_killed_workers_lock_goes_with_its_connection():
+    require_postgres()
+    # Given a worker that took the training lock and died without releasing it
+    other = _hold_lock_elsewhere()
+    with actions.training_lock() as held:
+        assert held is False
+    other.close()  # what the server sees when the process is killed
+    # Then the next run may train as soon as the server has ended that session
+    # (milliseconds; a cache key would have blocked training for half an hour)
+    deadline = time.monotonic() + 10
+    while True:
+        with actions.training_lock() as held:
+            if held or time.monotonic() > deadline:
+                break
+        time.sleep(0.05)
+    assert held is True
+    # And it released the lock when done
+    again = _other_worker()
+    try:
+        got = again.execute(
+            "SELECT pg_try_advisory_lock(%s)", [actions.TRAINING_ADVISORY_KEY]
+        ).fetchone()[0]
+        assert got is True
+    finally:
+        again.close()
