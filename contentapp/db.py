@@ -28,6 +28,9 @@ def run_prepared(sql: str, params: Sequence = (), *, fetch: bool = True) -> list
             return cursor.fetchall() if fetch else []
     import psycopg
 
+    # What Django's own cursor does first: the once-per-request health check
+    # (CONN_HEALTH_CHECKS), so a connection the server dropped is replaced, not used.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     start = time.monotonic()
     # A cursor with server-side binding (Django's own bind on the client).

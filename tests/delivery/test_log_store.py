@@ -94,3 +94,32 @@ def test_recommendation_ids_are_time_ordered_version_7_uuids():
     assert first < min(ids)  # a later millisecond sorts after
     assert len(set(ids)) == 50
     assert abs((first.int >> 80) - time.time() * 1000) < 5000  # milliseconds since the epoch
+
+
+def test_a_connection_the_server_dropped_is_replaced_not_used(
+    transactional_db, author, engine_client
+):
+    # Given a recommendation answered on a persistent connection
+    from tests.services import require_postgres
+
+    require_postgres()
+    approved(author)
+    assert recommend(engine_client, hcp="HCP-1", k=1).status_code == 200
+    # When the server ends that connection between two requests
+    pid = connection.connection.info.backend_pid
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    # Then the next request checks the connection, opens a new one and answers
+    # (Django's request_started does this; its test client leaves it out)
+    from django.db import close_old_connections
+
+    close_old_connections()
+    response = recommend(engine_client, hcp="HCP-1", k=1)
+    assert response.status_code == 200, response.content
+    assert connection.connection.info.backend_pid != pid
+    assert Recommendation.objects.filter(pk=response.json()["recommendation_id"]).exists()
