@@ -46,6 +46,9 @@ def choose(
     at a position only when no uncapped one is (so they fill what nothing else
     can). A position nothing can fill gets ``None``.
     """
+    if not explore and positions and all(p is positions[0] for p in positions):
+        if positions[0].all():
+            return _greedy_top(scores, len(positions), capped)
     used = np.zeros(len(scores), dtype=bool)
     picks: list[Pick | None] = []
     for eligible in positions:
@@ -72,3 +75,33 @@ def choose(
             )
         )
     return picks
+
+
+def _best(scores: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+    """The k best of ``candidates`` by score, ties to the lower index (as argmax picks)."""
+    if k <= 0:
+        return candidates[:0]
+    if len(candidates) <= k:
+        chosen = candidates
+    else:
+        values = scores[candidates]
+        # Everything at least as good as the k-th best (ties included), then order.
+        kth = np.partition(values, len(values) - k)[len(values) - k]
+        chosen = candidates[values >= kth]
+    order = np.lexsort((chosen, -scores[chosen]))
+    return chosen[order][:k]
+
+
+def _greedy_top(scores: np.ndarray, k: int, capped: np.ndarray) -> list[Pick | None]:
+    """Greedy top k with every candidate eligible everywhere, without a loop over k.
+
+    The same picks as the position-by-position loop: the best uncapped first,
+    then, when they run out, the best capped ones.
+    """
+    uncapped = _best(scores, np.flatnonzero(~capped), k)
+    rest = _best(scores, np.flatnonzero(capped), k - len(uncapped))
+    chosen = np.concatenate([uncapped, rest]).astype(int)
+    picks: list[Pick | None] = [
+        Pick(index=int(i), propensity=1.0, explored=False, capped=bool(capped[i])) for i in chosen
+    ]
+    return picks + [None] * (k - len(picks))

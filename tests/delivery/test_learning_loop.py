@@ -8,6 +8,8 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from content_modules.affinity.learning.evaluation import logged_propensities
 from content_modules.affinity.models import HCP
@@ -176,3 +178,28 @@ def test_capped_module_fills_in_when_nothing_else_qualifies(author, engine_clien
     items = recommend(engine_client, slots=["safety"]).json()["items"]
     assert [(i["module"], i["frequency_capped"]) for i in items] == [(only.module_id, True)]
     assert RecommendationItem.objects.filter(frequency_capped=True).count() == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scores=st.lists(st.sampled_from([0.1, 0.2, 0.5, 0.5, 0.9]), max_size=40),
+    k=st.integers(min_value=1, max_value=12),
+    data=st.data(),
+)
+def test_greedy_top_k_shortcut_picks_what_the_position_loop_picks(scores, k, data):
+    # Given scores with many ties and some capped candidates
+    from content_modules.delivery import policy
+
+    values = np.array(scores, dtype=float)
+    capped = np.array(
+        data.draw(st.lists(st.booleans(), min_size=len(scores), max_size=len(scores))), dtype=bool
+    )
+    everywhere = np.ones(len(values), dtype=bool)
+    rng = np.random.default_rng(0)
+    # When top k is chosen greedily (the shortcut) and position by position (the loop)
+    shortcut = policy.choose(values, [everywhere] * k, capped, explore=False, epsilon=0.1, rng=rng)
+    loop = policy.choose(
+        values, [everywhere.copy() for _ in range(k)], capped, explore=False, epsilon=0.1, rng=rng
+    )
+    # Then the picks are the same, in the same order
+    assert shortcut == loop
