@@ -55,3 +55,13 @@ def require_chromium() -> None:
         _missing(f"needs Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)")
     if not (shutil.which(CHROMEDRIVER) or os.path.exists(CHROMEDRIVER)):
         _missing(f"needs chromedriver at {CHROMEDRIVER}")
+
+
+def other_connection():
+    """A psycopg connection of its own to the test database (as another worker's)."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)

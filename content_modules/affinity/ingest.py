@@ -572,9 +572,13 @@ def events_ingest(*, actor, payload: Any, now: datetime | None = None) -> EventB
 
 def unsubscribed_channels(hcp: HCP) -> set[str]:
     """Channels the HCP unsubscribed from; ``{"*"}`` stands for every channel."""
-    channels = set(
+    return unsubscribed_from(
         EngagementEvent.objects.filter(hcp=hcp, type=EventType.UNSUBSCRIBED).values_list(
             "channel", flat=True
         )
     )
-    return {c or "*" for c in channels}
+
+
+def unsubscribed_from(channels) -> set[str]:
+    """The channels of unsubscribe events; one without a channel (``"*"``) means every one."""
+    return {str(c or "") or "*" for c in channels}

@@ -22,6 +22,7 @@ from django.db import connections, transaction
 from django.db.models import AutoField
 
 from content_modules.accounts.roles import Role, has_role
+from content_modules.affinity.ingest import unsubscribed_from
 from content_modules.affinity.learning.data import (
     hcp_events_from_rows,
     hcp_events_sql,
@@ -199,7 +200,7 @@ def _unsubscribed_reason(
 ) -> tuple[str | None, set[str] | None]:
     """Why nothing may be sent, or the channels still open (None: all of them)."""
     gone = events["type"] == EVENT_CODES[EventType.UNSUBSCRIBED]
-    left = {str(c) or "*" for c in events["channel_slug"][gone]}
+    left = unsubscribed_from(events["channel_slug"][gone])
     if not left:
         return None, None
     if "*" in left:
@@ -251,7 +252,7 @@ def score_candidates(
 
     Every gated candidate is scored (no shortlist): the model's group part is
     cached per specialty and segment, the HCP's personal part is a few
-    vector products (``ServingModel.score_rows``). Contributions and drivers
+    vector products (``ServingModel.personal_part`` and ``rank_rows``). Contributions and drivers
     are derived only for the items shown. Without a trained model it falls
     back to ``score_versions`` (smoothed popularity).
     """

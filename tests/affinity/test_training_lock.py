@@ -9,29 +9,20 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 import pytest
 from django.core.cache import cache
 from django.db import connection
 
 from content_modules.affinity.learning import actions
 from content_modules.affinity.models import AffinityModel
-from tests.services import require_postgres
+from tests.services import other_connection, require_postgres
 
 pytestmark = pytest.mark.django_db
 
 
-def _other_worker() -> psycopg.Connection:
-    """A connection of its own to the test database, as another worker would have."""
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    return psycopg.connect(**params, autocommit=True)
-
-
 def _hold_lock_elsewhere():
     if connection.vendor == "postgresql":
-        other = _other_worker()
+        other = other_connection()
         other.execute("SELECT pg_advisory_lock(%s)", [actions.TRAINING_ADVISORY_KEY])
         return other
     assert cache.add(actions.TRAINING_LOCK, "1", 60)
@@ -72,7 +63,7 @@ def test_a_killed_workers_lock_goes_with_its_connection():
         time.sleep(0.05)
     assert held is True
     # And it released the lock when done
-    again = _other_worker()
+    again = other_connection()
     try:
         got = again.execute(
             "SELECT pg_try_advisory_lock(%s)", [actions.TRAINING_ADVISORY_KEY]

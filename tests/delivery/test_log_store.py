@@ -100,19 +100,14 @@ def test_a_connection_the_server_dropped_is_replaced_not_used(
     transactional_db, author, engine_client
 ):
     # Given a recommendation answered on a persistent connection
-    from tests.services import require_postgres
+    from tests.services import other_connection, require_postgres
 
     require_postgres()
     approved(author)
     assert recommend(engine_client, hcp="HCP-1", k=1).status_code == 200
     # When the server ends that connection between two requests
     pid = connection.connection.info.backend_pid
-    import psycopg
-
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    with psycopg.connect(**params, autocommit=True) as admin:
+    with other_connection() as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
     # Then the next request checks the connection, opens a new one and answers
     # (Django's request_started does this; its test client leaves it out)
