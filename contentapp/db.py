@@ -5,7 +5,10 @@ parses and plans every statement anew. For the few statements every
 recommendation runs (the token lookup, the serving snapshot, the log insert)
 planning costs more than executing: on PostgreSQL ``run_prepared`` sends them
 with server-side binding and psycopg's ``prepare=True``, so each connection
-plans them once. Elsewhere (SQLite) it is an ordinary cursor.
+plans them once. Elsewhere (SQLite) it is an ordinary cursor. psycopg only
+prepares when the connection has a ``prepare_threshold``, which Django sets to
+None unless told otherwise: settings.py gives one that no statement reaches
+(tests/delivery/test_prepared_statements.py reads ``pg_prepared_statements``).
 
 Set ``DATABASE_PREPARED_STATEMENTS=0`` behind a pooler that cannot keep
 prepared statements (PgBouncer in transaction mode before 1.21).

@@ -136,6 +136,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
+# Hot-path queries (token lookup, serving snapshot, recommendation log) run as prepared
+# statements on PostgreSQL, planned once per connection (contentapp/db.py). Set 0 behind
+# a pooler that cannot keep prepared statements.
+DATABASE_PREPARED_STATEMENTS = envbool("DATABASE_PREPARED_STATEMENTS", True)
+if DATABASE_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Django hands psycopg prepare_threshold=None, which turns prepared statements off
+    # altogether, prepare=True included. A threshold no statement reaches keeps psycopg
+    # from preparing anything by itself (Django's own cursors bind on the client and
+    # never prepare) and lets run_prepared prepare the statements it names.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: Celery broker, result backend and cache. Absent: eager tasks, locmem cache.
@@ -291,10 +302,6 @@ EMBEDDING_MODEL_PATH = os.environ.get("EMBEDDING_MODEL_PATH", "")
 
 # Delivery: a module delivered to an HCP within this many days is not recommended
 # again unless nothing else qualifies; exploration rate of the epsilon-greedy policy.
-# Hot-path queries (token lookup, serving snapshot, recommendation log) run as prepared
-# statements on PostgreSQL, planned once per connection (contentapp/db.py). Set 0 behind
-# a pooler that cannot keep prepared statements.
-DATABASE_PREPARED_STATEMENTS = envbool("DATABASE_PREPARED_STATEMENTS", True)
 DELIVERY_FREQUENCY_CAP_DAYS = envint("DELIVERY_FREQUENCY_CAP_DAYS", 7)
 DELIVERY_EPSILON = float(os.environ.get("DELIVERY_EPSILON", "0.1"))
 # The recommendation log (every answer and its items) commits without waiting for the
