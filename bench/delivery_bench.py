@@ -164,6 +164,11 @@ def run(db: str, port: int, workers: int, requests: int, concurrency: int, round
         LOG_LEVEL="ERROR",
     )
     env.pop("REDIS_URL", None)
+    import psycopg
+
+    # Flush what setup (or an earlier run) left dirty now, not during the measurement.
+    with psycopg.connect(f"{SERVER}/{db}", autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
     server = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
