@@ -4,41 +4,17 @@ Every error answers ``{"errors": {field: [messages]}}`` (API.md); errors that
 belong to no field use ``non_field_errors`` and also carry ``detail``.
 """
 
-import io
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from content_modules.errors import DomainError, PayloadTooLarge
-
-
-class SizeLimitedJSONParser(JSONParser):
-    """JSON parser that refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with 413.
-
-    DRF reads JSON from the request stream, which skips Django's own
-    DATA_UPLOAD_MAX_MEMORY_SIZE check (that one guards ``request.body`` and
-    form parsing only), so without this a client could post any size. It is
-    the project's default JSON parser (REST_FRAMEWORK in settings).
-    """
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None and stream is not None:
-            data = stream.read(limit + 1)
-            if len(data) > limit:
-                raise PayloadTooLarge(
-                    f"The request body is over the {limit}-byte limit.", field="non_field_errors"
-                )
-            stream = io.BytesIO(data)
-        return super().parse(stream, media_type, parser_context)
+from content_modules.errors import DomainError
 
 
 class Pagination(PageNumberPagination):

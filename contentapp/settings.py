@@ -192,6 +192,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "content_modules.affinity.tasks.embed_missing_task",
         "schedule": envint("EMBED_SWEEP_INTERVAL_SECONDS", 15 * 60),
     },
+    # Affinity: run training requests the broker did not take (Redis was down).
+    "affinity-train-pending": {
+        "task": "content_modules.affinity.tasks.train_pending_task",
+        "schedule": envint("TRAINING_SWEEP_INTERVAL_SECONDS", 60),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -253,7 +258,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON bodies over DATA_UPLOAD_MAX_MEMORY_SIZE answer 413 on every endpoint.
     "DEFAULT_PARSER_CLASSES": [
-        "contentapp.api.SizeLimitedJSONParser",
+        "contentapp.parsers.SizeLimitedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

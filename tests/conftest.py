@@ -98,3 +98,11 @@ def live_celery_worker(transactional_db, tmp_path):
     """A real Celery worker subprocess on Redis and the test database (tests/celery_support.py)."""
     with celery_support.live_worker(tmp_path) as worker:
         yield worker
+
+
+@pytest.fixture(scope="session")
+def embedding_model():
+    """The real sentence-transformers model from disk, loaded once per test session."""
+    from content_modules.affinity import embeddings
+
+    return embeddings.get_model()

@@ -11,7 +11,7 @@ from django.contrib import admin
 
 from content_modules.library.admin import AuditedModelAdmin, ReadOnlyModelAdmin
 
-from .models import HCP, AffinityModel, EngagementEvent, VersionEmbedding
+from .models import HCP, AffinityModel, EngagementEvent, TrainingRequest, VersionEmbedding
 
 
 @admin.register(HCP)
@@ -100,3 +100,18 @@ class AffinityModelAdmin(ReadOnlyModelAdmin):
     @admin.display(description="artifact")
     def artifact_size(self, obj: AffinityModel) -> str:
         return f"{len(bytes(obj.artifact or b''))} bytes"
+
+
+@admin.register(TrainingRequest)
+class TrainingRequestAdmin(ReadOnlyModelAdmin):
+    list_display = (
+        "requested_at",
+        "requested_by",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "model_version",
+        "outcome",
+    )
+    list_select_related = ("requested_by",)
+    date_hierarchy = "requested_at"

@@ -75,14 +75,25 @@ class TrainView(APIView):
         summary="Start a training run in the background",
         request=None,
         responses={
-            202: inline_serializer("TrainStarted", {"task_id": serializers.CharField()}),
+            202: inline_serializer(
+                "TrainStarted",
+                {
+                    "task_id": serializers.CharField(),
+                    "queued": serializers.BooleanField(
+                        help_text="False when the task queue did not answer: the request "
+                        "is kept and runs once the queue is back."
+                    ),
+                },
+            ),
             **_errors,
         },
         tags=["affinity"],
     )
     def post(self, request: Request) -> Response:
-        task_id = actions.affinity_training_request(actor=request.user)
-        return Response({"task_id": task_id}, status=status.HTTP_202_ACCEPTED)
+        queued = actions.affinity_training_request(actor=request.user)
+        return Response(
+            {"task_id": queued.task_id, "queued": queued.queued}, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class ModelView(APIView):

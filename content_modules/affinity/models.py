@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -148,3 +149,43 @@ class AffinityModel(models.Model):
 
     def __str__(self) -> str:
         return self.model_version
+
+
+class TrainingRequest(models.Model):
+    """A request for a training run: the outbox row that makes it survive a broker outage.
+
+    Written before the task is sent. A request the broker never took (Redis
+    down) stays with ``queued_at`` empty until the periodic sweeper
+    (``tasks.train_pending_task``) runs it; a run marks every request made
+    before it started as answered, and a task redelivered for an answered
+    request does not train again.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    evaluate = models.BooleanField(default=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    model_version = models.CharField(max_length=80, blank=True)
+    outcome = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [
+            models.Index(
+                fields=["requested_at"],
+                condition=Q(finished_at__isnull=True),
+                name="training_request_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"training request {self.id}"

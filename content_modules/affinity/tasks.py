@@ -71,8 +71,28 @@ def enqueue_embedding(version_id: int) -> bool:
     soft_time_limit=1700,
     time_limit=1800,
 )
-def train_affinity_task(actor_id: int | None = None, evaluate: bool = True) -> str | None:
-    """Train, store and activate a new affinity model (one run at a time); answer its version."""
+def train_affinity_task(
+    actor_id: int | None = None, evaluate: bool = True, request_id: str | None = None
+) -> str | None:
+    """Train, store and activate a new affinity model (one run at a time); answer its version.
+
+    Idempotent per request: redelivered for a request a run already answered,
+    it answers that run's version without training again.
+    """
     from .learning.actions import run_training
 
-    return run_training(actor_id=actor_id, evaluate=evaluate)
+    return run_training(actor_id=actor_id, evaluate=evaluate, request_id=request_id)
+
+
+@shared_task(
+    name="content_modules.affinity.tasks.train_pending_task",
+    acks_late=True,
+    max_retries=0,
+    soft_time_limit=1700,
+    time_limit=1800,
+)
+def train_pending_task() -> str | None:
+    """Sweeper: run training requests the broker never took (it was down) or lost."""
+    from .learning.actions import run_pending_training
+
+    return run_pending_training()

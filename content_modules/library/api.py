@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from content_modules.accounts.permissions import AdminsWrite, AuthorsWrite, CanSeeLibrary
 from content_modules.audit.models import AuditEntry
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
-from contentapp.api import SizeLimitedJSONParser
+from contentapp.parsers import SizeLimitedJSONParser
 
 from .filters import ModuleFilter
 from .images import store_image_asset

@@ -7,7 +7,9 @@ import re
 import pytest
 
 from content_modules.affinity.learning import scoring, training
-from content_modules.affinity.models import HCP, AffinityModel
+from content_modules.affinity.learning.actions import pending_training_requests
+from content_modules.affinity.models import HCP, AffinityModel, TrainingRequest
+from content_modules.affinity.tasks import train_affinity_task, train_pending_task
 from content_modules.audit.models import AuditEntry
 from contentapp.celery import app as celery_app
 from tests.affinity.test_learning import build_world
@@ -156,19 +158,64 @@ def test_a_real_worker_trains_evaluates_and_activates_a_model(live_celery_worker
     assert body["metrics"]["evaluation"]["methods"]["model"]["auc"] > 0.5
 
 
-def test_training_request_with_the_task_queue_down_is_503_and_audited(db, engine):
-    # Given a broker nobody listens on (a closed loopback port)
+def _with_broker_down(call):
+    """Run ``call`` while the Celery broker is a closed loopback port (not eager)."""
     saved = {key: celery_app.conf[key] for key in ("task_always_eager", "broker_url")}
     celery_app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:1/0")
     reset_broker_connections()
     try:
-        # When the engine asks for a training run
-        response = api_client(engine).post("/api/v1/affinity/train")
+        return call()
     finally:
         celery_app.conf.update(saved)
         reset_broker_connections()
-    # Then it hears that nothing was queued, and the trail says so
-    assert response.status_code == 503
-    assert "training was not started" in response.json()["errors"]["non_field_errors"][0]
-    assert AuditEntry.objects.filter(action="affinity.training_not_queued").count() == 1
+
+
+def test_training_requested_with_the_task_queue_down_is_kept_and_run_by_the_sweeper(world, engine):
+    # When the engine asks for a training run while the broker does not answer
+    response = _with_broker_down(lambda: api_client(engine).post("/api/v1/affinity/train"))
+    # Then it is accepted, told it is not queued yet, and the request is kept
+    assert response.status_code == 202
+    body = response.json()
+    assert body["queued"] is False
+    kept = TrainingRequest.objects.get(pk=body["task_id"])
+    assert kept.queued_at is None and kept.finished_at is None
+    assert AuditEntry.objects.filter(action="affinity.training_deferred").count() == 1
     assert not AffinityModel.objects.exists()
+    # When the broker is back and the sweeper fires (celery beat sends it every minute)
+    version = train_pending_task.apply().get()
+    # Then a model is trained and active, and the request is answered by it
+    kept.refresh_from_db()
+    assert kept.finished_at is not None and kept.outcome == "trained"
+    assert kept.model_version == version
+    assert AffinityModel.objects.get(is_active=True).model_version == version
+    # And a second sweep finds nothing left to do
+    assert train_pending_task.apply().get() is None
+    assert AffinityModel.objects.count() == 1
+
+
+def test_a_queued_training_request_is_answered_and_its_redelivery_trains_nothing(world, engine):
+    # Given a request the broker took (eager here: the run happens at once)
+    body = api_client(engine).post("/api/v1/affinity/train").json()
+    request = TrainingRequest.objects.get(pk=body["task_id"])
+    assert body["queued"] is True and request.queued_at is not None
+    assert request.outcome == "trained"
+    # When the same task is delivered again (a worker died before acknowledging it)
+    again = train_affinity_task.apply(
+        kwargs={"actor_id": engine.pk, "request_id": body["task_id"]}
+    ).get()
+    # Then it answers the run's version without training a second model
+    assert again == request.model_version
+    assert AffinityModel.objects.count() == 1
+    assert not pending_training_requests().exists()
+
+
+def test_a_request_with_nothing_to_train_on_is_answered_with_the_reason(db, engine):
+    # Given no engagement events at all, and a request the broker never took
+    response = _with_broker_down(lambda: api_client(engine).post("/api/v1/affinity/train"))
+    # When the sweeper runs it
+    assert train_pending_task.apply().get() is None
+    # Then the request is closed and says why no model came of it
+    request = TrainingRequest.objects.get(pk=response.json()["task_id"])
+    assert request.finished_at is not None
+    assert request.outcome.startswith("not possible:") and "events" in request.outcome
+    assert not pending_training_requests().exists()

@@ -71,3 +71,34 @@ def test_a_killed_workers_lock_goes_with_its_connection():
         assert got is True
     finally:
         again.close()
+
+
+def test_a_request_that_finds_a_run_going_goes_back_to_the_sweeper(author, engine):
+    from django.utils import timezone
+
+    from content_modules.affinity.models import TrainingRequest
+    from content_modules.affinity.tasks import train_affinity_task, train_pending_task
+    from tests.affinity.test_learning import build_world
+
+    build_world(author, n_hcps=30, deliveries=12)
+    request = TrainingRequest.objects.create(requested_by=engine, queued_at=timezone.now())
+    # Given another worker in the middle of a training run
+    other = _hold_lock_elsewhere()
+    try:
+        # When a worker takes the request meanwhile
+        kwargs = {"actor_id": engine.pk, "request_id": str(request.pk)}
+        assert train_affinity_task.apply(kwargs=kwargs).get() is None
+    finally:
+        if other is not None:
+            other.close()
+        cache.delete(actions.TRAINING_LOCK)
+    # Then the request waits for the sweeper rather than for the half-hour staleness
+    assert list(actions.pending_training_requests()) == [request]
+    # And the sweeper runs it once the lock is free
+    deadline = time.monotonic() + 10
+    while (version := train_pending_task.apply().get()) is None:
+        assert time.monotonic() < deadline, "the lock was not freed"
+        time.sleep(0.05)
+    request.refresh_from_db()
+    assert request.model_version == version and request.finished_at is not None
+    assert AffinityModel.objects.get(is_active=True).model_version == version

@@ -12,9 +12,15 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from content_modules.affinity.models import EngagementEvent, VersionEmbedding
-from content_modules.affinity.tasks import embed_missing_task
+from content_modules.affinity.models import (
+    AffinityModel,
+    EngagementEvent,
+    TrainingRequest,
+    VersionEmbedding,
+)
+from content_modules.affinity.tasks import embed_missing_task, train_pending_task
 from tests import celery_support, services
+from tests.affinity.test_learning import build_world
 from tests.factories import PASSWORD, api_client, make_user
 
 from .helpers import approved
@@ -62,10 +68,13 @@ def _module_body(n: int) -> dict:
 
 
 def test_with_redis_stopped_endpoints_answer_and_deferred_work_runs_when_it_is_back(
-    transactional_db, tmp_path, private_redis, author
+    transactional_db, tmp_path, private_redis, author, embedding_model
 ):
     engine = make_user("engine")
     live = approved(author)
+    # Approved modules with a history to train on
+    library, _ = build_world(author, n_hcps=30, deliveries=12)
+    approved_modules = {live.module_id} | {v.module_id for v in library}
     with celery_support.live_worker(tmp_path) as worker:
         # Given Redis dies
         private_redis.stop()
@@ -76,8 +85,9 @@ def test_with_redis_stopped_endpoints_answer_and_deferred_work_runs_when_it_is_b
             "/api/v1/recommendations", {"hcp": "HCP-9", "channel": "email"}, format="json"
         )
         assert response.status_code == 200, response.content
-        assert [i["module"] for i in response.json()["items"]] == [live.module_id]
-        assert engine_client.get("/api/v1/content").json()["count"] == 1
+        shown = {i["module"] for i in response.json()["items"]}
+        assert shown and shown <= approved_modules
+        assert engine_client.get("/api/v1/content").json()["count"] == len(approved_modules)
 
         # And events are accepted and stored in PostgreSQL
         events = [
@@ -107,13 +117,28 @@ def test_with_redis_stopped_endpoints_answer_and_deferred_work_runs_when_it_is_b
         written = response.json()["version_id"]
         assert not VersionEmbedding.objects.filter(version_id=written).exists()
 
+        # And a training request is accepted and kept, though it cannot be queued now
+        response = engine_client.post("/api/v1/affinity/train")
+        assert response.status_code == 202 and response.json()["queued"] is False
+        training_request = response.json()["task_id"]
+
         # When Redis is back and the periodic sweeper fires (as celery beat does)
         private_redis.start()
         celery_support.reset_broker_connections()
         embed_missing_task.apply_async()
+        train_pending_task.apply_async()
 
         # Then the worker embeds what was missed, nothing lost
         worker.wait_for(
             lambda: VersionEmbedding.objects.filter(version_id__in=[written, live.pk]).count() == 2,
             timeout=180,
         )
+        # And trains the model that was asked for while Redis was down
+        answered = worker.wait_for(
+            lambda: TrainingRequest.objects.filter(
+                pk=training_request, finished_at__isnull=False
+            ).first(),
+            timeout=180,
+        )
+        assert answered.outcome == "trained"
+        assert AffinityModel.objects.get(is_active=True).model_version == answered.model_version

@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Q
+from django.utils.timezone import now
 from kombu.exceptions import OperationalError
 
 from content_modules.accounts.roles import Role, has_role
@@ -16,10 +20,9 @@ from content_modules.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
-    ServiceUnavailable,
 )
 
-from ..models import EXTERNAL_ID_RE, HCP, AffinityModel
+from ..models import EXTERNAL_ID_RE, HCP, AffinityModel, TrainingRequest
 
 logger = logging.getLogger(__name__)
 
@@ -108,16 +111,29 @@ def active_model_get(*, actor) -> AffinityModel:
     return model
 
 
-def affinity_training_request(*, actor, evaluate: bool = True) -> str:
-    """Queue a training run after commit; answer the Celery task id."""
+@dataclass
+class TrainingQueued:
+    task_id: str
+    queued: bool  # False: the broker did not answer; the sweeper runs it when it is back
+
+
+def affinity_training_request(*, actor, evaluate: bool = True) -> TrainingQueued:
+    """Record a training request, then hand it to the task queue.
+
+    The request row commits first (the outbox): with the broker down the
+    answer is still 202, ``queued`` is false, and ``tasks.train_pending_task``
+    (celery beat, every TRAINING_SWEEP_INTERVAL_SECONDS) runs it once Redis
+    is back. Nothing is lost and the caller is told which case it is.
+    """
     from content_modules.audit.services import audit_record
 
     from ..tasks import train_affinity_task
 
     if not can_train(actor):
         raise PermissionDenied("Only an admin or the engine service account may start training.")
-    task_id = str(uuid.uuid4())
     with transaction.atomic():
+        req = TrainingRequest.objects.create(requested_by=actor, evaluate=evaluate)
+        task_id = str(req.pk)
         audit_record(
             actor=actor,
             action="affinity.training_requested",
@@ -125,46 +141,95 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> str:
             object_id=task_id,
             data={"task_id": task_id, "evaluate": evaluate},
         )
-    # Sent after the audit entry commits, and not from on_commit: with the broker
-    # down the caller must hear that nothing was queued (503), not get a 202 for
-    # a run that will never happen.
     try:
         train_affinity_task.apply_async(
-            kwargs={"actor_id": actor.pk, "evaluate": evaluate}, task_id=task_id
+            kwargs={"actor_id": actor.pk, "evaluate": evaluate, "request_id": task_id},
+            task_id=task_id,
         )
     except OperationalError as exc:
-        logger.warning("training request %s not queued: %s", task_id, exc)
+        logger.warning("training request %s not queued, the sweeper will run it: %s", task_id, exc)
         with transaction.atomic():
             audit_record(
                 actor=actor,
-                action="affinity.training_not_queued",
+                action="affinity.training_deferred",
                 object_type="affinity.affinitymodel",
                 object_id=task_id,
                 data={"task_id": task_id, "reason": str(exc)[:200]},
             )
-        raise ServiceUnavailable(
-            "The task queue does not answer; training was not started. Try again shortly.",
-            field="non_field_errors",
-        ) from exc
-    return task_id
+        return TrainingQueued(task_id, queued=False)
+    TrainingRequest.objects.filter(pk=req.pk, queued_at__isnull=True).update(queued_at=now())
+    return TrainingQueued(task_id, queued=True)
 
 
-def run_training(*, actor_id: int | None, evaluate: bool = True, progress=None) -> str | None:
-    """Train, store and activate a model (then evaluate it); one run at a time."""
+def pending_training_requests():
+    """Requests no run has answered that no worker will: never queued (the broker was
+    down), or queued or started longer ago than a run may last (the queued task was
+    lost with a restarted Redis, or its worker died and it was not redelivered)."""
+    stale = now() - timedelta(seconds=TRAINING_LOCK_SECONDS)
+    return TrainingRequest.objects.filter(finished_at__isnull=True).filter(
+        Q(queued_at__isnull=True)
+        | Q(started_at__isnull=True, queued_at__lt=stale)
+        | Q(started_at__lt=stale)
+    )
+
+
+def run_pending_training(progress=None) -> str | None:
+    """The sweeper: one run answers every pending request (a run trains on all the data)."""
+    pending = list(pending_training_requests().order_by("requested_at"))
+    if not pending:
+        return None
+    last = pending[-1]
+    return run_training(
+        actor_id=last.requested_by_id,
+        evaluate=any(r.evaluate for r in pending),
+        progress=progress,
+        request_id=last.pk,
+    )
+
+
+def run_training(
+    *,
+    actor_id: int | None,
+    evaluate: bool = True,
+    progress=None,
+    request_id: str | uuid.UUID | None = None,
+) -> str | None:
+    """Train, store and activate a model (then evaluate it); one run at a time.
+
+    With ``request_id`` the run answers that request and every other one made
+    before it started; a request already answered (a redelivered task) does
+    not train again.
+    """
     from django.contrib.auth import get_user_model
 
     from .evaluation import affinity_model_evaluate
     from .training import affinity_model_train
 
+    if request_id is not None:
+        done = TrainingRequest.objects.filter(pk=request_id, finished_at__isnull=False).first()
+        if done is not None:
+            logger.info("training request %s was already answered", request_id)
+            return done.model_version or None
     with training_lock() as held:
         if not held:
-            logger.info("affinity training already running; this request is skipped")
+            logger.info("affinity training already running; the sweeper retries this request")
+            if request_id is not None:  # back to the sweeper, which runs it after this run
+                TrainingRequest.objects.filter(pk=request_id, finished_at__isnull=True).update(
+                    queued_at=None
+                )
             return None
+        started = now()
+        if request_id is not None:
+            TrainingRequest.objects.filter(pk=request_id).update(started_at=started)
+        answered = TrainingRequest.objects.filter(
+            finished_at__isnull=True, requested_at__lte=started
+        )
         actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
         try:
             stored = affinity_model_train(actor=actor, progress=progress)
         except Conflict as exc:
             logger.warning("affinity training not possible: %s", exc.message)
+            answered.update(finished_at=now(), outcome=f"not possible: {exc.message}"[:200])
             return None
         if evaluate:
             try:
@@ -173,4 +238,5 @@ def run_training(*, actor_id: int | None, evaluate: bool = True, progress=None) 
                 )
             except Conflict as exc:
                 logger.warning("affinity evaluation not possible: %s", exc.message)
+        answered.update(finished_at=now(), model_version=stored.model_version, outcome="trained")
         return stored.model_version
