@@ -21,7 +21,13 @@ from rest_framework.authtoken.models import Token
 # Imported for their admin registrations, so the registry below is complete.
 import contentapp.urls  # noqa: F401, I001
 from content_modules.accounts.models import AuthFailure
-from content_modules.affinity.models import HCP, AffinityModel, EngagementEvent, VersionEmbedding
+from content_modules.affinity.models import (
+    HCP,
+    AffinityModel,
+    EngagementEvent,
+    TrainingRequest,
+    VersionEmbedding,
+)
 from content_modules.audit.models import AuditEntry
 from content_modules.library.images import image_asset_create
 from content_modules.library.models import (
@@ -49,6 +55,7 @@ BUILT_HERE = {
     "affinity.AffinityModel",
     "affinity.EngagementEvent",
     "affinity.HCP",
+    "affinity.TrainingRequest",
     "affinity.VersionEmbedding",
     "audit.AuditEntry",
     "auth.Group",
@@ -109,6 +116,13 @@ def populated(db, admin_user, author, medical, django_capture_on_commit_callback
         artifact=b"\x00" * 128,
         is_active=True,
         metrics={"auc": 0.71},
+    )
+    TrainingRequest.objects.create(
+        requested_by=author,
+        queued_at=timezone.now(),
+        finished_at=timezone.now(),
+        model_version="2026-01-01T00:00:00Z",
+        outcome="trained",
     )
     AuthFailure.objects.create(username="mallory", kind=AuthFailure.Kind.LOGIN)
     Token.objects.get_or_create(user=author)
