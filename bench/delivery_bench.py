@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import random
@@ -68,7 +69,7 @@ def setup(db: str, events: int, hcps: int, modules: int) -> None:
     TOKEN_FILE.write_text(token.key)
 
 
-def load(port: int, scenario: str, requests: int, concurrency: int, hcps: int) -> dict:
+def load(port: int, scenario: str, requests: int, concurrency: int, hcps: int, seed: int) -> dict:
     """Drive one scenario; answer latencies (ms) and throughput."""
     token = TOKEN_FILE.read_text().strip()
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
@@ -110,7 +111,10 @@ def load(port: int, scenario: str, requests: int, concurrency: int, hcps: int) -
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    # Each client of each load process draws its own HCPs (uniformly over all of them),
+    # so a run does not ask for the same few HCPs round after round, which would keep
+    # their rows and index pages in the database's cache.
+    threads = [threading.Thread(target=client, args=(seed * 1000 + i,)) for i in range(concurrency)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -154,7 +158,9 @@ def pooled(scenario: str, rounds: list[dict]) -> dict:
     }
 
 
-def run(db: str, port: int, workers: int, requests: int, concurrency: int, rounds: int) -> None:
+def run(
+    db: str, port: int, workers: int, requests: int, concurrency: int, rounds: int, seeds
+) -> None:
     env = dict(
         os.environ,
         DATABASE_URL=f"{SERVER}/{db}",
@@ -166,9 +172,11 @@ def run(db: str, port: int, workers: int, requests: int, concurrency: int, round
     env.pop("REDIS_URL", None)
     import psycopg
 
-    # Flush what setup (or an earlier run) left dirty now, not during the measurement.
+    # Flush what setup (or an earlier run) left dirty now, not during the measurement:
+    # the database's buffers, then the kernel's write-back of them.
     with psycopg.connect(f"{SERVER}/{db}", autocommit=True) as conn:
         conn.execute("CHECKPOINT")
+    os.sync()
     server = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
@@ -197,14 +205,14 @@ def run(db: str, port: int, workers: int, requests: int, concurrency: int, round
         for scenario in scenarios:
             # Warm every worker: the catalogue, the model and the per-group caches
             # (one per specialty and segment) load on first use.
-            _spawn_load(port, scenario, 150 * workers, workers)
+            _spawn_load(port, scenario, 150 * workers, workers, seeds)
         # Interleaved rounds: this machine's speed drifts by a third over minutes, so
         # the floor and the endpoints take turns and meet the same conditions.
         per_round = max(1, requests // rounds)
         runs: dict[str, list[dict]] = {s: [] for s in scenarios}
         for _ in range(rounds):
             for scenario in scenarios:
-                runs[scenario].append(_spawn_load(port, scenario, per_round, concurrency))
+                runs[scenario].append(_spawn_load(port, scenario, per_round, concurrency, seeds))
         results = [pooled(s, runs[s]) for s in scenarios]
     finally:
         server.send_signal(signal.SIGTERM)
@@ -230,7 +238,7 @@ def run(db: str, port: int, workers: int, requests: int, concurrency: int, round
         )
 
 
-def _spawn_load(port: int, scenario: str, requests: int, concurrency: int) -> dict:
+def _spawn_load(port: int, scenario: str, requests: int, concurrency: int, seeds) -> dict:
     out = subprocess.run(
         [
             sys.executable,
@@ -243,6 +251,8 @@ def _spawn_load(port: int, scenario: str, requests: int, concurrency: int) -> di
             str(requests),
             "--concurrency",
             str(concurrency),
+            "--seed",
+            str(next(seeds)),
         ],
         capture_output=True,
         text=True,
@@ -266,14 +276,23 @@ def main() -> None:
     parser.add_argument("--hcps", type=int, default=N_HCPS)
     parser.add_argument("--modules", type=int, default=N_MODULES)
     parser.add_argument("--load", choices=["ping", "top5", "slots4"])
+    parser.add_argument("--seed", type=int, default=0, help="first seed of the HCPs drawn")
     args = parser.parse_args()
     if args.setup:
         setup(args.db, args.events, args.hcps, args.modules)
     elif args.load:
-        result = load(args.port, args.load, args.requests, args.concurrency, args.hcps)
+        result = load(args.port, args.load, args.requests, args.concurrency, args.hcps, args.seed)
         print(json.dumps(result))
     else:
-        run(args.db, args.port, args.workers, args.requests, args.concurrency, args.rounds)
+        run(
+            args.db,
+            args.port,
+            args.workers,
+            args.requests,
+            args.concurrency,
+            args.rounds,
+            itertools.count(args.seed or int(time.time())),
+        )
 
 
 if __name__ == "__main__":

@@ -76,8 +76,16 @@ class RecommendationItem(models.Model):
     """One item shown: which version at which rank, its score and logged propensity."""
 
     # No index of its own: the unique (recommendation, rank) index serves lookups by it.
+    # No database check either: an answer and its items are written by one statement
+    # (services._store), so an item never names a missing answer. A foreign-key check
+    # would run per item a plan cached per connection; planned while the log was empty
+    # (a fresh database, analyzed), it scans the whole log, growing with every answer.
     recommendation = models.ForeignKey(
-        Recommendation, on_delete=models.CASCADE, related_name="items", db_index=False
+        Recommendation,
+        on_delete=models.CASCADE,
+        related_name="items",
+        db_index=False,
+        db_constraint=False,
     )
     rank = models.PositiveSmallIntegerField()
     slot = models.CharField(max_length=64, blank=True)

@@ -118,3 +118,17 @@ def test_a_connection_the_server_dropped_is_replaced_not_used(
     assert response.status_code == 200, response.content
     assert connection.connection.info.backend_pid != pid
     assert Recommendation.objects.filter(pk=response.json()["recommendation_id"]).exists()
+
+
+def test_deleting_an_answer_deletes_its_items(db, author, engine_client):
+    # Given two logged answers (items reference their answer without a database check)
+    HCP.objects.create(external_id="HCP-1", specialty="cardiology")
+    for _ in range(3):
+        approved(author)
+    first = recommend(engine_client, hcp="HCP-1", k=2).json()["recommendation_id"]
+    second = recommend(engine_client, hcp="HCP-1", k=2).json()["recommendation_id"]
+    # When one is deleted (the admin, a retention job)
+    Recommendation.objects.filter(pk=first).delete()
+    # Then its items go with it and the other answer keeps its own
+    assert not RecommendationItem.objects.filter(recommendation_id=first).exists()
+    assert RecommendationItem.objects.filter(recommendation_id=second).count() == 2
