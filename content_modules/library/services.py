@@ -7,11 +7,15 @@ the browser pages, management commands and tasks all behave identically.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -258,6 +262,12 @@ def _next_version(
     return version
 
 
+def _write_reference_pdf(name: str, content: bytes) -> None:
+    saved = default_storage.save(name, ContentFile(content))
+    if saved != name:  # cannot happen with a random prefix; never leave a row without its file
+        Reference.objects.filter(pdf=name).update(pdf=saved)
+
+
 @transaction.atomic
 def reference_create(*, actor, citation: str, url: str = "", pdf=None) -> Reference:
     """Register a reference (citation, optional URL or PDF)."""
@@ -267,7 +277,13 @@ def reference_create(*, actor, citation: str, url: str = "", pdf=None) -> Refere
         raise InvalidInput("Citation is required.", field="citation")
     reference = Reference(citation=citation.strip(), url=url or "", created_by=actor)
     if pdf is not None:
-        reference.pdf.save(pdf.name, pdf, save=False)
+        # The row names the file now and the file is written when the transaction
+        # commits, so a rollback (here or in a caller's transaction) leaves no file.
+        # A random prefix makes the name the storage's own: nothing else takes it.
+        folder, _, name = reference.pdf.field.generate_filename(reference, pdf.name).rpartition("/")
+        reference.pdf.name = f"{folder}/{uuid.uuid4().hex[:12]}-{name}"
+        content = pdf.read()
+        transaction.on_commit(partial(_write_reference_pdf, reference.pdf.name, content))
     reference.save()
     audit_record(
         actor=actor,

@@ -38,18 +38,40 @@ def test_author_registers_a_reference_with_json(author):
 
 
 @pytest.mark.django_db
-def test_author_registers_a_reference_with_a_pdf(author):
+def test_author_registers_a_reference_with_a_pdf(author, django_capture_on_commit_callbacks):
     upload = SimpleUploadedFile("smith2025.pdf", PDF, content_type="application/pdf")
 
-    response = api_client(author).post(
-        "/api/v1/references", {"citation": "Smith 2025", "pdf": upload}, format="multipart"
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client(author).post(
+            "/api/v1/references", {"citation": "Smith 2025", "pdf": upload}, format="multipart"
+        )
 
     assert response.status_code == 201, response.json()
     reference = Reference.objects.get(pk=response.json()["id"])
     assert response.json()["pdf_url"].startswith("http://testserver/media/references/")
     with reference.pdf.open("rb") as stored:
         assert stored.read() == PDF
+    assert reference.pdf.name.endswith("-smith2025.pdf")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reference_whose_transaction_rolls_back_leaves_no_pdf(author):
+    # Given a reference registered inside a transaction that then fails
+    from django.db import transaction
+
+    from content_modules.library.services import reference_create
+
+    upload = SimpleUploadedFile("smith2025.pdf", PDF, content_type="application/pdf")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        reference_create(actor=author, citation="Smith 2025", pdf=upload)
+        raise RuntimeError("a later step of the same transaction failed")
+    # Then neither the row nor its file exists
+    assert not Reference.objects.exists()
+    assert stored_files() == []
+    # And the same registration committed writes both
+    upload.seek(0)
+    reference = reference_create(actor=author, citation="Smith 2025", pdf=upload)
+    assert [Path(reference.pdf.name).name] == stored_files()
 
 
 @pytest.mark.django_db

@@ -797,10 +797,13 @@ def test_create_form_sent_back_with_errors_shows_similar_approved_claims(client,
     assert f'data-module="{approved.module_id}"' in response.content.decode()
 
 
-def test_reference_pdf_is_linked_and_served_to_library_users_only(client, author, engine):
+def test_reference_pdf_is_linked_and_served_to_library_users_only(
+    client, author, engine, django_capture_on_commit_callbacks
+):
     body = b"%PDF-1.4\n% a tiny test pdf\n%%EOF\n"
     pdf = SimpleUploadedFile("study.pdf", body, "application/pdf")
-    reference = reference_create(actor=author, citation="With a PDF", pdf=pdf)
+    with django_capture_on_commit_callbacks(execute=True):
+        reference = reference_create(actor=author, citation="With a PDF", pdf=pdf)
     version = make_module(author, references=[reference])
     login(client, author)
     html = client.get(reverse("library:module_detail", args=[version.module_id])).content.decode()
