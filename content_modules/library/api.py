@@ -16,14 +16,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from content_modules.accounts.permissions import AdminsWrite, AuthorsWrite, CanSeeLibrary
 from content_modules.audit.models import AuditEntry
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
-from contentapp.parsers import SizeLimitedJSONParser
 
 from .filters import ModuleFilter
 from .images import store_image_asset
@@ -47,8 +45,6 @@ from .services import (
     reference_create,
     tag_create,
 )
-
-PARSERS = [SizeLimitedJSONParser, MultiPartParser, FormParser]
 
 
 class _NoFormatOverride:
@@ -173,7 +169,6 @@ class VocabularyView(generics.GenericAPIView):
     serializer_class = VocabularyTermSerializer
     pagination_class = None
     filter_backends: list = []
-    parser_classes = PARSERS
 
     def _kind(self) -> str:
         kind = self.kwargs["kind"]
@@ -235,7 +230,6 @@ class ModuleListView(generics.ListAPIView):
     serializer_class = ModuleVersionSerializer
     filterset_class = ModuleFilter
     content_negotiation_class = FilterFriendlyNegotiation
-    parser_classes = PARSERS
 
     def get_queryset(self):
         return library_modules()
@@ -299,7 +293,6 @@ class ModuleDetailView(generics.GenericAPIView):
 
     permission_classes = [IsAuthenticated, CanSeeLibrary, AuthorsWrite]
     serializer_class = ModuleVersionSerializer
-    parser_classes = PARSERS
     filter_backends: list = []
 
     def get_queryset(self):
@@ -399,7 +392,6 @@ class ReferenceListView(generics.ListAPIView):
     permission_classes = [IsAuthenticated, CanSeeLibrary]
     serializer_class = ReferenceSerializer
     filter_backends: list = []
-    parser_classes = PARSERS
 
     def get_queryset(self):
         references = Reference.objects.select_related("created_by").order_by("-created_at", "-id")
