@@ -325,7 +325,7 @@ def storage_names(processed: ProcessedImage) -> dict[str, str]:
     }
 
 
-def _write_file(name: str, data: bytes) -> None:
+def write_file(name: str, data: bytes) -> None:
     """Write one file under exactly ``name``; identical content already there is kept."""
     if default_storage.exists(name):
         with default_storage.open(name, "rb") as existing:
@@ -380,7 +380,7 @@ def store_image_asset(*, actor, processed: ProcessedImage) -> ImageAsset:
 
     def write_files() -> None:
         for name, data in files:
-            _write_file(name, data)
+            write_file(name, data)
 
     transaction.on_commit(write_files)
     return asset

@@ -14,8 +14,6 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,6 +22,7 @@ from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, PermissionDenied
 
 from . import signals
+from .images import write_file
 from .models import (
     Brand,
     Channel,
@@ -262,12 +261,6 @@ def _next_version(
     return version
 
 
-def _write_reference_pdf(name: str, content: bytes) -> None:
-    saved = default_storage.save(name, ContentFile(content))
-    if saved != name:  # cannot happen with a random prefix; never leave a row without its file
-        Reference.objects.filter(pdf=name).update(pdf=saved)
-
-
 @transaction.atomic
 def reference_create(*, actor, citation: str, url: str = "", pdf=None) -> Reference:
     """Register a reference (citation, optional URL or PDF)."""
@@ -282,8 +275,7 @@ def reference_create(*, actor, citation: str, url: str = "", pdf=None) -> Refere
         # A random prefix makes the name the storage's own: nothing else takes it.
         folder, _, name = reference.pdf.field.generate_filename(reference, pdf.name).rpartition("/")
         reference.pdf.name = f"{folder}/{uuid.uuid4().hex[:12]}-{name}"
-        content = pdf.read()
-        transaction.on_commit(partial(_write_reference_pdf, reference.pdf.name, content))
+        transaction.on_commit(partial(write_file, reference.pdf.name, pdf.read()))
     reference.save()
     audit_record(
         actor=actor,
