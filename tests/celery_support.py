@@ -55,6 +55,19 @@ def reset_broker_connections() -> None:
         amqp._producer_pool = None
 
 
+@contextmanager
+def broker_down() -> Iterator[None]:
+    """Send tasks to a broker nobody listens on (a closed loopback port), not eagerly."""
+    saved = {key: celery_app.conf[key] for key in ("task_always_eager", "broker_url")}
+    celery_app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:1/0")
+    reset_broker_connections()
+    try:
+        yield
+    finally:
+        celery_app.conf.update(saved)
+        reset_broker_connections()
+
+
 def worker_database_url() -> str:
     """A DATABASE_URL for the database this test process is connected to."""
     s = connection.settings_dict

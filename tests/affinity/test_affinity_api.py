@@ -11,9 +11,8 @@ from content_modules.affinity.learning.actions import pending_training_requests
 from content_modules.affinity.models import HCP, AffinityModel, TrainingRequest
 from content_modules.affinity.tasks import train_affinity_task, train_pending_task
 from content_modules.audit.models import AuditEntry
-from contentapp.celery import app as celery_app
 from tests.affinity.test_learning import build_world
-from tests.celery_support import reset_broker_connections
+from tests.celery_support import broker_down
 from tests.factories import api_client, make_user
 
 VERSION_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ#\d+$")
@@ -158,21 +157,10 @@ def test_a_real_worker_trains_evaluates_and_activates_a_model(live_celery_worker
     assert body["metrics"]["evaluation"]["methods"]["model"]["auc"] > 0.5
 
 
-def _with_broker_down(call):
-    """Run ``call`` while the Celery broker is a closed loopback port (not eager)."""
-    saved = {key: celery_app.conf[key] for key in ("task_always_eager", "broker_url")}
-    celery_app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:1/0")
-    reset_broker_connections()
-    try:
-        return call()
-    finally:
-        celery_app.conf.update(saved)
-        reset_broker_connections()
-
-
 def test_training_requested_with_the_task_queue_down_is_kept_and_run_by_the_sweeper(world, engine):
     # When the engine asks for a training run while the broker does not answer
-    response = _with_broker_down(lambda: api_client(engine).post("/api/v1/affinity/train"))
+    with broker_down():
+        response = api_client(engine).post("/api/v1/affinity/train")
     # Then it is accepted, told it is not queued yet, and the request is kept
     assert response.status_code == 202
     body = response.json()
@@ -211,7 +199,8 @@ def test_a_queued_training_request_is_answered_and_its_redelivery_trains_nothing
 
 def test_a_request_with_nothing_to_train_on_is_answered_with_the_reason(db, engine):
     # Given no engagement events at all, and a request the broker never took
-    response = _with_broker_down(lambda: api_client(engine).post("/api/v1/affinity/train"))
+    with broker_down():
+        response = api_client(engine).post("/api/v1/affinity/train")
     # When the sweeper runs it
     assert train_pending_task.apply().get() is None
     # Then the request is closed and says why no model came of it

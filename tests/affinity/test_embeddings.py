@@ -12,7 +12,7 @@ from content_modules.library.models import ModuleVersion
 from content_modules.library.services import module_edit
 from contentapp.celery import app as celery_app
 from tests import factories
-from tests.celery_support import reset_broker_connections
+from tests.celery_support import broker_down, reset_broker_connections
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
@@ -103,12 +103,9 @@ def test_a_new_module_is_embedded_after_commit_by_the_eager_task(
 
 
 def test_with_the_broker_down_the_author_is_not_failed_and_the_sweeper_embeds_later(
-    db, embedding_model, author, celery_conf, django_capture_on_commit_callbacks, caplog
+    db, embedding_model, author, django_capture_on_commit_callbacks, caplog
 ):
-    celery_conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:1/0")
-    reset_broker_connections()
-
-    with django_capture_on_commit_callbacks(execute=True):
+    with broker_down(), django_capture_on_commit_callbacks(execute=True):
         version = factories.make_module(author)
 
     assert ModuleVersion.objects.filter(pk=version.pk).exists()
