@@ -132,7 +132,10 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> TrainingQueued
     if not can_train(actor):
         raise PermissionDenied("Only an admin or the engine service account may start training.")
     with transaction.atomic():
-        req = TrainingRequest.objects.create(requested_by=actor, evaluate=evaluate)
+        # Marked queued before it is sent: a worker that takes it at once and finds
+        # another run going hands it back to the sweeper (queued_at cleared), and
+        # marking it only after sending could overwrite that.
+        req = TrainingRequest.objects.create(requested_by=actor, evaluate=evaluate, queued_at=now())
         task_id = str(req.pk)
         audit_record(
             actor=actor,
@@ -149,6 +152,7 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> TrainingQueued
     except OperationalError as exc:
         logger.warning("training request %s not queued, the sweeper will run it: %s", task_id, exc)
         with transaction.atomic():
+            TrainingRequest.objects.filter(pk=req.pk).update(queued_at=None)
             audit_record(
                 actor=actor,
                 action="affinity.training_deferred",
@@ -157,7 +161,6 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> TrainingQueued
                 data={"task_id": task_id, "reason": str(exc)[:200]},
             )
         return TrainingQueued(task_id, queued=False)
-    TrainingRequest.objects.filter(pk=req.pk, queued_at__isnull=True).update(queued_at=now())
     return TrainingQueued(task_id, queued=True)
 
 
