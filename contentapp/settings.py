@@ -349,3 +349,21 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Topic blocks: each topic keeps its settings in its own block below, so that work on
+# one topic does not collide with another's.
+
+# --- affinity model: champion/challenger gate, scheduled training ---
+
+
+# --- security: logins, lockout, throttles, sessions, API tokens ---
+
+
+# --- security: input bounds (JSON depth, stored sizes, accepted times) ---
+
+
+# --- security: audit chain key and checkpoints ---
+
+
+# --- security: uploads and bounded enqueue ---
+
