@@ -363,7 +363,21 @@ LOGGING = {
 
 
 # --- security: audit chain key and checkpoints ---
+# The audit chain is an HMAC chain keyed with AUDIT_HMAC_KEY, which lives here, never in
+# the database (development default: derived from SECRET_KEY; `check --deploy` refuses
+# production without a key of its own). A beat task signs the chain's last entry into
+# AUDIT_CHECKPOINT_DIR (write-once files; put it on storage the DBAs cannot rewrite), and
+# `verify_audit --checkpoints` holds the trail against them. README: "Audit trail tamper
+# evidence".
+AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
+AUDIT_CHECKPOINT_DIR = os.environ.get(
+    "AUDIT_CHECKPOINT_DIR", "" if PRODUCTION else str(BASE_DIR / "audit-checkpoints")
+)
+AUDIT_CHECKPOINT_INTERVAL_SECONDS = envint("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 300)
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "content_modules.audit.tasks.write_checkpoint",
+    "schedule": AUDIT_CHECKPOINT_INTERVAL_SECONDS,
+}
 
 
 # --- security: uploads and bounded enqueue ---
-

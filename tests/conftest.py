@@ -24,11 +24,35 @@ def _fast_and_isolated(settings, tmp_path):
     celery_app.conf.task_eager_propagates = True
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.AUDIT_CHECKPOINT_DIR = str(tmp_path / "audit-checkpoints")
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # A stopped Redis (in the resilience tests) must not break unrelated tests.
     with contextlib.suppress(Exception):
         cache.clear()
     yield
+
+
+def _flush_past_the_audit_truncate_guard() -> None:
+    """Let the test database's flush TRUNCATE the audit tables, which a trigger refuses.
+
+    A transactional test ends with a flush (one TRUNCATE of every table). Production
+    refuses TRUNCATE on the audit trail (migration audit 0003); the test run, as the
+    superuser, skips triggers for that one flush transaction only (SET LOCAL).
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    plain_flush = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **kwargs):
+        statements = plain_flush(self, style, tables, **kwargs)
+        if statements and any(table.startswith("audit_") for table in tables):
+            statements.insert(0, "SET LOCAL session_replication_role = replica;")
+        return statements
+
+    DatabaseOperations.sql_flush = sql_flush
+
+
+_flush_past_the_audit_truncate_guard()
 
 
 TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server", "live_celery_worker"}

@@ -71,6 +71,8 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "content.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "AUDIT_HMAC_KEY": secrets.token_urlsafe(48),
+        "AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
     }
     values.update(extra)
     return base_env(**{k: v for k, v in values.items() if v is not None})

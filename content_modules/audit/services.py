@@ -1,11 +1,30 @@
-"""Writing and verifying the audit trail."""
+"""Writing and verifying the audit trail.
 
+Each entry's ``entry_hash`` is an HMAC-SHA256, keyed with ``AUDIT_HMAC_KEY`` (a
+setting, never stored in the database), over the entry's canonical JSON form,
+which includes ``prev_hash``, the previous entry's hash. Someone who can write
+to the database but does not hold the key can change, delete or forge rows, and
+recompute hashes, but cannot produce hashes that verify.
+
+Entries written before the chain was keyed (plain sha256) stay as they were:
+migration ``0003`` appended one keyed ``audit.chain_keyed`` entry after them,
+whose keyed hash covers the last plain hash, so the plain prefix is anchored by
+the key too (rewriting it breaks the link into the marker). See the README,
+"Audit trail tamper evidence".
+"""
+
+from __future__ import annotations
+
+import functools
 import hashlib
+import hmac
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -13,11 +32,38 @@ from django.utils import timezone
 from .models import AuditChainHead, AuditEntry
 
 GENESIS_HASH = "0" * 64
+# The entry migration 0003 appended after the entries that were written unkeyed.
+CHAIN_KEYED_ACTION = "audit.chain_keyed"
 
 
 def _canonical(value: Any) -> Any:
     """Round-trip through JSON so the hash sees exactly what the database stores."""
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=8)
+def _derive_keys(configured: str, secret_key: str) -> tuple[bytes, bytes]:
+    if configured:
+        master = configured.encode("utf-8")
+    else:
+        # Development default: derived from SECRET_KEY (also kept out of the database);
+        # `check --deploy` refuses production without a key of its own (checks.py).
+        master = hmac.new(
+            secret_key.encode("utf-8"), b"contentapp audit chain (default key)", hashlib.sha256
+        ).digest()
+    chain = hmac.new(master, b"contentapp audit chain v1", hashlib.sha256).digest()
+    checkpoint = hmac.new(master, b"contentapp audit checkpoint v1", hashlib.sha256).digest()
+    return chain, checkpoint
+
+
+def chain_key() -> bytes:
+    """The key entries are hashed with (from AUDIT_HMAC_KEY, outside the database)."""
+    return _derive_keys(settings.AUDIT_HMAC_KEY, settings.SECRET_KEY)[0]
+
+
+def checkpoint_key() -> bytes:
+    """The key checkpoint files are signed with (a second key derived from the same secret)."""
+    return _derive_keys(settings.AUDIT_HMAC_KEY, settings.SECRET_KEY)[1]
 
 
 def compute_hash(
@@ -33,8 +79,12 @@ def compute_hash(
     version_id: int | None,
     data: Any,
     prev_hash: str,
+    key: bytes | None,
 ) -> str:
-    """The sha256 of an entry's canonical JSON form."""
+    """The HMAC-SHA256 with ``key`` of an entry's canonical JSON form (sha256 if key is None).
+
+    ``key=None`` is the scheme of the entries written before the chain was keyed.
+    """
     payload = {
         "seq": seq,
         "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
@@ -48,8 +98,30 @@ def compute_hash(
         "data": _canonical(data),
         "prev_hash": prev_hash,
     }
-    encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+    if key is None:
+        return hashlib.sha256(encoded).hexdigest()
+    return hmac.new(key, encoded, hashlib.sha256).hexdigest()
+
+
+def entry_hash_of(entry, *, key: bytes | None) -> str:
+    """Recompute a stored entry's hash under ``key`` (None: the unkeyed scheme)."""
+    return compute_hash(
+        seq=entry.seq,
+        occurred_at=entry.occurred_at,
+        actor_id=entry.actor_id,
+        actor_name=entry.actor_name,
+        action=entry.action,
+        object_type=entry.object_type,
+        object_id=entry.object_id,
+        module_id=entry.module_id,
+        version_id=entry.version_id,
+        data=entry.data,
+        prev_hash=entry.prev_hash,
+        key=key,
+    )
 
 
 def _actor_name(actor) -> str:
@@ -81,6 +153,7 @@ def audit_record(
         object_id = object_id if object_id is not None else obj.pk
     data = _canonical(data or {})
     actor_id = actor.pk if actor is not None else None
+    key = chain_key()
     with transaction.atomic():
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
         seq = head.last_seq + 1
@@ -99,6 +172,7 @@ def audit_record(
             version_id=version_id,
             data=data,
             prev_hash=head.last_hash,
+            key=key,
         )
         entry = AuditEntry.objects.create(
             seq=seq,
@@ -128,49 +202,184 @@ class VerifyResult:
     checked: int
     broken_seq: int | None = None
     reason: str = ""
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
+    checkpoints: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
-def audit_verify() -> VerifyResult:
-    """Walk the chain in order and report the first broken link."""
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
+def keyed_from_seq() -> int:
+    """The first sequence number whose entry must carry a keyed hash.
+
+    The entries before the ``audit.chain_keyed`` marker were written unkeyed; the
+    marker itself and everything after it are keyed. A trail with no marker is
+    keyed from #1. The marker only counts if it verifies with the key, so it cannot
+    be forged, and deleting it turns every earlier entry into an unkeyed one at a
+    place where a keyed one is required.
+    """
+    marker = (
+        AuditEntry.objects.filter(action=CHAIN_KEYED_ACTION)
+        .order_by("seq")
+        .values_list("seq", flat=True)
+        .first()
+    )
+    return marker or 1
+
+
+def _walk(
+    entries: Iterable[AuditEntry],
+    *,
+    start_seq: int,
+    start_prev: str,
+    keyed_from: int,
+    checkpoints: dict[int, tuple[str, str]] | None = None,
+) -> VerifyResult:
+    """Check each entry's sequence, link and hash, in order, from ``start_seq``."""
+    key = chain_key()
+    expected_seq, expected_prev = start_seq, start_prev
     checked = 0
-    for entry in AuditEntry.objects.order_by("seq").iterator(chunk_size=2000):
+    last_seq, last_hash = start_seq - 1, start_prev
+
+    def broken(seq: int, reason: str) -> VerifyResult:
+        return VerifyResult(False, checked, seq, reason, last_seq, last_hash)
+
+    for entry in entries:
         if entry.seq != expected_seq:
-            return VerifyResult(
-                False,
-                checked,
-                expected_seq,
-                f"entry #{expected_seq} is missing (found #{entry.seq})",
-            )
+            return broken(expected_seq, f"entry #{expected_seq} is missing (found #{entry.seq})")
         if entry.prev_hash != expected_prev:
-            return VerifyResult(
-                False, checked, entry.seq, "prev_hash does not match the previous entry's hash"
-            )
-        recomputed = compute_hash(
-            seq=entry.seq,
-            occurred_at=entry.occurred_at,
-            actor_id=entry.actor_id,
-            actor_name=entry.actor_name,
-            action=entry.action,
-            object_type=entry.object_type,
-            object_id=entry.object_id,
-            module_id=entry.module_id,
-            version_id=entry.version_id,
-            data=entry.data,
-            prev_hash=entry.prev_hash,
-        )
-        if recomputed != entry.entry_hash:
-            return VerifyResult(False, checked, entry.seq, "content does not match its hash")
+            return broken(entry.seq, "prev_hash does not match the previous entry's hash")
+        if entry.seq >= keyed_from:
+            if not hmac.compare_digest(entry_hash_of(entry, key=key), entry.entry_hash):
+                return broken(
+                    entry.seq,
+                    "content does not match its keyed hash (changed, or re-hashed without "
+                    "the AUDIT_HMAC_KEY it was written with)",
+                )
+        elif entry_hash_of(entry, key=None) != entry.entry_hash:
+            return broken(entry.seq, "content does not match its hash (unkeyed entry)")
+        if checkpoints and entry.seq in checkpoints:
+            signed_hash, name = checkpoints[entry.seq]
+            if not hmac.compare_digest(signed_hash, entry.entry_hash):
+                return broken(
+                    entry.seq,
+                    f"entry #{entry.seq} differs from signed checkpoint {name}: the trail was "
+                    f"rewritten at or before #{entry.seq}",
+                )
         expected_prev = entry.entry_hash
         expected_seq += 1
         checked += 1
+        last_seq, last_hash = entry.seq, entry.entry_hash
+    return VerifyResult(True, checked, last_seq=last_seq, last_hash=last_hash)
+
+
+def _check_head(result: VerifyResult) -> VerifyResult:
+    """The head row must exist once there are entries, and point at the last one."""
     head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and head.last_seq != checked:
+    if head is None:
+        if result.last_seq:
+            return VerifyResult(
+                False,
+                result.checked,
+                result.last_seq,
+                f"the chain head row is missing while the trail holds #{result.last_seq}",
+                result.last_seq,
+                result.last_hash,
+            )
+        return result
+    if head.last_seq > result.last_seq:
+        reason = (
+            f"chain head says #{head.last_seq} but the trail ends at #{result.last_seq}: "
+            "entries were cut from the end"
+        )
+    elif head.last_seq < result.last_seq:
+        reason = (
+            f"chain head is behind the trail: it says #{head.last_seq} but the trail "
+            f"ends at #{result.last_seq}"
+        )
+    elif head.last_hash != result.last_hash:
+        reason = f"chain head's hash does not match entry #{result.last_seq}"
+    else:
+        return result
+    return VerifyResult(
+        False,
+        result.checked,
+        min(head.last_seq, result.last_seq) + 1,
+        reason,
+        result.last_seq,
+        result.last_hash,
+    )
+
+
+def audit_verify(*, checkpoints: bool = False, checkpoint_dir=None) -> VerifyResult:
+    """Walk the chain in order and report the first broken link.
+
+    With ``checkpoints``, every signed checkpoint file in ``AUDIT_CHECKPOINT_DIR``
+    (or ``checkpoint_dir``) is also held against the trail: the entry it names
+    must still exist with the hash it recorded.
+    """
+    from . import checkpoints as checkpoint_files
+
+    signed: dict[int, tuple[str, str]] = {}
+    if checkpoints:
+        loaded = checkpoint_files.checkpoints_load(checkpoint_dir)
+        if not loaded.ok:
+            return VerifyResult(False, 0, None, loaded.reason)
+        signed = {cp.seq: (cp.entry_hash, cp.name) for cp in loaded.checkpoints}
+    entries = AuditEntry.objects.order_by("seq").iterator(chunk_size=2000)
+    result = _walk(
+        entries,
+        start_seq=1,
+        start_prev=GENESIS_HASH,
+        keyed_from=keyed_from_seq(),
+        checkpoints=signed,
+    )
+    if not result.ok:
+        return result
+    result = _check_head(result)
+    if not result.ok or not checkpoints:
+        return result
+    beyond = [seq for seq in signed if seq > result.last_seq]
+    if beyond:
+        seq = max(beyond)
         return VerifyResult(
             False,
-            checked,
-            checked + 1,
-            f"chain head says #{head.last_seq} but the trail ends at #{checked}",
+            result.checked,
+            result.last_seq + 1,
+            f"the trail ends at #{result.last_seq} but signed checkpoint {signed[seq][1]} "
+            f"records entry #{seq}: entries were cut",
+            result.last_seq,
+            result.last_hash,
         )
-    return VerifyResult(True, checked)
+    if result.last_seq and not signed:
+        return VerifyResult(
+            False,
+            result.checked,
+            None,
+            f"no checkpoint in {checkpoint_files.checkpoint_dir(checkpoint_dir)} to hold "
+            f"the trail against (#{result.last_seq} entries)",
+            result.last_seq,
+            result.last_hash,
+        )
+    result.checkpoints = len(signed)
+    covered = max(signed) if signed else 0
+    if covered < result.last_seq:
+        result.notes.append(
+            f"entries #{covered + 1}-#{result.last_seq} are newer than the last checkpoint"
+        )
+    return result
+
+
+def audit_verify_since(seq: int, entry_hash: str) -> VerifyResult:
+    """Verify only the entries after ``seq``, whose hash a signed checkpoint recorded."""
+    anchor = AuditEntry.objects.filter(seq=seq).first() if seq else None
+    if seq and (anchor is None or anchor.entry_hash != entry_hash):
+        return VerifyResult(
+            False, 0, seq, f"entry #{seq} is gone or differs from its signed checkpoint"
+        )
+    entries = AuditEntry.objects.filter(seq__gt=seq).order_by("seq").iterator(chunk_size=2000)
+    return _walk(
+        entries,
+        start_seq=seq + 1,
+        start_prev=entry_hash if seq else GENESIS_HASH,
+        keyed_from=keyed_from_seq(),
+    )

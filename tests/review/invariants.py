@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from content_modules.audit.checkpoints import checkpoint_write
 from content_modules.audit.models import AuditEntry
 from content_modules.audit.services import audit_verify
 from content_modules.library.models import ModuleVersion, VersionStatus
@@ -139,8 +140,13 @@ def check_signatures() -> None:
 
 
 def check_audit() -> None:
-    """Invariant 6: the chain verifies and every state change has its entry."""
+    """Invariant 6: the keyed chain verifies, also against a fresh signed checkpoint
+    (tests/security/test_audit_tamper.py makes the attacks it must catch), and every
+    state change has its entry."""
     result = audit_verify()
+    assert result.ok, result.reason
+    checkpoint_write()
+    result = audit_verify(checkpoints=True)
     assert result.ok, result.reason
     actions = Counter(AuditEntry.objects.values_list("action", flat=True))
     assert actions["signature.applied"] == Signature.objects.count()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "x" * 20 + "production-test-secret-key-of-sufficient-length-0123456789",
     "DATABASE_URL": "sqlite:////tmp/contentapp-production-check.sqlite3",
     "ALLOWED_HOSTS": "content.example.com",
+    "AUDIT_HMAC_KEY": "audit-chain-key-for-the-production-check-0123456789",
+    "AUDIT_CHECKPOINT_DIR": os.path.join(tempfile.gettempdir(), "contentapp-check-checkpoints"),
 }
 
 
