@@ -244,3 +244,15 @@ def test_the_command_and_the_beat_task_write_checkpoints(author, settings):
     schedule = settings.CELERY_BEAT_SCHEDULE["audit-checkpoint"]
     assert schedule["task"] == tasks.write_checkpoint.name
     assert schedule["schedule"] == settings.AUDIT_CHECKPOINT_INTERVAL_SECONDS
+
+
+def test_the_beat_task_without_a_checkpoint_folder_logs_an_error_instead_of_failing(
+    author, settings, caplog
+):
+    make_trail(author, modules=1)
+    settings.AUDIT_CHECKPOINT_DIR = ""
+
+    answer = tasks.write_checkpoint.delay().get()
+
+    assert answer.startswith("not checkpointed: AUDIT_CHECKPOINT_DIR is not set")
+    assert "NOT checkpointed" in caplog.text
