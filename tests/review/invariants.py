@@ -5,6 +5,7 @@ Used after single workflows and after every step of the state-machine test.
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter, defaultdict
 
 from django.db.models import Exists, OuterRef
@@ -145,8 +146,11 @@ def check_audit() -> None:
     state change has its entry."""
     result = audit_verify()
     assert result.ok, result.reason
-    checkpoint_write()
-    result = audit_verify(checkpoints=True)
+    # A folder of its own per check: a rolled-back transaction (the state machine's
+    # examples) takes its entries back, but not the files of an earlier checkpoint.
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint_write(directory=folder)
+        result = audit_verify(checkpoints=True, checkpoint_dir=folder)
     assert result.ok, result.reason
     actions = Counter(AuditEntry.objects.values_list("action", flat=True))
     assert actions["signature.applied"] == Signature.objects.count()
