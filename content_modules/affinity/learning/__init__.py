@@ -1,6 +1,7 @@
-"""The affinity model: features, training, scoring with explanations, offline evaluation.
+"""The affinity model: features, fit, scoring with explanations, offline evaluation, the gate.
 
-``score_versions(hcp, versions_or_ids)`` is what the recommendation endpoint
-calls; ``affinity_model_train`` and ``affinity_model_evaluate`` are the
-actions behind the Celery task, the management commands and the API.
+Pure numpy and read-only data loading: no Celery, audit, locks or
+transactions. ``score_versions(hcp, versions_or_ids)`` is what the
+recommendation endpoint calls; storing, gating and activating models is
+``content_modules.affinity.training_runs``.
 """
