@@ -134,7 +134,7 @@ REGIONS = ["UK-London", "UK-North", "DE-Berlin", "DE-Bavaria", "US-East", "US-We
 CHANNEL_SLUGS = ["email", "rep_email", "web", "rep_visit", "webinar"]
 
 
-DEMO_TOKEN_NAME = "seed_demo"
+ENGINE_DEMO_LABEL = "seed_demo"
 
 
 class Command(BaseCommand):
@@ -180,9 +180,9 @@ class Command(BaseCommand):
     def _engine_token(self, engine: User) -> str:
         """A fresh demo token for the engine (only hashes are stored, so the last
         run's secret cannot be printed again); the last run's token is revoked."""
-        for old in tokens_of(engine).filter(name=DEMO_TOKEN_NAME):
+        for old in tokens_of(engine).filter(name=ENGINE_DEMO_LABEL):
             token_revoke(actor=engine, token_id=old.pk)
-        return token_issue(user=engine, name=DEMO_TOKEN_NAME)[1]
+        return token_issue(user=engine, name=ENGINE_DEMO_LABEL)[1]
 
     def _vocabulary(self) -> None:
         for kind, items in VOCABULARY.items():
