@@ -52,6 +52,7 @@ def setup(db: str, events: int, hcps: int, modules: int) -> None:
     django.setup()
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
+
     from content_modules.accounts.tokens import token_issue
 
     call_command("migrate", verbosity=0)

@@ -90,9 +90,7 @@ def test_a_rotating_x_forwarded_for_does_not_lift_the_token_throttle(author, set
     allowed = int(settings.LOGIN_THROTTLE_RATE.split("/")[0])
     # Given a client that claims another address on every request
     answers = [
-        token_request(
-            author.username, PASSWORD, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}"
-        ).status_code
+        token_request(author.username, PASSWORD, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code
         for n in range(allowed + 1)
     ]
     # Then it is throttled all the same: there is no proxy of ours to trust
@@ -156,9 +154,7 @@ def test_the_throttle_holds_while_redis_is_down(author, settings, tmp_path):
 
 def test_a_stranger_cannot_lock_a_reviewer_out_of_signing(author, medical, settings):
     settings.LOGIN_THROTTLE_RATE = "1000/min"
-    task = version_submit(actor=author, module=make_module(author).module).tasks.get(
-        role="medical"
-    )
+    task = version_submit(actor=author, module=make_module(author).module).tasks.get(role="medical")
     # Given a stranger who types the reviewer's username with wrong passwords, many times
     for _ in range(settings.LOCKOUT_MAX_FAILURES + 3):
         token_request(medical.username, "guess", REMOTE_ADDR="198.51.100.66")
