@@ -374,10 +374,13 @@ SIGNATURE_FAILURE_ALERT_AFTER = envint("SIGNATURE_FAILURE_ALERT_AFTER", 3)
 API_TOKEN_EXPIRY_DAYS = envint("API_TOKEN_EXPIRY_DAYS", 90)
 API_TOKEN_MAX_PER_USER = envint("API_TOKEN_MAX_PER_USER", 20)
 # People's sessions end after this many minutes without a request (the engine uses
-# tokens); every request moves the end forward, which costs one session write.
+# tokens); a session in use has its end moved forward at most once a minute (a write).
 SESSION_IDLE_TIMEOUT_MINUTES = envint("SESSION_IDLE_TIMEOUT_MINUTES", 30)
 SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_MINUTES * 60
-SESSION_SAVE_EVERY_REQUEST = True
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "content_modules.accounts.middleware.IdleSessionMiddleware",
+)
 CELERY_BEAT_SCHEDULE["accounts-prune-attempts"] = {
     "task": "content_modules.accounts.tasks.prune_attempts",
     "schedule": 3600,

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 
-from content_modules.errors import PermissionDenied
+from content_modules.errors import DomainError
 
 from .models import AuthFailure
 from .services import check_credentials
@@ -32,7 +32,7 @@ class LockoutAuthenticationForm(AuthenticationForm):
                     kind=AuthFailure.Kind.LOGIN,
                     request=self.request,
                 )
-            except PermissionDenied as exc:
+            except DomainError as exc:
                 raise forms.ValidationError(exc.message, code="locked") from exc
             if self.user_cache is None:
                 raise self.get_invalid_login_error()

@@ -28,7 +28,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.http import HttpRequest
 
-from content_modules.errors import PermissionDenied
+from content_modules.errors import InvalidInput, PermissionDenied
 
 from .clients import client_ip
 from .models import AttemptCounter, AuthFailure
@@ -137,6 +137,20 @@ def record_failure(
     )
 
 
+def _is_text(value: str | None) -> bool:
+    # A lone surrogate (JSON "\ud800") cannot be encoded for the database or the hasher.
+    try:
+        (value or "").encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _require_text(value: str | None, field: str) -> None:
+    if not _is_text(value):
+        raise InvalidInput("This holds characters that are not valid text.", field=field)
+
+
 # --- sign-in -------------------------------------------------------------------------------
 
 
@@ -148,6 +162,8 @@ def check_credentials(
     Raises PermissionDenied, saying how long to wait, when this client is
     locked for the username or the username is slowed.
     """
+    _require_text(username, "username")
+    _require_text(password, "password")
     ip = client_ip(request)
     pair_key, user_key, ok_key = _keys(username, ip)
     now = time.time()
@@ -199,7 +215,7 @@ def verify_password_for_signature(
             reason="locked",
             ip=ip,
         )
-    if not password or not user.check_password(password):
+    if not password or not _is_text(password) or not user.check_password(password):
         record_failure(
             username=username, kind=AuthFailure.Kind.SIGNATURE, request=request, user=user
         )

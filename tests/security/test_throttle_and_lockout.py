@@ -9,6 +9,7 @@ cap that slows rather than blocks.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from types import SimpleNamespace
@@ -194,6 +195,14 @@ def test_many_failures_for_one_username_slow_it_down_and_say_so(author, settings
     monkeypatch.setattr(account_services, "time", SimpleNamespace(time=lambda: later))
     third = token_request(author.username, PASSWORD, REMOTE_ADDR="198.51.100.11")
     assert third.status_code == 200
+
+
+@pytest.mark.parametrize("field", ["username", "password"])
+def test_a_lone_surrogate_in_the_credentials_is_400_naming_the_field(author, field):
+    body = {"username": author.username, "password": PASSWORD, field: "x\ud800"}
+    # json.dumps escapes it as \ud800, as a hostile client would send it
+    response = APIClient().post(TOKEN_URL, json.dumps(body), content_type="application/json")
+    assert response.status_code == 400 and field in response.json()["errors"]
 
 
 class SlowHasher(PBKDF2PasswordHasher):
