@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import importlib
+import io
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.apps import apps as global_apps
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -162,3 +164,13 @@ def test_the_migration_hashes_existing_plain_tokens_which_keep_working(author, v
     assert client_with(plain).get("/api/v1/vocabularies/message").status_code == 200
     assert plain not in table_text()
     assert "authtoken_token" not in connection.introspection.table_names()
+
+
+def test_the_issue_api_token_command_prints_a_working_secret(author, vocabulary):
+    out = io.StringIO()
+    call_command(
+        "issue_api_token", author.username, "--name", "ops", stdout=out, stderr=io.StringIO()
+    )
+    key = out.getvalue().strip()
+    assert client_with(key).get("/api/v1/vocabularies/message").status_code == 200
+    assert ApiToken.objects.get(user=author).name == "ops"
