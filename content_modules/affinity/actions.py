@@ -114,6 +114,10 @@ def model_activate(*, actor, model_id, reason: str) -> AffinityModel:
         raise PermissionDenied("Only an admin may activate an affinity model.")
     if not isinstance(reason, str) or len(reason) > 500:
         raise InvalidInput("A reason is text of at most 500 characters.", field="reason")
+    try:
+        reason.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("The reason is not valid text.", field="reason") from None
     if "\x00" in reason:
         raise InvalidInput("The reason may not contain NUL characters.", field="reason")
     return affinity_model_activate(actor=actor, model_id=model_id, reason=reason)

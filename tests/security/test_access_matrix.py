@@ -41,6 +41,8 @@ SIGNED_IN = set(ROLES) - {ANON}
 POLICY: dict[tuple[str, str], set[str]] = {
     ("api-token", "post"): set(ROLES),  # logging in is public (throttled, lockout)
     ("api-token", "delete"): SIGNED_IN,
+    ("api-tokens", "get"): SIGNED_IN,  # one's own tokens
+    ("api-token-detail", "delete"): SIGNED_IN,  # one's own (404 for anyone else's)
     ("api-vocabulary", "get"): SIGNED_IN,
     ("api-vocabulary", "post"): {ADMIN},
     ("api-module-list", "get"): PEOPLE,
@@ -73,6 +75,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("hcp-affinity", "get"): PEOPLE | {ENGINE},
     ("affinity-train", "post"): {ENGINE, ADMIN},
     ("affinity-model", "get"): PEOPLE | {ENGINE},
+    ("affinity-models", "get"): PEOPLE | {ENGINE},
+    ("affinity-model-activate", "post"): {ADMIN},
     ("api-recommendations", "post"): {ENGINE, ADMIN},
     ("api-recommendation-detail", "get"): {ENGINE, ADMIN},
     ("api-content-list", "get"): PEOPLE | {ENGINE},
@@ -138,6 +142,7 @@ def world(db, author, medical):
             "api-annotation-resolve": 999_999,
             "api-version-review-record": approved.pk,
             "api-version-review-record-csv": approved.pk,
+            "api-token-detail": 2**31 - 1,  # nobody's: the loop's own token must live
         },
         "module_id": approved.module_id,
         "kind": "message",
@@ -155,6 +160,7 @@ def url_for(route: str, name: str, world: dict) -> str:
         "<str:kind>": world["kind"],
         "<str:external_id>": world["external_id"],
         "<uuid:recommendation_id>": world["recommendation_id"],
+        "<uuid:model_id>": "00000000-0000-0000-0000-000000000000",
         "<int:module>": world["module"],
     }
     for placeholder, value in values.items():
