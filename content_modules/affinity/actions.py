@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils.timezone import now
-from kombu.exceptions import OperationalError
 
 from content_modules.accounts.roles import Role, has_role
 from content_modules.errors import (
@@ -21,6 +20,7 @@ from content_modules.errors import (
     NotFound,
     PermissionDenied,
 )
+from contentapp.celery import enqueue
 
 from .models import EXTERNAL_ID_RE, HCP, AffinityModel, ModelStatus, TrainingRequest
 
@@ -154,10 +154,7 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> TrainingQueued
             object_id=task_id,
             data={"task_id": task_id, "evaluate": evaluate},
         )
-    try:
-        _send_training_task(request_id=task_id, actor_id=actor.pk, evaluate=evaluate)
-    except OperationalError as exc:
-        logger.warning("training request %s not queued, the sweeper will run it: %s", task_id, exc)
+    if not _send_training_task(request_id=task_id, actor_id=actor.pk, evaluate=evaluate):
         with transaction.atomic():
             TrainingRequest.objects.filter(pk=req.pk).update(queued_at=None)
             audit_record(
@@ -165,17 +162,15 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> TrainingQueued
                 action="affinity.training_deferred",
                 object_type="affinity.affinitymodel",
                 object_id=task_id,
-                data={"task_id": task_id, "reason": str(exc)[:200]},
+                data={"task_id": task_id, "reason": "the task queue did not answer"},
             )
         return TrainingQueued(task_id, queued=False)
     return TrainingQueued(task_id, queued=True)
 
 
-def _send_training_task(*, request_id: str, actor_id: int, evaluate: bool) -> None:
-    """Hand one training request to the broker (raises OperationalError when it is down)."""
+def _send_training_task(*, request_id: str, actor_id: int, evaluate: bool) -> bool:
+    """Hand one training request to the broker, bounded; False when it did not answer."""
     from .tasks import train_affinity_task
 
-    train_affinity_task.apply_async(
-        kwargs={"actor_id": actor_id, "evaluate": evaluate, "request_id": request_id},
-        task_id=request_id,
-    )
+    kwargs = {"actor_id": actor_id, "evaluate": evaluate, "request_id": request_id}
+    return enqueue(train_affinity_task, kwargs=kwargs, task_id=request_id)

@@ -12,7 +12,8 @@ from django.db.models import Subquery
 from content_modules.errors import Conflict
 
 from ..models import EngagementEvent, EventType
-from .features import Pairs, Params, compute_history, design_matrix
+from .columns import design_matrix
+from .features import Pairs, Params, compute_history
 from .training import Dataset, TrainedModel, event_pairs, fit, row_context
 
 HOLDOUT_FRACTION = 0.2
