@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -23,14 +23,9 @@ from django.utils import timezone
 
 from content_modules.errors import InvalidInput, PayloadTooLarge
 
-# A JSON string, or an unterminated one up to the end: every opening quote
-# matches, so the scan is linear even on hostile input (no retry from each
-# escaped quote of an unterminated string).
-_STRING = re.compile(rb'"(?:[^"\\]++|\\.|\\\Z)*+(?:"|\Z)', re.DOTALL)
-_BRACKETS = b"[]{}"
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
-# Opening brackets step +1, closing ones -1 (0xFF as int8).
-_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+# Tokens for naming where the nesting went too deep (the error path only): a JSON
+# string, or an unterminated one up to the end, so the scan stays linear on hostile
+# input (no retry from each escaped quote of an unterminated string).
 _TOKEN = re.compile(rb'"(?:[^"\\]++|\\.|\\\Z)*+(?:"|\Z)|[\[\]{}:,]', re.DOTALL)
 _NAMING_TOKENS = 200_000  # past this many tokens the error names no field (bounded work)
 
@@ -44,21 +39,40 @@ UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
 def json_depth_error(raw: bytes, limit: int) -> str | None:
     """None when the JSON text nests at most ``limit`` levels, else the path to name.
 
-    A scan of the raw bytes, never a parse: strings are cut out (brackets in
-    them do not count), and the running sum of the brackets left is the
-    depth. The first test (fewer opening brackets than the limit) answers
-    most bodies in two C-level counts. The path answered is dotted
-    (``events.3.context``); ``""`` when the excess lies in no named field.
+    A scan of the raw bytes, never a parse, and vectorised: a bracket counts
+    when an even number of unescaped quotes precede it (it lies outside every
+    string), and the running sum of those brackets is the depth. The first
+    test (no more opening brackets than the limit) answers most bodies in two
+    C-level counts. The path answered is dotted (``events.3.context``); ``""``
+    when the excess lies in no named field.
     """
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return None
-    steps = _STRING.sub(b"", raw).translate(_STEPS, _NOT_BRACKETS)
-    if (
-        not steps
-        or int(np.cumsum(np.frombuffer(steps, dtype=np.int8), dtype=np.int64).max()) <= limit
-    ):
+    if _max_depth(raw) <= limit:
         return None
     return _deep_path(raw, limit)
+
+
+_STEP_OF = np.zeros(256, dtype=np.int8)
+_STEP_OF[[ord("["), ord("{")]] = 1
+_STEP_OF[[ord("]"), ord("}")]] = -1
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+
+
+def _max_depth(raw: bytes) -> int:
+    """The deepest nesting of brackets outside strings, in C-level passes.
+
+    Escaped backslashes, then escaped quotes, are dropped (left to right, as
+    JSON reads escapes), so every quote left opens or closes a string; all
+    but quotes and brackets is dropped; a bracket after an even number of
+    quotes lies outside every string.
+    """
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    kept = np.frombuffer(raw.translate(None, _NOT_STRUCTURE), dtype=np.uint8)
+    outside = (np.cumsum(kept == ord('"'), dtype=np.int32) & 1) == 0
+    counted = _STEP_OF[kept[outside]]
+    return int(np.cumsum(counted, dtype=np.int32).max()) if counted.size else 0
 
 
 def _deep_path(raw: bytes, limit: int) -> str:
@@ -126,25 +140,57 @@ def json_loads_bounded(text: str, *, raw: bytes | None = None, field: str | None
     deep = json_depth_error(raw, limit)
     if deep is not None:
         raise InvalidInput(f"Nested deeper than {limit} levels.", field=field or deep or None)
-    nonfinite: list[str] = []
-    value = json.loads(text, parse_float=_float_hook(nonfinite), parse_constant=_refuse_constant)
-    if nonfinite or _SUSPECT_ESCAPE.search(raw):
+    try:
+        value = _DECODER.decode(text)
+    except _Infinite:
+        # Parse again keeping the infinity, only to name where it is.
+        check_storable(json.loads(text, parse_constant=_refuse_constant), field=field)
+        raise
+    if _SUSPECT_ESCAPE.search(raw):
         check_storable(value, field=field)
     return value
+
+
+class _Infinite(ValueError):
+    pass
+
+
+def _finite_float(literal: str) -> float:
+    number = float(literal)
+    if number in _INFINITIES:  # 1e400 parses to inf, which PostgreSQL cannot store
+        raise _Infinite(f"{literal[:20]} is past the range of numbers.")
+    return number
 
 
 def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON.")
 
 
-def _float_hook(flags: list[str]):
-    def parse(text: str) -> float:
-        number = float(text)
-        if not math.isfinite(number):
-            flags.append(text)
-        return number
+_INFINITIES = (math.inf, -math.inf)
+# One decoder for every parse (json.loads with arguments builds one per call).
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_refuse_constant)
 
-    return parse
+
+def _all_storable(value: Any) -> bool:
+    """True when no string, key or float in value is unstorable (the fast walk, no paths)."""
+    todo = [value]
+    search = UNSTORABLE_CHAR.search
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            if search(item):
+                return False
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, dict):
+            for key in item:
+                if isinstance(key, str) and search(key):
+                    return False
+            todo.extend(item.values())
+        elif isinstance(item, list | tuple):
+            todo.extend(item)
+    return True
 
 
 def storable_problem(value: Any) -> tuple[tuple[str | int, ...], str] | None:
@@ -153,6 +199,8 @@ def storable_problem(value: Any) -> tuple[tuple[str | int, ...], str] | None:
     Walks without recursion: NUL and lone surrogates in any string or key,
     non-finite floats. None when everything is storable.
     """
+    if _all_storable(value):
+        return None
     todo: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
     while todo:
         path, item = todo.pop()
@@ -250,21 +298,6 @@ def query_id(value: str, *, field: str, what: str = "an id") -> int:
 def earliest_date() -> date:
     """The earliest date any input may carry (INPUT_EARLIEST_DATE)."""
     return date.fromisoformat(settings.INPUT_EARLIEST_DATE)
-
-
-def time_problem(value: datetime, *, now: datetime | None = None) -> str | None:
-    """Why an aware input time is out of bounds, or None: before the earliest date, or
-    further ahead of the server clock than EVENTS_FUTURE_TOLERANCE_SECONDS."""
-    earliest = datetime.combine(earliest_date(), datetime.min.time(), tzinfo=timezone.utc)
-    if value < earliest:
-        return f"Lies before {earliest_date().isoformat()}."
-    latest = (now or timezone.now()) + timedelta(seconds=settings.EVENTS_FUTURE_TOLERANCE_SECONDS)
-    if value > latest:
-        return (
-            "Lies in the future (more than "
-            f"{settings.EVENTS_FUTURE_TOLERANCE_SECONDS} seconds ahead of the server)."
-        )
-    return None
 
 
 def expiry_problem(value: date, *, today: date | None = None) -> str | None:

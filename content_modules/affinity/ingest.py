@@ -247,8 +247,11 @@ class EventBatchResult:
     rejected: list[dict] = field(default_factory=list)
 
 
+MAX_ID = 2**63 - 1  # a bigint: a larger id (10**400) overflowed in the query
+
+
 def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 def _parse_uuid(value: Any) -> uuid.UUID | None:

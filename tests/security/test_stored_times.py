@@ -75,7 +75,12 @@ def test_an_expiry_date_far_ahead_is_rejected_naming_expires_on(author, vocabula
         "brand": "cardiozen",
         "market": "UK",
         "channels": ["email"],
-        "tags": {"message": "efficacy", "theme": [], "tonality": "clinical", "format": "text"},
+        "tags": {
+            "message": "efficacy",
+            "theme": ["outcomes"],
+            "tonality": "clinical",
+            "format": "text",
+        },
         "expires_on": expires_on,
     }
     response = api_client(author).post("/api/v1/modules", body, format="json")
