@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "contentapp.middleware.ContentSecurityPolicyMiddleware",
+    # Input bounds: a NUL in the query string is a 400 before any view runs.
+    "contentapp.middleware.RefuseUnstorableQueryMiddleware",
 ]
 
 ROOT_URLCONF = "contentapp.urls"

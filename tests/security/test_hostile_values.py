@@ -294,3 +294,51 @@ def test_hostile_query_parameters_never_answer_5xx(world, route, name, method, p
         if response.status_code >= 500:
             failures.append((role, value, response.status_code))
     assert not failures, failures
+
+
+def _pages() -> list[str]:
+    """Every page without a path parameter, and every admin list, for the page walk."""
+    from django.contrib import admin
+    from django.urls import reverse
+
+    pages = []
+    for route, _, _ in matrix.api_endpoints():
+        if "<" not in route:
+            pages.append("/" + route)
+
+    def walk(patterns, prefix: str) -> None:
+        for p in patterns:
+            if isinstance(p, matrix.URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, matrix.URLPattern):
+                route = prefix + str(p.pattern)
+                skip = ("api/", "admin/", "static/", "media/", "accounts/logout")
+                if "<" not in route and "(?P" not in route and not route.startswith(skip):
+                    pages.append("/" + route.lstrip("^").rstrip("$"))
+
+    walk(matrix.get_resolver().url_patterns, "")
+    for model in admin.site._registry:
+        pages.append(reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist"))
+    return sorted(set(pages))
+
+
+PAGE_PARAMETERS = ("q", "brand", "market", "channel", "message", "status", "type", "page", "id")
+
+
+def test_hostile_query_strings_on_every_page_never_answer_5xx(admin_user, client, world):
+    client.force_login(admin_user)
+    failures = []
+    for url in _pages():
+        for value in ("a\x00b", "²", "9" * 40):
+            response = client.get(url, dict.fromkeys(PAGE_PARAMETERS, value))
+            if response.status_code >= 500:
+                failures.append((url, value, response.status_code))
+    assert not failures, failures
+
+
+def test_a_nul_in_the_query_string_is_400_naming_the_parameter(admin_user, client):
+    client.force_login(admin_user)
+    page = client.get("/affinity/hcps/", {"q": "a\x00b"})
+    api = client.get("/api/v1/content", {"brand": "a\x00b"})
+    assert page.status_code == 400
+    assert api.status_code == 400 and list(api.json()["errors"]) == ["brand"]
