@@ -6,7 +6,7 @@ parse may still be unstorable: PostgreSQL refuses NUL in text and jsonb and
 lone UTF-16 surrogates in jsonb, and a Python int past float range raises
 OverflowError in arithmetic. The checks here run on the raw bytes before
 anything parses them (depth), or walk the parsed value without recursion
-(text, numbers, size), and each names the dotted path of what it refuses.
+(text, numbers, size), and each names the field that holds what it refuses.
 """
 
 from __future__ import annotations
