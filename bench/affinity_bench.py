@@ -51,10 +51,10 @@ def load_world(world, *, chunk: int = 10_000) -> dict:
 
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     from content_modules.accounts.roles import Role
+    from content_modules.accounts.tokens import token_issue
     from content_modules.affinity.embeddings import embed_versions
     from content_modules.library.models import Brand, Channel, Market, ModuleVersion, Tag
     from content_modules.library.services import VersionContent, module_create
@@ -108,7 +108,7 @@ def load_world(world, *, chunk: int = 10_000) -> dict:
     )
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=engine).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=engine, name='bench')[1]}")
     t0 = time.perf_counter()
     hcps = [
         {

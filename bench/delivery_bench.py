@@ -52,7 +52,8 @@ def setup(db: str, events: int, hcps: int, modules: int) -> None:
     django.setup()
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
+
+    from content_modules.accounts.tokens import token_issue
 
     call_command("migrate", verbosity=0)
     t0 = time.perf_counter()
@@ -65,8 +66,8 @@ def setup(db: str, events: int, hcps: int, modules: int) -> None:
     print(f"model {stored.model_version} trained in {time.perf_counter() - t0:.0f}s", flush=True)
     user = User.objects.create_user("bench-engine", password="bench-engine-password-1")
     user.groups.add(Group.objects.get(name="engine"))
-    token, _ = Token.objects.get_or_create(user=user)
-    TOKEN_FILE.write_text(token.key)
+    _, key = token_issue(user=user, name="delivery bench")
+    TOKEN_FILE.write_text(key)
 
 
 def load(port: int, scenario: str, requests: int, concurrency: int, hcps: int, seed: int) -> dict:

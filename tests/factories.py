@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from datetime import date, timedelta
 
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from content_modules.accounts.models import ApiToken
 from content_modules.accounts.roles import Role
+from content_modules.accounts.tokens import hash_key
 from content_modules.library.models import (
     Brand,
     Channel,
@@ -64,12 +66,24 @@ def make_user(role: str | None = None, *, username: str | None = None, **extra) 
     return user
 
 
+def new_token(user: User, name: str = "test") -> str:
+    """A fresh API token for the user (its secret), written directly, without an audit entry."""
+    key = secrets.token_urlsafe(32)
+    ApiToken.objects.create(
+        user=user,
+        name=name,
+        key_hash=hash_key(key),
+        prefix=key[:8],
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    return key
+
+
 def api_client(user: User | None = None) -> APIClient:
-    """An API client authenticated with the user's token (as the engine would be)."""
+    """An API client authenticated with a token of the user's (as the engine would be)."""
     client = APIClient()
     if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {new_token(user)}")
     return client
 
 

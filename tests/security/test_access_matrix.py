@@ -41,6 +41,8 @@ SIGNED_IN = set(ROLES) - {ANON}
 POLICY: dict[tuple[str, str], set[str]] = {
     ("api-token", "post"): set(ROLES),  # logging in is public (throttled, lockout)
     ("api-token", "delete"): SIGNED_IN,
+    ("api-tokens", "get"): SIGNED_IN,  # one's own tokens
+    ("api-token-detail", "delete"): SIGNED_IN,  # one's own (404 for anyone else's)
     ("api-vocabulary", "get"): SIGNED_IN,
     ("api-vocabulary", "post"): {ADMIN},
     ("api-module-list", "get"): PEOPLE,
@@ -138,6 +140,7 @@ def world(db, author, medical):
             "api-annotation-resolve": 999_999,
             "api-version-review-record": approved.pk,
             "api-version-review-record-csv": approved.pk,
+            "api-token-detail": 2**31 - 1,  # nobody's: the loop's own token must live
         },
         "module_id": approved.module_id,
         "kind": "message",
