@@ -410,3 +410,9 @@ EXPIRES_ON_MAX_YEARS = envint("EXPIRES_ON_MAX_YEARS", 20)
 
 
 # --- security: uploads and bounded enqueue ---
+# Request paths send tasks through contentapp.celery.enqueue: one broker connect attempt
+# and one publish, each within this many seconds, then the outbox (the sweepers).
+BROKER_ENQUEUE_TIMEOUT_SECONDS = float(os.environ.get("BROKER_ENQUEUE_TIMEOUT_SECONDS", "1"))
+# Nothing reads task results; a sender that subscribes to one waits on the result
+# backend's 20 one-second reconnects when Redis is down.
+CELERY_TASK_IGNORE_RESULT = True

@@ -170,3 +170,32 @@ def force_status(version: ModuleVersion, status: str, *, expires_on: date | None
         fields["expires_on"] = expires_on
     ModuleVersion.objects.filter(pk=version.pk).update(**fields)
     version.refresh_from_db()
+
+
+def pdf_bytes(comment: bytes = b"") -> bytes:
+    """A small, structurally valid one-page PDF (correct xref offsets, trailer with /Root).
+
+    ``comment`` goes into a PDF comment line after the header, where a polyglot
+    hides an HTML or SVG page: the file stays a valid PDF.
+    """
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    if comment:
+        out += b"%" + comment.replace(b"\n", b" ") + b"\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
