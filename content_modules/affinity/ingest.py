@@ -52,7 +52,7 @@ from content_modules.errors import (
 )
 from content_modules.library.models import Channel, Module, ModuleVersion
 
-from .models import EXTERNAL_ID_RE, HCP, EngagementEvent, EventType
+from .models import EXTERNAL_ID_RE, HCP, EngagementEvent, EventType, unsubscribed_from
 
 MAX_BATCH = 10_000
 MAX_DWELL_SECONDS = 86_400 * 365  # a year: anything longer is a broken client clock
@@ -609,8 +609,3 @@ def unsubscribed_channels(hcp: HCP) -> set[str]:
             "channel", flat=True
         )
     )
-
-
-def unsubscribed_from(channels) -> set[str]:
-    """The channels of unsubscribe events; one without a channel (``"*"``) means every one."""
-    return {str(c or "") or "*" for c in channels}
