@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "contentapp.middleware.ContentSecurityPolicyMiddleware",
+    # Input bounds: a NUL in the query string is a 400 before any view runs.
+    "contentapp.middleware.RefuseUnstorableQueryMiddleware",
 ]
 
 ROOT_URLCONF = "contentapp.urls"
@@ -388,6 +390,20 @@ CELERY_BEAT_SCHEDULE["accounts-prune-attempts"] = {
 
 
 # --- security: input bounds (JSON depth, stored sizes, accepted times) ---
+# JSON bodies (and JSON fields of multipart forms) nesting deeper than this are refused
+# with 400 before they are parsed: Python's json module recurses once per level.
+JSON_MAX_DEPTH = envint("JSON_MAX_DEPTH", 32)
+# Free JSON stored as sent: a recommendation's `context` (logged with every answer) and
+# an HCP's `attributes`. Size in bytes of compact UTF-8 JSON (413 past it) and depth in
+# nested containers (400 past it).
+RECOMMENDATION_CONTEXT_MAX_BYTES = envint("RECOMMENDATION_CONTEXT_MAX_BYTES", 16_384)
+RECOMMENDATION_CONTEXT_MAX_DEPTH = envint("RECOMMENDATION_CONTEXT_MAX_DEPTH", 8)
+HCP_ATTRIBUTES_MAX_BYTES = envint("HCP_ATTRIBUTES_MAX_BYTES", 16_384)
+HCP_ATTRIBUTES_MAX_DEPTH = envint("HCP_ATTRIBUTES_MAX_DEPTH", 8)
+# Accepted times: nothing dated before this day (events, filters); event times at most
+# EVENTS_FUTURE_TOLERANCE_SECONDS ahead; expiry dates at most this many years ahead.
+INPUT_EARLIEST_DATE = os.environ.get("INPUT_EARLIEST_DATE", "2000-01-01")
+EXPIRES_ON_MAX_YEARS = envint("EXPIRES_ON_MAX_YEARS", 20)
 
 
 # --- security: audit chain key and checkpoints ---
