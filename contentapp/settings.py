@@ -69,7 +69,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -91,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "contentapp.middleware.ContentSecurityPolicyMiddleware",
+    # Input bounds: a NUL in the query string is a 400 before any view runs.
+    "contentapp.middleware.RefuseUnstorableQueryMiddleware",
 ]
 
 ROOT_URLCONF = "contentapp.urls"
@@ -170,9 +171,14 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Redis redelivers a message whose worker died (late ack) after this many seconds:
-# longer than the longest task's time limit, or a slow task would run twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 7200)}
+# Redis redelivers a message whose worker died (late ack) after this many seconds
+# (plus the worker's 10 s restore cycle). 10 minutes: a killed worker's task comes
+# back within minutes, not hours; longer than every short task's hard time limit
+# (review jobs 300 s, one embedding 180 s), so those never run twice at once. The two
+# jobs that may run longer (training, 1800 s; the embedding sweep, 3600 s) hold a
+# PostgreSQL advisory lock, so a copy redelivered while the first still runs skips,
+# and a training request already answered is never trained again.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600)}
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 1700)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -267,9 +273,6 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "contentapp.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {
-        "login": os.environ.get("LOGIN_THROTTLE_RATE", "10/min"),
-    },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -297,10 +300,6 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "content_modules.review.models.TaskStatus",
     },
 }
-
-# Login lockout: after this many failed logins or signatures, wait this long.
-LOCKOUT_MAX_FAILURES = envint("LOCKOUT_MAX_FAILURES", 5)
-LOCKOUT_SECONDS = envint("LOCKOUT_SECONDS", 15 * 60)
 
 # Embeddings: any sentence-transformers model path; default is the packaged MiniLM.
 EMBEDDING_MODEL_PATH = os.environ.get("EMBEDDING_MODEL_PATH", "")
@@ -354,12 +353,74 @@ LOGGING = {
 # one topic does not collide with another's.
 
 # --- affinity model: champion/challenger gate, scheduled training ---
+# Scheduled training (celery beat), every this many seconds (0: never). Each run is a
+# training request like POST /api/v1/affinity/train and goes through the same gate:
+# the model is activated only if it beats popularity and the model in use.
+AFFINITY_TRAIN_SCHEDULE = envint("AFFINITY_TRAIN_SCHEDULE", 24 * 3600)
+if AFFINITY_TRAIN_SCHEDULE > 0:
+    CELERY_BEAT_SCHEDULE["affinity-train-scheduled"] = {
+        "task": "content_modules.affinity.tasks.train_scheduled_task",
+        "schedule": AFFINITY_TRAIN_SCHEDULE,
+    }
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["AffinityModelStatusEnum"] = (
+    "content_modules.affinity.models.ModelStatus"
+)
 
 
 # --- security: logins, lockout, throttles, sessions, API tokens ---
+# Proxies of ours in front of the app that append to X-Forwarded-For. 0: the header
+# is ignored and the client is REMOTE_ADDR (a client could otherwise pick a new
+# address per request and shake off every throttle and lock). DRF reads it too.
+NUM_PROXIES = envint("NUM_PROXIES", 0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+# Sign-in throttle per client address (login page, admin login, token endpoint), kept
+# in the database so that it holds while Redis is down.
+LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "10/min")
+# Lockout: this many failed password checks from one client for one username lock
+# that username for that client for LOCKOUT_SECONDS (logins, tokens and signatures).
+LOCKOUT_MAX_FAILURES = envint("LOCKOUT_MAX_FAILURES", 5)
+LOCKOUT_SECONDS = envint("LOCKOUT_SECONDS", 15 * 60)
+# Past this many failures for one username from all clients in the window, sign-ins
+# for it are slowed to one try every LOCKOUT_SLOW_SECONDS (never blocked), except from
+# a client that signed in as that user within LOCKOUT_KNOWN_CLIENT_DAYS.
+LOCKOUT_USERNAME_SLOW_AFTER = envint("LOCKOUT_USERNAME_SLOW_AFTER", 20)
+LOCKOUT_SLOW_SECONDS = envint("LOCKOUT_SLOW_SECONDS", 30)
+LOCKOUT_KNOWN_CLIENT_DAYS = envint("LOCKOUT_KNOWN_CLIENT_DAYS", 30)
+# Failed e-signatures: the admins are emailed when one signer fails this many times
+# within LOCKOUT_SECONDS (and again at every further multiple).
+SIGNATURE_FAILURE_ALERT_AFTER = envint("SIGNATURE_FAILURE_ALERT_AFTER", 3)
+# API tokens: lifetime, and how many live tokens one user may hold.
+API_TOKEN_EXPIRY_DAYS = envint("API_TOKEN_EXPIRY_DAYS", 90)
+API_TOKEN_MAX_PER_USER = envint("API_TOKEN_MAX_PER_USER", 20)
+# People's sessions end after this many minutes without a request (the engine uses
+# tokens); a session in use has its end moved forward at most once a minute (a write).
+SESSION_IDLE_TIMEOUT_MINUTES = envint("SESSION_IDLE_TIMEOUT_MINUTES", 30)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_MINUTES * 60
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "content_modules.accounts.middleware.IdleSessionMiddleware",
+)
+CELERY_BEAT_SCHEDULE["accounts-prune-attempts"] = {
+    "task": "content_modules.accounts.tasks.prune_attempts",
+    "schedule": 3600,
+}
 
 
 # --- security: input bounds (JSON depth, stored sizes, accepted times) ---
+# JSON bodies (and JSON fields of multipart forms) nesting deeper than this are refused
+# with 400 before they are parsed: Python's json module recurses once per level.
+JSON_MAX_DEPTH = envint("JSON_MAX_DEPTH", 32)
+# Free JSON stored as sent: a recommendation's `context` (logged with every answer) and
+# an HCP's `attributes`. Size in bytes of compact UTF-8 JSON (413 past it) and depth in
+# nested containers (400 past it).
+RECOMMENDATION_CONTEXT_MAX_BYTES = envint("RECOMMENDATION_CONTEXT_MAX_BYTES", 16_384)
+RECOMMENDATION_CONTEXT_MAX_DEPTH = envint("RECOMMENDATION_CONTEXT_MAX_DEPTH", 8)
+HCP_ATTRIBUTES_MAX_BYTES = envint("HCP_ATTRIBUTES_MAX_BYTES", 16_384)
+HCP_ATTRIBUTES_MAX_DEPTH = envint("HCP_ATTRIBUTES_MAX_DEPTH", 8)
+# Accepted times: nothing dated before this day (events, filters); event times at most
+# EVENTS_FUTURE_TOLERANCE_SECONDS ahead; expiry dates at most this many years ahead.
+INPUT_EARLIEST_DATE = os.environ.get("INPUT_EARLIEST_DATE", "2000-01-01")
+EXPIRES_ON_MAX_YEARS = envint("EXPIRES_ON_MAX_YEARS", 20)
 
 
 # --- security: audit chain key and checkpoints ---
@@ -381,3 +442,9 @@ CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
 
 
 # --- security: uploads and bounded enqueue ---
+# Request paths send tasks through contentapp.celery.enqueue: one broker connect attempt
+# and one publish, each within this many seconds, then the outbox (the sweepers).
+BROKER_ENQUEUE_TIMEOUT_SECONDS = float(os.environ.get("BROKER_ENQUEUE_TIMEOUT_SECONDS", "1"))
+# Nothing reads task results; a sender that subscribes to one waits on the result
+# backend's 20 one-second reconnects when Redis is down.
+CELERY_TASK_IGNORE_RESULT = True

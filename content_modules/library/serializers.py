@@ -7,19 +7,19 @@ into the response shapes of shared/API.md.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.relations import MANY_RELATION_KWARGS, ManyRelatedField
 from rest_framework.utils import html
 
+from content_modules import bounds
 from content_modules.audit.models import AuditEntry
-from content_modules.errors import InvalidInput, PayloadTooLarge
+from content_modules.errors import InvalidInput
 
 from .images import process_image_upload
 from .models import (
@@ -35,30 +35,35 @@ from .models import (
     VersionStatus,
 )
 
-PDF_MAGIC = b"%PDF-"
-
 
 class _BadJSON:
-    """A multipart value that looked like JSON but did not parse."""
+    """A multipart value that looked like JSON but did not parse, or broke a bound."""
 
-    def __init__(self, raw: str, error: str) -> None:
+    def __init__(self, raw: str, message: str) -> None:
         self.raw = raw
-        self.error = error
+        self.message = message
 
 
 def _maybe_json(value: Any) -> Any:
-    """Decode a multipart string holding a JSON list or object; leave anything else alone."""
+    """Decode a multipart string holding a JSON list or object; leave anything else alone.
+
+    Decoded behind the same bounds as JSON bodies (depth before parsing, then
+    storable text), so a deeply nested ``tags`` string is a 400, not a
+    RecursionError.
+    """
     if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
         try:
-            return json.loads(value)
+            return bounds.json_loads_bounded(value)
+        except InvalidInput as exc:
+            return _BadJSON(value, exc.message)
         except ValueError as exc:
-            return _BadJSON(value, str(exc))
+            return _BadJSON(value, f"Not valid JSON: {exc}.")
     return value
 
 
 def _fail_bad_json(value: Any) -> None:
     if isinstance(value, _BadJSON):
-        raise serializers.ValidationError(f"Not valid JSON: {value.error}.")
+        raise serializers.ValidationError(value.message)
 
 
 class FlexibleManyRelatedField(ManyRelatedField):
@@ -290,8 +295,9 @@ class ModuleWriteSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         return value
 
     def validate_expires_on(self, value):
-        if value is not None and value < timezone.localdate():
-            raise serializers.ValidationError("Expiry date is in the past.")
+        problem = bounds.expiry_problem(value) if value is not None else None
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
     def validate_image(self, value):
@@ -374,6 +380,11 @@ def _absolute(request, url: str) -> str:
     return request.build_absolute_uri(url) if request is not None else url
 
 
+def image_url(request, asset_id: int, rendition: str) -> str:
+    """Where an image rendition is fetched: the role-checked image view, never /media/."""
+    return _absolute(request, reverse("api-image", args=[asset_id, rendition]))
+
+
 class ImageOutSerializer(serializers.Serializer):
     """An image asset as its three renditions."""
 
@@ -384,13 +395,13 @@ class ImageOutSerializer(serializers.Serializer):
     height = serializers.IntegerField()
 
     def get_url(self, asset: ImageAsset) -> str:
-        return _absolute(self.context.get("request"), asset.image.url)
+        return image_url(self.context.get("request"), asset.pk, "full")
 
     def get_web_url(self, asset: ImageAsset) -> str:
-        return _absolute(self.context.get("request"), asset.web.url)
+        return image_url(self.context.get("request"), asset.pk, "web")
 
     def get_thumbnail_url(self, asset: ImageAsset) -> str:
-        return _absolute(self.context.get("request"), asset.thumbnail.url)
+        return image_url(self.context.get("request"), asset.pk, "thumbnail")
 
 
 class ModuleVersionSerializer(serializers.Serializer):
@@ -462,7 +473,8 @@ class ReferenceSerializer(serializers.Serializer):
     def get_pdf_url(self, reference: Reference) -> str | None:
         if not reference.pdf:
             return None
-        return _absolute(self.context.get("request"), reference.pdf.url)
+        url = reverse("api-reference-pdf", args=[reference.pk])
+        return _absolute(self.context.get("request"), url)
 
 
 class ReferenceWriteSerializer(serializers.Serializer):
@@ -475,24 +487,8 @@ class ReferenceWriteSerializer(serializers.Serializer):
         allow_null=True,
         allow_empty_file=False,
         use_url=False,
-        help_text="Multipart only: a PDF file (its content must start with %PDF-).",
+        help_text="Multipart only: a PDF file, judged by its bytes (not its name or type).",
     )
-
-    def validate_pdf(self, upload):
-        """Accept only a real PDF under the size cap, judged by its bytes, not its name."""
-        if upload is None:
-            return None
-        limit = settings.REFERENCE_PDF_MAX_BYTES
-        if upload.size > limit:
-            raise PayloadTooLarge(
-                f"The PDF is {upload.size} bytes; the limit is {limit} bytes.", field="pdf"
-            )
-        upload.seek(0)
-        head = upload.read(len(PDF_MAGIC))
-        upload.seek(0)
-        if head != PDF_MAGIC:
-            raise serializers.ValidationError("Not a PDF file: its content does not start %PDF-.")
-        return upload
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):

@@ -7,7 +7,6 @@ the browser pages, management commands and tasks all behave identically.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -17,11 +16,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from content_modules import bounds
 from content_modules.accounts.roles import Role, has_role, is_admin
 from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, PermissionDenied
 
 from . import signals
+from .files import read_reference_pdf, reference_pdf_name
 from .images import write_file
 from .models import (
     Brand,
@@ -74,8 +75,9 @@ class VersionContent:
 def validate_content_rules(data: dict[str, Any], *, partial: bool = False) -> None:
     """Domain rules every entry point shares; raises InvalidInput naming the field."""
     if "expires_on" in data and data["expires_on"] is not None:
-        if data["expires_on"] < timezone.localdate():
-            raise InvalidInput("Expiry date is in the past.", field="expires_on")
+        problem = bounds.expiry_problem(data["expires_on"])
+        if problem:
+            raise InvalidInput(problem, field="expires_on")
     if "body" in data and data["body"] is not None:
         if len(data["body"]) > settings.MODULE_BODY_MAX_CHARS:
             raise InvalidInput(
@@ -269,19 +271,27 @@ def reference_create(*, actor, citation: str, url: str = "", pdf=None) -> Refere
     if not citation or not citation.strip():
         raise InvalidInput("Citation is required.", field="citation")
     reference = Reference(citation=citation.strip(), url=url or "", created_by=actor)
+    pdf_sha256 = None
     if pdf is not None:
-        # The row names the file now and the file is written when the transaction
-        # commits, so a rollback (here or in a caller's transaction) leaves no file.
-        # A random prefix makes the name the storage's own: nothing else takes it.
-        folder, _, name = reference.pdf.field.generate_filename(reference, pdf.name).rpartition("/")
-        reference.pdf.name = f"{folder}/{uuid.uuid4().hex[:12]}-{name}"
-        transaction.on_commit(partial(write_file, reference.pdf.name, pdf.read()))
+        # Checked as a PDF and named by the server (its sha256, .pdf): the client's
+        # name and type never reach storage. The row names the file now and the
+        # file is written when the transaction commits, so a rollback (here or in a
+        # caller's transaction) leaves no file.
+        data = read_reference_pdf(pdf)
+        reference.pdf.name = reference_pdf_name(data)
+        pdf_sha256 = reference.pdf.name.rsplit("/", 1)[-1].removesuffix(".pdf")
+        transaction.on_commit(partial(write_file, reference.pdf.name, data))
     reference.save()
     audit_record(
         actor=actor,
         action="reference.created",
         obj=reference,
-        data={"citation": reference.citation, "url": reference.url, "pdf": bool(reference.pdf)},
+        data={
+            "citation": reference.citation,
+            "url": reference.url,
+            "pdf": bool(reference.pdf),
+            "pdf_sha256": pdf_sha256,
+        },
     )
     return reference
 
