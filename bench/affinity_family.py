@@ -102,6 +102,7 @@ def world_dataset(world, cache: EmbeddingCache, params=None):
     )
     from content_modules.affinity.learning import data
     from content_modules.affinity.learning.features import HcpTable, ItemTable, Params, Vocab
+    from content_modules.affinity.learning.topics import split_clauses
     from content_modules.affinity.learning.training import Dataset
 
     params = params or Params()
@@ -128,8 +129,6 @@ def world_dataset(world, cache: EmbeddingCache, params=None):
         for t in m.themes:
             themes[j, theme_index[THEMES[t]]] = 1.0 / len(m.themes)
     embeddings = cache.encode([m.text for m in mods])
-    reducer = data.TextReducer.fit(embeddings, params.embedding_dim, params.taste_dim)
-    z, zt = reducer.transform(embeddings)
     items = ItemTable(
         ids=np.arange(1, len(mods) + 1, dtype=np.int64),
         module_ids=np.arange(1, len(mods) + 1, dtype=np.int64),
@@ -137,9 +136,24 @@ def world_dataset(world, cache: EmbeddingCache, params=None):
         tonality=codes(TONALITIES, [m.tonality for m in mods], "tonality").astype(np.int16),
         format=codes(FORMATS, [m.format for m in mods], "format").astype(np.int16),
         themes=themes,
-        z=z,
-        zt=zt,
+        z=np.zeros((len(mods), 0), np.float32),
+        zt=np.zeros((len(mods), 0), np.float32),
     )
+    # The same clauses and the same reducer as training from the database
+    # (data.load_items), from the texts' clause embeddings.
+    clauses = [split_clauses(m.headline, m.body, m.key_message, m.call_to_action) for m in mods]
+    clause_vectors = cache.encode([c for cl in clauses for c in cl])
+    clause_item = np.repeat(np.arange(len(mods)), [len(cl) for cl in clauses])
+    if params.text_clauses:
+        reducer = data.TextReducer.fit_clauses(
+            clause_vectors, clause_item, items, vocab, params.embedding_dim, params.taste_dim
+        )
+        items.z, items.zt = reducer.transform(
+            reducer.item_vectors(clause_vectors, clause_item, len(mods))
+        )
+    else:
+        reducer = data.TextReducer.fit(embeddings, params.embedding_dim, params.taste_dim)
+        items.z, items.zt = reducer.transform(embeddings)
     spec = codes(SPECIALTIES, world.specialty, "specialty").astype(np.int32)
     seg = codes(SEGMENTS, world.segment, "segment").astype(np.int32)
     group_index = vocab.index("group")
@@ -167,9 +181,7 @@ def world_dataset(world, cache: EmbeddingCache, params=None):
         "dwell": ev["dwell"].astype(np.float64),
         "channel": channel_codes[ev["channel"]].astype(np.int16),
     }
-    ds = Dataset(vocab=vocab, items=items, reducer=reducer, hcps=hcps, events=events)
-    ds.embeddings = embeddings  # for bench-side text experiments
-    return ds
+    return Dataset(vocab=vocab, items=items, reducer=reducer, hcps=hcps, events=events)
 
 
 def oracle_ndcg(scores: np.ndarray, truth: np.ndarray, seed: int = 0, k: int = 5) -> np.ndarray:
@@ -238,7 +250,15 @@ def score_world(world, cache, *, n_warm: int, n_cold: int, model_variants=None) 
     )
     from content_modules.affinity.learning.features import Params
 
-    ds = world_dataset(world, cache)
+    datasets = {}
+
+    def dataset(params):
+        if params.text_clauses not in datasets:
+            datasets[params.text_clauses] = world_dataset(world, cache, params)
+        return datasets[params.text_clauses]
+
+    # The baselines read the whole text's principal components.
+    ds = dataset(replace(Params(), text_clauses=False))
     warm, cold = world.evaluation_hcps(n_warm, n_cold, seed=world.seed)
     rows = np.concatenate([warm, cold])  # world index == HcpTable row
     pairs = all_pairs(ds, rows)
@@ -249,8 +269,9 @@ def score_world(world, cache, *, n_warm: int, n_cold: int, model_variants=None) 
     for name, overrides in (model_variants or MODEL_VARIANTS).items():
         t0 = time.perf_counter()
         params = replace(Params(), **overrides)
-        model = training.fit(ds, params)
-        scores[name] = model_scores(model, pairs, ds, final_history(ds, params)).reshape(n, m)
+        ds_v = dataset(params)
+        model = training.fit(ds_v, params)
+        scores[name] = model_scores(model, pairs, ds_v, final_history(ds_v, params)).reshape(n, m)
         timings[name] = time.perf_counter() - t0
     history = final_history(ds, Params())
     for name, s in baseline_scores(pairs, ds, history).items():
@@ -373,6 +394,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument(
+        "--from-json",
+        help="comma-separated result files of earlier runs: print their tables and stop",
+    )
     parser.add_argument("--variants", default="mixed,paraphrase,sparse,tags")
     parser.add_argument("--warm", type=int, default=600, help="warm HCPs scored per world")
     parser.add_argument("--cold", type=int, default=200, help="cold HCPs scored per world")
@@ -381,6 +407,10 @@ def main() -> None:
         "--ablations", default="", help="comma-separated extra model variants (see ABLATIONS)"
     )
     args = parser.parse_args()
+    if args.from_json:
+        results = [r for f in args.from_json.split(",") for r in json.loads(Path(f).read_text())]
+        summarise(results, tuple(results[0]["scores"]))
+        return
     setup_django()
     from bench import worlds
 
@@ -392,7 +422,7 @@ def main() -> None:
     results = []
     t_start = time.perf_counter()
     for name in args.variants.split(","):
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             t0 = time.perf_counter()
             world = worlds.generate(name, seed)
             scores = score_world(
@@ -417,7 +447,14 @@ def main() -> None:
                 + ")",
                 flush=True,
             )
+            if args.json:
+                Path(args.json).write_text(json.dumps(results, indent=1))
     print(f"\n{len(results)} worlds in {time.perf_counter() - t_start:.0f}s")
+    summarise(results, methods)
+
+
+def summarise(results: list[dict], methods: tuple[str, ...]) -> None:
+    """Tables per variant and over the family, embedding structure, targets, ablations."""
     means = report(results, methods)
     print("\nembedding variance explained (R², mean over seeds):")
     for v in dict.fromkeys(r["variant"] for r in results):
@@ -428,17 +465,20 @@ def main() -> None:
             f"both {np.mean([s['tags_and_topics_r2'] for s in rs]):.2f}"
         )
     targets(results, means)
-    if len(model_variants) > 2:
+    variants = [m for m in methods if m.startswith("model_")]
+    if variants:
         print("\nablations (warm / cold NDCG@5 difference to the model, mean ± sd over worlds):")
-        for name in list(model_variants)[1:]:
+        for name in variants:
             dw = [r["scores"][name]["warm"] - r["scores"]["model"]["warm"] for r in results]
             dc = [r["scores"][name]["cold"] - r["scores"]["model"]["cold"] for r in results]
             print(f"  {name:<28} warm {fmt(dw):>14}  cold {fmt(dc):>14}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
-ABLATIONS: dict[str, dict] = {}
+ABLATIONS: dict[str, dict] = {
+    "model_whole_text": {"text_clauses": False},  # whole-body embedding PCA, as before
+    "model_no_popularity": {"popularity_features": False},
+    "model_dim8": {"embedding_dim": 8},
+}
 
 
 if __name__ == "__main__":
