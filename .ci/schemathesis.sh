@@ -32,7 +32,7 @@ fi
 export LOGIN_THROTTLE_RATE=10000/min  # fuzzing the token endpoint must not trip the throttle
 $PY manage.py migrate --noinput -v 0
 $PY manage.py seed_demo > /dev/null
-token() { $PY manage.py drf_create_token "$1" | awk '{print $3}'; }
+token() { $PY manage.py issue_api_token "$1" --name schemathesis 2>/dev/null; }
 ADMIN_TOKEN=$(token admin)
 ENGINE_TOKEN=$(token engine)
 # The server's own log (every 4xx it answers) goes to a file, shown only on failure.

@@ -51,10 +51,10 @@ def load_world(world, *, chunk: int = 10_000) -> dict:
 
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     from content_modules.accounts.roles import Role
+    from content_modules.accounts.tokens import token_issue
     from content_modules.affinity.embeddings import embed_versions
     from content_modules.library.models import Brand, Channel, Market, ModuleVersion, Tag
     from content_modules.library.services import VersionContent, module_create
@@ -108,7 +108,7 @@ def load_world(world, *, chunk: int = 10_000) -> dict:
     )
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=engine).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=engine, name='bench')[1]}")
     t0 = time.perf_counter()
     hcps = [
         {
@@ -305,7 +305,12 @@ def main() -> None:
     scoring.score_versions(hcp, candidates)  # load the model and the item table
     serving = scoring.active_model()
     rows = serving.item_rows(candidates)
-    names = ("score_versions with drivers", "score_versions, no drivers", "vectorised core")
+    names = (
+        "score_versions with drivers",
+        "score_versions, no drivers",
+        "serving face, no explanations",
+        "design matrix (training path)",
+    )
     wall: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
 
@@ -318,8 +323,9 @@ def main() -> None:
     for _ in range(30):
         timed(names[0], lambda: scoring.score_versions(hcp, candidates))
         timed(names[1], lambda: scoring.score_versions(hcp, candidates, with_drivers=False))
-        ctx = serving.hcp_context(hcp, rows, None, time.time())
-        timed(names[2], lambda: serving.evaluate(ctx))  # noqa: B023 - called at once
+        timed(names[2], lambda: serving.score(hcp, candidates))
+        ctx = serving.broadcast(serving.hcp_profile(hcp, None, time.time()), rows)
+        timed(names[3], lambda: serving.evaluate(ctx))  # noqa: B023 - called at once
     print(
         f"\nscoring 1,000 candidates for one HCP with {stored.model_version} "
         f"(median of 30; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):"

@@ -36,7 +36,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-TOKEN_FILE = Path(tempfile.gettempdir()) / "delivery_bench_token"
+
+
+def token_file(db: str) -> Path:
+    """The engine token of one bench database (each has its own file)."""
+    return Path(tempfile.gettempdir()) / f"delivery_bench_token_{db}"
+
+
 SERVER = "postgres://postgres@127.0.0.1:5432"
 N_MODULES, N_HCPS, N_EVENTS = 5000, 100_000, 2_000_000
 
@@ -52,7 +58,8 @@ def setup(db: str, events: int, hcps: int, modules: int) -> None:
     django.setup()
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
+
+    from content_modules.accounts.tokens import token_issue
 
     call_command("migrate", verbosity=0)
     t0 = time.perf_counter()
@@ -65,13 +72,13 @@ def setup(db: str, events: int, hcps: int, modules: int) -> None:
     print(f"model {stored.model_version} trained in {time.perf_counter() - t0:.0f}s", flush=True)
     user = User.objects.create_user("bench-engine", password="bench-engine-password-1")
     user.groups.add(Group.objects.get(name="engine"))
-    token, _ = Token.objects.get_or_create(user=user)
-    TOKEN_FILE.write_text(token.key)
+    _, key = token_issue(user=user, name="delivery bench")
+    token_file(db).write_text(key)
 
 
 def load(port: int, scenario: str, requests: int, concurrency: int, hcps: int, seed: int) -> dict:
     """Drive one scenario; answer latencies (ms) and throughput."""
-    token = TOKEN_FILE.read_text().strip()
+    token = os.environ["DELIVERY_BENCH_TOKEN"]
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     bodies = {
         "top5": lambda h: {"hcp": h, "channel": "email", "k": 5, "brand": "speed", "market": "UK"},
@@ -170,6 +177,8 @@ def run(
         LOG_LEVEL="ERROR",
     )
     env.pop("REDIS_URL", None)
+    # The load processes inherit the token of this database's engine account.
+    os.environ["DELIVERY_BENCH_TOKEN"] = token_file(db).read_text().strip()
     import psycopg
 
     # Flush what setup (or an earlier run) left dirty now, not during the measurement:
@@ -179,7 +188,7 @@ def run(
     os.sync()
     server = subprocess.Popen(
         [
-            str(ROOT / ".venv/bin/gunicorn"),
+            str(Path(sys.executable).parent / "gunicorn"),  # beside the running Python
             "contentapp.wsgi:application",
             "--bind",
             f"127.0.0.1:{port}",

@@ -68,9 +68,9 @@ def setup_world(args: argparse.Namespace) -> tuple[str, list[int], list[str]]:
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
     from content_modules.accounts.roles import Role
+    from content_modules.accounts.tokens import token_issue
     from content_modules.affinity.models import HCP
     from content_modules.library.models import (
         Brand,
@@ -92,7 +92,7 @@ def setup_world(args: argparse.Namespace) -> tuple[str, list[int], list[str]]:
     engine.groups.add(Group.objects.get(name=Role.ENGINE))
     author = User.objects.create_user("bench-author", password=uuid.uuid4().hex)
     author.groups.add(Group.objects.get(name=Role.AUTHOR))
-    token = Token.objects.create(user=engine).key
+    token = token_issue(user=engine, name="ingest bench")[1]
 
     tags = {}
     for kind, slug in [

@@ -69,7 +69,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -267,9 +266,6 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "contentapp.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {
-        "login": os.environ.get("LOGIN_THROTTLE_RATE", "10/min"),
-    },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -297,10 +293,6 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "content_modules.review.models.TaskStatus",
     },
 }
-
-# Login lockout: after this many failed logins or signatures, wait this long.
-LOCKOUT_MAX_FAILURES = envint("LOCKOUT_MAX_FAILURES", 5)
-LOCKOUT_SECONDS = envint("LOCKOUT_SECONDS", 15 * 60)
 
 # Embeddings: any sentence-transformers model path; default is the packaged MiniLM.
 EMBEDDING_MODEL_PATH = os.environ.get("EMBEDDING_MODEL_PATH", "")
@@ -357,6 +349,42 @@ LOGGING = {
 
 
 # --- security: logins, lockout, throttles, sessions, API tokens ---
+# Proxies of ours in front of the app that append to X-Forwarded-For. 0: the header
+# is ignored and the client is REMOTE_ADDR (a client could otherwise pick a new
+# address per request and shake off every throttle and lock). DRF reads it too.
+NUM_PROXIES = envint("NUM_PROXIES", 0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+# Sign-in throttle per client address (login page, admin login, token endpoint), kept
+# in the database so that it holds while Redis is down.
+LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "10/min")
+# Lockout: this many failed password checks from one client for one username lock
+# that username for that client for LOCKOUT_SECONDS (logins, tokens and signatures).
+LOCKOUT_MAX_FAILURES = envint("LOCKOUT_MAX_FAILURES", 5)
+LOCKOUT_SECONDS = envint("LOCKOUT_SECONDS", 15 * 60)
+# Past this many failures for one username from all clients in the window, sign-ins
+# for it are slowed to one try every LOCKOUT_SLOW_SECONDS (never blocked), except from
+# a client that signed in as that user within LOCKOUT_KNOWN_CLIENT_DAYS.
+LOCKOUT_USERNAME_SLOW_AFTER = envint("LOCKOUT_USERNAME_SLOW_AFTER", 20)
+LOCKOUT_SLOW_SECONDS = envint("LOCKOUT_SLOW_SECONDS", 30)
+LOCKOUT_KNOWN_CLIENT_DAYS = envint("LOCKOUT_KNOWN_CLIENT_DAYS", 30)
+# Failed e-signatures: the admins are emailed when one signer fails this many times
+# within LOCKOUT_SECONDS (and again at every further multiple).
+SIGNATURE_FAILURE_ALERT_AFTER = envint("SIGNATURE_FAILURE_ALERT_AFTER", 3)
+# API tokens: lifetime, and how many live tokens one user may hold.
+API_TOKEN_EXPIRY_DAYS = envint("API_TOKEN_EXPIRY_DAYS", 90)
+API_TOKEN_MAX_PER_USER = envint("API_TOKEN_MAX_PER_USER", 20)
+# People's sessions end after this many minutes without a request (the engine uses
+# tokens); a session in use has its end moved forward at most once a minute (a write).
+SESSION_IDLE_TIMEOUT_MINUTES = envint("SESSION_IDLE_TIMEOUT_MINUTES", 30)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_MINUTES * 60
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "content_modules.accounts.middleware.IdleSessionMiddleware",
+)
+CELERY_BEAT_SCHEDULE["accounts-prune-attempts"] = {
+    "task": "content_modules.accounts.tasks.prune_attempts",
+    "schedule": 3600,
+}
 
 
 # --- security: input bounds (JSON depth, stored sizes, accepted times) ---
@@ -366,4 +394,9 @@ LOGGING = {
 
 
 # --- security: uploads and bounded enqueue ---
-
+# Request paths send tasks through contentapp.celery.enqueue: one broker connect attempt
+# and one publish, each within this many seconds, then the outbox (the sweepers).
+BROKER_ENQUEUE_TIMEOUT_SECONDS = float(os.environ.get("BROKER_ENQUEUE_TIMEOUT_SECONDS", "1"))
+# Nothing reads task results; a sender that subscribes to one waits on the result
+# backend's 20 one-second reconnects when Redis is down.
+CELERY_TASK_IGNORE_RESULT = True

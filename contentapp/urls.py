@@ -1,6 +1,5 @@
 """URL map: browser pages per app, the REST API under /api/v1/, schema and docs."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -26,7 +25,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No route serves MEDIA_ROOT: uploads are fetched only through role-checked views
+# (library:image, library:reference_pdf, api-image, api-reference-pdf).

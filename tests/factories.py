@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from datetime import date, timedelta
 
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from content_modules.accounts.models import ApiToken
 from content_modules.accounts.roles import Role
+from content_modules.accounts.tokens import hash_key
 from content_modules.library.models import (
     Brand,
     Channel,
@@ -64,12 +66,24 @@ def make_user(role: str | None = None, *, username: str | None = None, **extra) 
     return user
 
 
+def new_token(user: User, name: str = "test") -> str:
+    """A fresh API token for the user (its secret), written directly, without an audit entry."""
+    key = secrets.token_urlsafe(32)
+    ApiToken.objects.create(
+        user=user,
+        name=name,
+        key_hash=hash_key(key),
+        prefix=key[:8],
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    return key
+
+
 def api_client(user: User | None = None) -> APIClient:
-    """An API client authenticated with the user's token (as the engine would be)."""
+    """An API client authenticated with a token of the user's (as the engine would be)."""
     client = APIClient()
     if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {new_token(user)}")
     return client
 
 
@@ -156,3 +170,32 @@ def force_status(version: ModuleVersion, status: str, *, expires_on: date | None
         fields["expires_on"] = expires_on
     ModuleVersion.objects.filter(pk=version.pk).update(**fields)
     version.refresh_from_db()
+
+
+def pdf_bytes(comment: bytes = b"") -> bytes:
+    """A small, structurally valid one-page PDF (correct xref offsets, trailer with /Root).
+
+    ``comment`` goes into a PDF comment line after the header, where a polyglot
+    hides an HTML or SVG page: the file stays a valid PDF.
+    """
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    if comment:
+        out += b"%" + comment.replace(b"\n", b" ") + b"\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)

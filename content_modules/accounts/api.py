@@ -1,33 +1,52 @@
-"""Token endpoints: obtain (throttled, with lockout) and revoke."""
+"""Token endpoints: obtain (throttled, with lockout), list and revoke."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from content_modules.audit.services import audit_record
-from content_modules.errors import PermissionDenied
+from content_modules.errors import InvalidInput, PermissionDenied
 
-from .models import AuthFailure
+from .models import ApiToken, AuthFailure
 from .services import check_credentials
+from .throttling import LoginRateThrottle
+from .tokens import token_issue, token_revoke, tokens_of
 
 
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=512, trim_whitespace=False)
+    name = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, help_text="What the token is for."
+    )
+    expires_in_days = serializers.IntegerField(
+        required=False, min_value=1, help_text="Shorter than the default lifetime, if wanted."
+    )
 
 
-TokenResponse = inline_serializer("TokenResponse", {"token": serializers.CharField()})
+class TokenSerializer(serializers.ModelSerializer):
+    """A token as listed: never its secret, only the secret's first characters."""
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "expires_at"]
+
+
+TokenResponse = inline_serializer(
+    "TokenResponse",
+    {
+        "token": serializers.CharField(help_text="The secret; shown this once, never again."),
+        "id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "expires_at": serializers.DateTimeField(),
+    },
+)
 
 
 class TokenView(APIView):
-    """``POST`` swaps a username and password for an API token; ``DELETE`` revokes it."""
-
-    authentication_classes = APIView.authentication_classes
-    throttle_scope = "login"
+    """``POST`` swaps a username and password for a new API token; ``DELETE`` revokes
+    the token the request is made with."""
 
     def get_permissions(self):
         if self.request.method == "POST":
@@ -36,36 +55,61 @@ class TokenView(APIView):
 
     def get_throttles(self):
         if self.request.method == "POST":
-            return [ScopedRateThrottle()]
+            return [LoginRateThrottle()]
         return []
 
     @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponse})
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         user = check_credentials(
-            username=serializer.validated_data["username"],
-            password=serializer.validated_data["password"],
+            username=data["username"],
+            password=data["password"],
             kind=AuthFailure.Kind.TOKEN,
             request=request,
         )
         if user is None or not user.is_active:
             raise PermissionDenied("Wrong username or password.", field="non_field_errors")
-        token, created = Token.objects.get_or_create(user=user)
-        if created:
-            audit_record(
-                actor=user, action="token.issued", object_type="authtoken", object_id=user.pk
-            )
-        return Response({"token": token.key})
+        token, key = token_issue(
+            user=user, name=data.get("name", ""), expires_in_days=data.get("expires_in_days")
+        )
+        return Response(
+            {"token": key, "id": token.pk, "name": token.name, "expires_at": token.expires_at}
+        )
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request):
-        deleted, _ = Token.objects.filter(user=request.user).delete()
-        if deleted:
-            audit_record(
-                actor=request.user,
-                action="token.revoked",
-                object_type="authtoken",
-                object_id=request.user.pk,
+        if not isinstance(request.auth, ApiToken):
+            raise InvalidInput(
+                "This request carries no API token; revoke one by id with "
+                "DELETE /api/v1/auth/tokens/{id}.",
+                field="non_field_errors",
             )
+        token_revoke(actor=request.user, token_id=request.auth.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenListView(APIView):
+    """``GET`` lists the caller's live API tokens (without their secrets)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: TokenSerializer(many=True)})
+    def get(self, request):
+        return Response(TokenSerializer(tokens_of(request.user), many=True).data)
+
+
+class TokenDetailView(APIView):
+    """``DELETE`` revokes one of the caller's tokens; the others keep working."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)],
+    )
+    def delete(self, request, id: int):
+        token_revoke(actor=request.user, token_id=id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -46,7 +46,7 @@ from content_modules.accounts.roles import Role, has_role
 from content_modules.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 from content_modules.library.models import Channel, Module, ModuleVersion
 
-from .models import EXTERNAL_ID_RE, HCP, EngagementEvent, EventType
+from .models import EXTERNAL_ID_RE, HCP, EngagementEvent, EventType, unsubscribed_from
 
 MAX_BATCH = 10_000
 PROFILE_FIELDS = ("specialty", "segment", "region", "preferred_channel")
@@ -577,8 +577,3 @@ def unsubscribed_channels(hcp: HCP) -> set[str]:
             "channel", flat=True
         )
     )
-
-
-def unsubscribed_from(channels) -> set[str]:
-    """The channels of unsubscribe events; one without a channel (``"*"``) means every one."""
-    return {str(c or "") or "*" for c in channels}

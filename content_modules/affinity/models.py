@@ -48,6 +48,11 @@ class EventType(models.TextChoices):
     UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
 
 
+def unsubscribed_from(channels) -> set[str]:
+    """The channels of unsubscribe events; one without a channel (``"*"``) means every one."""
+    return {str(c or "") or "*" for c in channels}
+
+
 class EngagementEvent(models.Model):
     """One engagement event reported by the engine; idempotent by ``event_id``.
 

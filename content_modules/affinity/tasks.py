@@ -47,21 +47,10 @@ def embed_missing_task() -> int:
 
 
 def enqueue_embedding(version_id: int) -> bool:
-    """Queue the embedding of one version; never raises (the sweeper catches up)."""
-    try:
-        embed_version_task.apply_async(
-            (version_id,),
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
-        )
-    except Exception:
-        # Redis down, or (eager mode) the model failing: the author's request has
-        # committed and must not fail; embed_missing_task embeds it later.
-        logger.warning(
-            "could not queue embedding of version %s; the sweeper will", version_id, exc_info=True
-        )
-        return False
-    return True
+    """Queue the embedding of one version; never raises (embed_missing_task catches up)."""
+    from contentapp.celery import enqueue
+
+    return enqueue(embed_version_task, args=(version_id,))
 
 
 @shared_task(

@@ -19,6 +19,7 @@ from datetime import date
 
 import numpy as np
 from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from content_modules.library.models import (
@@ -204,7 +205,7 @@ def build(key: tuple[str, int]) -> Catalogue:
                 channels=tuple(content["channels"]),
                 expires_on=v.expires_on,
                 approved_at=v.approved_at,
-                image_path=v.image.web.url if v.image_id else None,
+                image_path=reverse("api-image", args=[v.image_id, "web"]) if v.image_id else None,
                 content=content,
             )
         )

@@ -77,7 +77,7 @@ class RecommendationItem(models.Model):
 
     # No index of its own: the unique (recommendation, rank) index serves lookups by it.
     # No database check either: an answer and its items are written by one statement
-    # (services._store), so an item never names a missing answer. A foreign-key check
+    # (log.store), so an item never names a missing answer. A foreign-key check
     # would run per item a plan cached per connection; planned while the log was empty
     # (a fresh database, analyzed), it scans the whole log, growing with every answer.
     recommendation = models.ForeignKey(

@@ -7,43 +7,34 @@ market and ``exclude``; only those are scored and ranked.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connections, transaction
-from django.db.models import AutoField
+from django.db import connection
 
 from content_modules.accounts.roles import Role, has_role
-from content_modules.affinity.ingest import unsubscribed_from
-from content_modules.affinity.learning.data import (
-    hcp_events_from_rows,
-    hcp_events_sql,
-    load_hcp_events,
-)
-from content_modules.affinity.learning.features import DAY, EVENT_CODES, GROUPS, sigmoid
-from content_modules.affinity.learning.scoring import active_model, score_versions
+from content_modules.affinity.learning import serving
 from content_modules.affinity.models import (
     EXTERNAL_ID_RE,
     HCP,
     AffinityModel,
     EngagementEvent,
     EventType,
+    unsubscribed_from,
 )
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
-from content_modules.library.models import Brand, Channel, Market, Tag, TagKind
+from content_modules.library.models import Brand, Channel, Market, Module, Tag, TagKind
 from contentapp.db import run_prepared
 
 from . import catalogue as catalogue_mod
+from . import log
 from .catalogue import Candidate, Catalogue
-from .models import DeliveryGeneration, Recommendation, RecommendationItem
+from .models import DeliveryGeneration, Recommendation
 from .policy import Pick, choose, policy_name
 
 MAX_K = 50
@@ -190,8 +181,8 @@ def _recently_delivered(events: dict) -> set[int]:
     days = settings.DELIVERY_FREQUENCY_CAP_DAYS
     if days <= 0 or not len(events["t"]):
         return set()
-    since = time.time() - days * DAY
-    recent = (events["type"] == EVENT_CODES[EventType.DELIVERED]) & (events["t"] >= since)
+    since = time.time() - days * 86400.0
+    recent = (events["type"] == EventType.DELIVERED) & (events["t"] >= since)
     return {int(m) for m in events["module"][recent]}
 
 
@@ -199,7 +190,7 @@ def _unsubscribed_reason(
     events: dict, channel: str | None, cat: Catalogue
 ) -> tuple[str | None, set[str] | None]:
     """Why nothing may be sent, or the channels still open (None: all of them)."""
-    gone = events["type"] == EVENT_CODES[EventType.UNSUBSCRIBED]
+    gone = events["type"] == EventType.UNSUBSCRIBED
     left = unsubscribed_from(events["channel_slug"][gone])
     if not left:
         return None, None
@@ -216,86 +207,6 @@ def _unsubscribed_reason(
 
 
 @dataclass
-class Scored:
-    """The model's probabilities for the gated candidates; explanations only when asked."""
-
-    keep: np.ndarray  # which of the candidates asked for could be scored
-    probabilities: np.ndarray  # one per kept candidate, in order
-    model_version: str
-    fallback: bool
-    # (group contributions, drivers) of each of the given kept candidates, in one pass
-    explain: Callable[[list[int]], list[tuple[dict[str, float], list[str]]]]
-
-
-_rows_cache: dict[str, tuple] = {}
-
-
-def _catalogue_rows(cat: Catalogue, serving) -> np.ndarray:
-    """The model's item row of every catalogue version (-1: unknown), cached per pair."""
-    key = (cat.key, serving.row_id)
-    cached = _rows_cache.get("rows")
-    if cached is None or cached[0] != key:
-        cached = (key, serving.item_rows(cat.version_ids))
-        _rows_cache["rows"] = cached
-    return cached[1]
-
-
-def score_candidates(
-    hcp: HCP,
-    cat: Catalogue,
-    idx: np.ndarray,
-    channel: str | None,
-    serving=None,
-    events: dict | None = None,
-) -> Scored:
-    """Score the gated catalogue candidates ``idx`` for one HCP with the active model.
-
-    Every gated candidate is scored (no shortlist): the model's group part is
-    cached per specialty and segment, the HCP's personal part is a few
-    vector products (``ServingModel.personal_part`` and ``rank_rows``). Contributions and drivers
-    are derived only for the items shown. Without a trained model it falls
-    back to ``score_versions`` (smoothed popularity).
-    """
-    if serving is None and len(idx):
-        serving = active_model()
-    if serving is None or not len(idx):
-        version_ids = [int(v) for v in cat.version_ids[idx]]
-        by_id = {s.version_id: s for s in score_versions(hcp, version_ids, channel=channel)}
-        kept = [by_id[v] for v in version_ids if v in by_id]
-        return Scored(
-            keep=np.array([v in by_id for v in version_ids], dtype=bool),
-            probabilities=np.array([s.probability for s in kept]),
-            model_version="",
-            fallback=any(s.fallback for s in kept),
-            explain=lambda shown: [(kept[i].contributions, kept[i].drivers) for i in shown],
-        )
-    rows = _catalogue_rows(cat, serving)[idx]
-    keep = rows >= 0
-    rows = rows[keep]
-    part = serving.personal_part(serving.hcp_profile(hcp, channel, time.time(), events))
-    logits = serving.rank_rows(part, rows)
-
-    def explain(shown: list[int]) -> list[tuple[dict[str, float], list[str]]]:
-        if not shown:
-            return []
-        picked = rows[np.asarray(shown, dtype=np.int64)]
-        contributions = serving.contributions_rows(part, picked)
-        drivers = serving.explain_rows(hcp, part, picked, contributions)
-        return [
-            ({g: float(c[j]) for j, g in enumerate(GROUPS)}, d)
-            for c, d in zip(contributions, drivers, strict=True)
-        ]
-
-    return Scored(
-        keep=keep,
-        probabilities=sigmoid(logits),
-        model_version=serving.model_version,
-        fallback=False,
-        explain=explain,
-    )
-
-
-@dataclass
 class Snapshot:
     """What one recommendation reads of the world, in one query."""
 
@@ -305,6 +216,54 @@ class Snapshot:
     events: dict
 
 
+EPOCH_SQL = {
+    "postgresql": "EXTRACT(EPOCH FROM e.occurred_at)::float8",
+    "sqlite": "(julianday(e.occurred_at) - 2440587.5) * 86400.0",
+}
+
+
+def _hcp_events_sql() -> tuple[str, str]:
+    """The columns and joins that read one HCP (alias ``h``) and its events."""
+    epoch = EPOCH_SQL.get(connection.vendor, EPOCH_SQL["postgresql"])
+    # The module's latest version only for an event that names no version (COALESCE
+    # evaluates the subquery only then): no join for the usual event.
+    columns = (
+        "h.id, h.specialty, h.segment, h.region, h.preferred_channel, e.module_id, "
+        f"COALESCE(e.version_id, (SELECT m.latest_id FROM {Module._meta.db_table} m "
+        f"WHERE m.id = e.module_id), -1), {epoch}, e.type, "
+        "COALESCE(e.dwell_seconds, 0), e.channel"
+    )
+    joins = f"LEFT JOIN {EngagementEvent._meta.db_table} e ON e.hcp_id = h.id"
+    return columns, joins
+
+
+def _hcp_events(rows: list[tuple], external_id: str) -> tuple[HCP | None, dict[str, np.ndarray]]:
+    """The HCP (None when unknown) and its events as arrays, from ``_hcp_events_sql`` rows:
+    what the serving face reads (version, t, type, dwell) plus module ids and channel
+    slugs (the frequency cap and unsubscribes)."""
+    hcp = None
+    if rows and rows[0][0] is not None:
+        pk, specialty, segment, region, preferred = rows[0][:5]
+        hcp = HCP(
+            pk=pk,
+            external_id=external_id,
+            specialty=specialty,
+            segment=segment,
+            region=region,
+            preferred_channel=preferred,
+        )
+    rows = [r[5:] for r in rows if r[5] is not None]  # an HCP without events: one empty row
+    n = len(rows)
+    return hcp, {
+        "module": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        "version": np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
+        "t": np.fromiter((r[2] for r in rows), dtype=np.float64, count=n),
+        "type": np.array([r[3] for r in rows], dtype=object),
+        "dwell": np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
+        "channel_slug": np.array([r[5] or "" for r in rows], dtype=object),
+    }
+
+
 def _snapshot(external_id: str) -> Snapshot:
     """The catalogue generation, the active model, the HCP and its events: one round trip.
 
@@ -312,7 +271,7 @@ def _snapshot(external_id: str) -> Snapshot:
     in-memory catalogue and model are current; the HCP's events give its
     history, unsubscribes and frequency cap.
     """
-    columns, joins = hcp_events_sql()
+    columns, joins = _hcp_events_sql()
     sql = (
         f"SELECT g.epoch, g.value, am.id, am.model_version, {columns} "
         f"FROM {DeliveryGeneration._meta.db_table} g "
@@ -321,14 +280,19 @@ def _snapshot(external_id: str) -> Snapshot:
         "WHERE g.id = 1"
     )
     rows = run_prepared(sql, [external_id])
-    if not rows:  # no generation row yet: read each part on its own
-        hcp, events = load_hcp_events(external_id)
+    if not rows:  # no generation row yet: the HCP and its events on their own
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {columns} FROM {HCP._meta.db_table} h {joins} WHERE h.external_id = %s",
+                [external_id],
+            )
+            hcp, events = _hcp_events(cursor.fetchall(), external_id)
         return Snapshot(None, None, hcp, events)
     first = rows[0]
     model_id = first[2]
     if model_id is not None and not isinstance(model_id, uuid.UUID):
         model_id = uuid.UUID(str(model_id))  # SQLite hands back the hex text
-    hcp, events = hcp_events_from_rows([r[4:] for r in rows], external_id)
+    hcp, events = _hcp_events([r[4:] for r in rows], external_id)
     return Snapshot((first[0], first[1]), (model_id, first[3]), hcp, events)
 
 
@@ -367,13 +331,17 @@ def recommendation_create(
             channels_any=open_channels,
             exclude_modules=set(req.exclude),
         )
-        scored = score_candidates(
-            hcp, cat, idx, req.channel, active_model(snapshot.model_head), events
+        scored = serving.score(
+            hcp,
+            cat.version_ids[idx],
+            channel=req.channel,
+            events=events,
+            head=snapshot.model_head,
         )
         idx = idx[scored.keep]
         probs = scored.probabilities
         fallback = scored.fallback
-        model_version = scored.model_version
+        model_version = scored.model_version or ""
         capped = np.isin(cat.module_ids[idx], np.fromiter(capped_modules, dtype=np.int64))
         if req.slots:
             messages = cat.message_code[idx]
@@ -405,7 +373,8 @@ def recommendation_create(
             continue
         rank += 1
         c = cat.candidates[int(idx[pick.index])]
-        explanation, drivers = next(explained)
+        explained_item = next(explained)
+        explanation, drivers = explained_item.contributions, explained_item.drivers
         probability = float(probs[pick.index])
         items.append(
             {
@@ -456,91 +425,8 @@ def recommendation_create(
         cold_start=cold_start,
         reason=reason or "",
     )
-    _store(recommendation, rows)
+    log.store(recommendation, rows)
     return RecommendationResult(recommendation, items, unfilled, fallback)
-
-
-@cache
-def _log_insert_sql(vendor: str) -> tuple[str, tuple, tuple]:
-    """The one statement that logs an answer and its items on PostgreSQL, and its fields.
-
-    The answer and its items travel as two JSON documents that PostgreSQL
-    turns into rows (``jsonb_populate_record(set)`` map keys to columns by
-    name): two parameters whatever the number of items, so the driver's work
-    is a string and the statement's text never changes.
-    """
-    db = connections[Recommendation.objects.db]
-    qn = db.ops.quote_name
-
-    def insertable(model) -> tuple:
-        return tuple(
-            f
-            for f in model._meta.concrete_fields
-            if not f.generated and not (f.primary_key and isinstance(f, AutoField))
-        )
-
-    def insert(model, fields, source: str) -> str:
-        table = qn(model._meta.db_table)
-        columns = ", ".join(qn(f.column) for f in fields)
-        return (
-            f"INSERT INTO {table} ({columns}) "
-            f"SELECT {columns} FROM {source}(NULL::{table}, %s::jsonb)"
-        )
-
-    head, items = insertable(Recommendation), insertable(RecommendationItem)
-    head_sql = insert(Recommendation, head, "jsonb_populate_record")
-    items_sql = insert(RecommendationItem, items, "jsonb_populate_recordset")
-    plain = f"WITH answer AS ({head_sql}) {items_sql}"
-    # The same, committed without waiting for the WAL flush: in autocommit the statement
-    # is its own transaction, and a transaction-local setting made while it runs holds
-    # when it commits.
-    asynchronous = (
-        "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)), "
-        f"answer AS ({head_sql}) {items_sql}, lazy"
-    )
-    return asynchronous, plain, head, items
-
-
-def _json_value(value) -> str:
-    """UUIDs and timestamps (full precision) as PostgreSQL reads them from JSON."""
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _store(recommendation: Recommendation, items: list[dict]) -> None:
-    """Write the answer and its items (their column values by attribute name), all or nothing.
-
-    On PostgreSQL one statement does it (a data-modifying WITH inserts the
-    recommendation, the outer INSERT its items): a statement is atomic, and
-    it is one round trip where a transaction takes four (built here, as the
-    ORM's compiler costs more than the query). With DELIVERY_LOG_ASYNC_COMMIT
-    (the default) that transaction commits asynchronously: a database crash
-    may lose the last fraction of a second of logged answers, never half of
-    one, and nothing else (approvals, signatures, the audit trail, events)
-    is written this way. Elsewhere the ORM writes both inside a transaction.
-    """
-    db = connections[Recommendation.objects.db]
-    if db.vendor != "postgresql" or not items:
-        with transaction.atomic():
-            recommendation.save(force_insert=True)
-            RecommendationItem.objects.bulk_create(
-                [RecommendationItem(recommendation=recommendation, **item) for item in items]
-            )
-        return
-    sql, plain_sql, head_fields, item_fields = _log_insert_sql(db.vendor)
-    head = {f.column: f.pre_save(recommendation, True) for f in head_fields}
-    for item in items:
-        item["recommendation_id"] = recommendation.pk
-    rows = [{f.column: item[f.attname] for f in item_fields} for item in items]
-    params = [json.dumps(head, default=_json_value), json.dumps(rows, default=_json_value)]
-    run_prepared(
-        sql if settings.DELIVERY_LOG_ASYNC_COMMIT and not db.in_atomic_block else plain_sql,
-        params,
-        fetch=False,
-    )
 
 
 def recommendation_get(*, actor, recommendation_id) -> dict:

@@ -17,12 +17,13 @@ from django.contrib import admin
 from django.core.files import File
 from django.db import models, transaction
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from content_modules.accounts.roles import ReviewRole, is_admin
 from content_modules.audit.services import audit_record
 from content_modules.errors import DomainError
 
+from .files import read_reference_pdf
 from .models import (
     Brand,
     Channel,
@@ -200,10 +201,21 @@ def _used_by_frozen_version(reference: Reference) -> bool:
 
 class ReferenceForm(forms.ModelForm):
     url = forms.URLField(max_length=500, required=False, assume_scheme="https")
+    pdf = forms.FileField(required=False, help_text="A PDF, judged by its bytes, not its name.")
 
     class Meta:
         model = Reference
         fields = ("citation", "url", "pdf")
+
+    def clean_pdf(self):
+        """The same PDF check as the API: a page that starts %PDF- is not a PDF."""
+        upload = self.cleaned_data.get("pdf")
+        if upload:
+            try:
+                read_reference_pdf(upload)
+            except DomainError as exc:
+                raise forms.ValidationError(exc.message) from exc
+        return upload
 
 
 @admin.register(Reference)
@@ -214,6 +226,28 @@ class ReferenceAdmin(AuditedModelAdmin):
     search_fields = ("citation", "url")
     date_hierarchy = "created_at"
     readonly_fields = ("created_by", "created_at")
+
+    def get_fields(self, request, obj=None):
+        # A stored PDF is never replaced in place (reference_create names it by its
+        # content); it is linked through the role-checked view, not /media/.
+        if obj is not None:
+            return ("citation", "url", "pdf_link", "created_by", "created_at")
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return (*self.readonly_fields, "pdf_link")
+        return self.readonly_fields
+
+    @admin.display(description="PDF")
+    def pdf_link(self, obj: Reference) -> str:
+        if not obj.pdf:
+            return "-"
+        return format_html(
+            '<a href="{}">reference-{}.pdf</a>',
+            reverse("library:reference_pdf", args=[obj.pk]),
+            obj.pk,
+        )
 
     @admin.display(description="citation")
     def short_citation(self, obj: Reference) -> str:
@@ -270,13 +304,20 @@ class ImageAssetAdmin(ReadOnlyModelAdmin):
         "format",
         ("width", "height"),
         "sha256",
-        "image",
-        "web",
-        "thumbnail",
+        "files",
         "uploaded_by",
         "uploaded_at",
     )
     readonly_fields = tuple(f for row in fields for f in ((row,) if isinstance(row, str) else row))
+
+    @admin.display(description="files")
+    def files(self, obj: ImageAsset) -> str:
+        # Through the role-checked view: no route serves the media folder.
+        return format_html_join(
+            " ",
+            '<a href="{}">{}</a>',
+            ((reverse("library:image", args=[obj.pk, r]), r) for r in ("full", "web", "thumbnail")),
+        )
 
     @admin.display(description="preview")
     def preview(self, obj: ImageAsset) -> str:

@@ -13,19 +13,21 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from content_modules.accounts.permissions import AdminsWrite, AuthorsWrite, CanSeeLibrary
 from content_modules.audit.models import AuditEntry
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
 
+from . import files
 from .filters import ModuleFilter
 from .images import store_image_asset
-from .models import Module, ModuleVersion, Reference, Tag, TagKind
+from .models import ImageAsset, Module, ModuleVersion, Reference, Tag, TagKind
 from .serializers import (
     AuditEntrySerializer,
     ErrorSerializer,
@@ -421,3 +423,72 @@ class ReferenceListView(generics.ListAPIView):
             ReferenceSerializer(reference, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
         )
+
+
+class _AnyAccept(BaseContentNegotiation):
+    """A file view answers whatever the client accepts (``image/*``, ``*/*``, a browser's
+    list); its errors still render as the API's JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+IMAGE_RENDITIONS = {"full": "image", "web": "web", "thumbnail": "thumbnail"}
+BINARY = {
+    (200, media): OpenApiResponse(OpenApiTypes.BINARY, description="The file")
+    for media in ("image/jpeg", "image/png", "image/webp")
+}
+
+
+class ImageFileView(APIView):
+    """``GET`` one rendition (``full``, ``web``, ``thumbnail``) of an uploaded image.
+
+    The ``image_url`` of approved content points here. The engine fetches
+    images of versions approved now; authors, reviewers and admins any image.
+    Others, and images of content the caller may not see, answer 404.
+    """
+
+    content_negotiation_class = _AnyAccept
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Image"),
+            OpenApiParameter(
+                "rendition", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(IMAGE_RENDITIONS)
+            ),
+        ],
+        responses={**BINARY, **_errors(404)},
+    )
+    def get(self, request, id: int, rendition: str):
+        if rendition not in IMAGE_RENDITIONS:
+            raise NotFound("Unknown rendition: use full, web or thumbnail.", field="rendition")
+        asset = ImageAsset.objects.filter(pk=id).first()
+        if asset is None or not files.may_fetch_image(request.user, asset):
+            raise NotFound("No such image.", field="id")
+        return files.image_response(asset, IMAGE_RENDITIONS[rendition])
+
+
+class ReferencePdfView(APIView):
+    """``GET`` a reference's PDF, as a download (authors, reviewers and admins)."""
+
+    content_negotiation_class = _AnyAccept
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Reference")
+        ],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF"),
+            **_errors(404),
+        },
+    )
+    def get(self, request, id: int):
+        reference = Reference.objects.filter(pk=id).first()
+        if reference is None or not files.may_fetch_reference_pdf(request.user, reference):
+            raise NotFound("No such reference.", field="id")
+        if not reference.pdf:
+            raise NotFound("This reference has no PDF.", field="pdf")
+        return files.reference_pdf_response(reference)

@@ -11,4 +11,6 @@ urlpatterns = [
     path("modules/<int:id>/versions", api.ModuleVersionsView.as_view(), name="api-module-versions"),
     path("modules/<int:id>/audit", api.ModuleAuditView.as_view(), name="api-module-audit"),
     path("references", api.ReferenceListView.as_view(), name="api-reference-list"),
+    path("references/<int:id>/pdf", api.ReferencePdfView.as_view(), name="api-reference-pdf"),
+    path("images/<int:id>/<str:rendition>", api.ImageFileView.as_view(), name="api-image"),
 ]

@@ -291,6 +291,9 @@ def process_image_upload(upload) -> ProcessedImage:
         raise InvalidInput(f"{describe_other_format(data)}; {ACCEPTED}.", field=FIELD)
     lossless = fmt == "WEBP" and webp_is_lossless(data)
     im = _open_and_load(data, fmt)
+    # The stored extension and served content type come from the format Pillow
+    # decoded (opened with formats=[fmt], so it can only agree with the sniff).
+    fmt = im.format or fmt
     try:
         # Animated PNG/WebP: only the first frame is decoded and kept, so what
         # reviewers approve is exactly what is served.

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -19,7 +20,7 @@ from rest_framework.relations import MANY_RELATION_KWARGS, ManyRelatedField
 from rest_framework.utils import html
 
 from content_modules.audit.models import AuditEntry
-from content_modules.errors import InvalidInput, PayloadTooLarge
+from content_modules.errors import InvalidInput
 
 from .images import process_image_upload
 from .models import (
@@ -34,8 +35,6 @@ from .models import (
     TagKind,
     VersionStatus,
 )
-
-PDF_MAGIC = b"%PDF-"
 
 
 class _BadJSON:
@@ -374,6 +373,11 @@ def _absolute(request, url: str) -> str:
     return request.build_absolute_uri(url) if request is not None else url
 
 
+def image_url(request, asset_id: int, rendition: str) -> str:
+    """Where an image rendition is fetched: the role-checked image view, never /media/."""
+    return _absolute(request, reverse("api-image", args=[asset_id, rendition]))
+
+
 class ImageOutSerializer(serializers.Serializer):
     """An image asset as its three renditions."""
 
@@ -384,13 +388,13 @@ class ImageOutSerializer(serializers.Serializer):
     height = serializers.IntegerField()
 
     def get_url(self, asset: ImageAsset) -> str:
-        return _absolute(self.context.get("request"), asset.image.url)
+        return image_url(self.context.get("request"), asset.pk, "full")
 
     def get_web_url(self, asset: ImageAsset) -> str:
-        return _absolute(self.context.get("request"), asset.web.url)
+        return image_url(self.context.get("request"), asset.pk, "web")
 
     def get_thumbnail_url(self, asset: ImageAsset) -> str:
-        return _absolute(self.context.get("request"), asset.thumbnail.url)
+        return image_url(self.context.get("request"), asset.pk, "thumbnail")
 
 
 class ModuleVersionSerializer(serializers.Serializer):
@@ -462,7 +466,8 @@ class ReferenceSerializer(serializers.Serializer):
     def get_pdf_url(self, reference: Reference) -> str | None:
         if not reference.pdf:
             return None
-        return _absolute(self.context.get("request"), reference.pdf.url)
+        url = reverse("api-reference-pdf", args=[reference.pk])
+        return _absolute(self.context.get("request"), url)
 
 
 class ReferenceWriteSerializer(serializers.Serializer):
@@ -475,24 +480,8 @@ class ReferenceWriteSerializer(serializers.Serializer):
         allow_null=True,
         allow_empty_file=False,
         use_url=False,
-        help_text="Multipart only: a PDF file (its content must start with %PDF-).",
+        help_text="Multipart only: a PDF file, judged by its bytes (not its name or type).",
     )
-
-    def validate_pdf(self, upload):
-        """Accept only a real PDF under the size cap, judged by its bytes, not its name."""
-        if upload is None:
-            return None
-        limit = settings.REFERENCE_PDF_MAX_BYTES
-        if upload.size > limit:
-            raise PayloadTooLarge(
-                f"The PDF is {upload.size} bytes; the limit is {limit} bytes.", field="pdf"
-            )
-        upload.seek(0)
-        head = upload.read(len(PDF_MAGIC))
-        upload.seek(0)
-        if head != PDF_MAGIC:
-            raise serializers.ValidationError("Not a PDF file: its content does not start %PDF-.")
-        return upload
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):

@@ -7,7 +7,6 @@ the browser pages, management commands and tasks all behave identically.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -22,6 +21,7 @@ from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, PermissionDenied
 
 from . import signals
+from .files import read_reference_pdf, reference_pdf_name
 from .images import write_file
 from .models import (
     Brand,
@@ -269,19 +269,27 @@ def reference_create(*, actor, citation: str, url: str = "", pdf=None) -> Refere
     if not citation or not citation.strip():
         raise InvalidInput("Citation is required.", field="citation")
     reference = Reference(citation=citation.strip(), url=url or "", created_by=actor)
+    pdf_sha256 = None
     if pdf is not None:
-        # The row names the file now and the file is written when the transaction
-        # commits, so a rollback (here or in a caller's transaction) leaves no file.
-        # A random prefix makes the name the storage's own: nothing else takes it.
-        folder, _, name = reference.pdf.field.generate_filename(reference, pdf.name).rpartition("/")
-        reference.pdf.name = f"{folder}/{uuid.uuid4().hex[:12]}-{name}"
-        transaction.on_commit(partial(write_file, reference.pdf.name, pdf.read()))
+        # Checked as a PDF and named by the server (its sha256, .pdf): the client's
+        # name and type never reach storage. The row names the file now and the
+        # file is written when the transaction commits, so a rollback (here or in a
+        # caller's transaction) leaves no file.
+        data = read_reference_pdf(pdf)
+        reference.pdf.name = reference_pdf_name(data)
+        pdf_sha256 = reference.pdf.name.rsplit("/", 1)[-1].removesuffix(".pdf")
+        transaction.on_commit(partial(write_file, reference.pdf.name, data))
     reference.save()
     audit_record(
         actor=actor,
         action="reference.created",
         obj=reference,
-        data={"citation": reference.citation, "url": reference.url, "pdf": bool(reference.pdf)},
+        data={
+            "citation": reference.citation,
+            "url": reference.url,
+            "pdf": bool(reference.pdf),
+            "pdf_sha256": pdf_sha256,
+        },
     )
     return reference
 

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from content_modules.accounts.roles import can_see_unapproved
 from content_modules.errors import Conflict, DomainError
 
-from . import services
+from . import files, services
 from .filters import ModuleFilter
 from .forms import ModuleForm
 from .images import store_image_asset
@@ -378,24 +378,11 @@ def image_rendition(request: HttpRequest, pk: int, rendition: str) -> FileRespon
     if rendition not in IMAGE_RENDITIONS:
         raise Http404("Unknown rendition.")
     asset = get_object_or_404(ImageAsset, pk=pk)
-    stored = getattr(asset, IMAGE_RENDITIONS[rendition])
-    if not stored or not stored.storage.exists(stored.name):
-        raise Http404("The image file is missing.")
-    response = FileResponse(stored.open("rb"))
-    # Assets never change (a new upload is a new asset), so browsers may keep them.
-    response["Cache-Control"] = "private, max-age=86400, immutable"
-    return response
+    return files.image_response(asset, IMAGE_RENDITIONS[rendition])
 
 
 @require_safe
 @library_page
 def reference_pdf(request: HttpRequest, pk: int) -> FileResponse:
-    """Serve a reference's PDF to the people who check claims against it."""
-    reference = get_object_or_404(Reference, pk=pk)
-    if not reference.pdf or not reference.pdf.storage.exists(reference.pdf.name):
-        raise Http404("This reference has no PDF.")
-    return FileResponse(
-        reference.pdf.open("rb"),
-        content_type="application/pdf",
-        filename=f"reference-{reference.pk}.pdf",
-    )
+    """Serve a reference's PDF, as a download, to the people who check claims against it."""
+    return files.reference_pdf_response(get_object_or_404(Reference, pk=pk))

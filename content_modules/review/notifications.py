@@ -14,8 +14,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 
-from content_modules.accounts.roles import REVIEW_ROLE_GROUP
+from content_modules.accounts.roles import REVIEW_ROLE_GROUP, Role
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,15 @@ def reviewers_for_role(role: str) -> list:
     """Active users holding the group of one review role."""
     group = REVIEW_ROLE_GROUP[role]
     return list(get_user_model().objects.filter(groups__name=group, is_active=True))
+
+
+def admins() -> list:
+    """Active administrators: superusers and holders of the admin role."""
+    return list(
+        get_user_model()
+        .objects.filter(Q(is_superuser=True) | Q(groups__name=Role.ADMIN), is_active=True)
+        .distinct()
+    )
 
 
 def send_on_commit(*, subject: str, body: str, recipients: Iterable) -> None:

@@ -26,7 +26,8 @@ from content_modules.accounts.roles import (
     has_role,
     is_admin,
 )
-from content_modules.accounts.services import verify_password_for_signature
+from content_modules.accounts.services import SignatureRefused, verify_password_for_signature
+from content_modules.audit.models import AuditEntry
 from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, PermissionDenied
 from content_modules.library.models import Module, ModuleVersion, Reference, VersionStatus
@@ -202,6 +203,64 @@ def version_submit(*, actor, module: Module) -> Review:
     return review
 
 
+# --- failed signatures ---------------------------------------------------------------------
+
+
+def _verify_signer(
+    *, actor, password: str | None, request, intent: str, version_of, task=None
+) -> None:
+    """Re-authenticate the signer; a refusal is audited (and, repeated, reported) first.
+
+    21 CFR Part 11 §11.300(d): attempts at misuse are detected and reported.
+    The entry is written in its own transaction before the refusal is raised,
+    so nothing the failed action would have written rolls it back, and the
+    audit trail (append-only, chained) keeps it for good.
+    """
+    try:
+        verify_password_for_signature(user=actor, password=password, request=request)
+    except SignatureRefused as exc:
+        # The version is read only on failure: a good signature costs no extra query.
+        _signature_failed(actor=actor, exc=exc, intent=intent, version=version_of(), task=task)
+        raise
+
+
+def _signature_failed(*, actor, exc: SignatureRefused, intent: str, version, task) -> None:
+    since = timezone.now() - timedelta(seconds=settings.LOCKOUT_SECONDS)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="signature.failed",
+            obj=task if task is not None else version,
+            module_id=version.module_id if version is not None else None,
+            version_id=version.pk if version is not None else None,
+            data={
+                "intent": intent,
+                "reason": exc.reason,
+                "client_ip": exc.ip,
+                "task": task.pk if task is not None else None,
+                "role": task.role if task is not None else None,
+                "version": version.number if version is not None else None,
+            },
+        )
+        recent = AuditEntry.objects.filter(
+            action="signature.failed", actor=actor, occurred_at__gte=since
+        ).count()
+    every = settings.SIGNATURE_FAILURE_ALERT_AFTER
+    if every > 0 and recent % every == 0:
+        where = notifications.version_label(version) if version is not None else "a module"
+        notifications.send_on_commit(
+            subject=f"Repeated failed e-signatures by {printed_name(actor)}",
+            body=(
+                f"{printed_name(actor)} ({actor.get_username()}) has failed to sign "
+                f"{recent} times in the last {settings.LOCKOUT_SECONDS // 60} minutes.\n"
+                f"Last attempt: {intent} on {where}, from {exc.ip or 'an unknown address'}, "
+                f"reason: {exc.reason}.\n\n"
+                "Every attempt is in the audit trail (action signature.failed)."
+            ),
+            recipients=notifications.admins(),
+        )
+
+
 # --- decide --------------------------------------------------------------------------------
 
 
@@ -229,7 +288,14 @@ def task_decide(
         raise InvalidInput(
             "Say what must change (or why it is rejected) in a comment.", field="comment"
         )
-    verify_password_for_signature(user=actor, password=password, request=request)
+    _verify_signer(
+        actor=actor,
+        password=password,
+        request=request,
+        intent=decision,
+        version_of=lambda: ModuleVersion.objects.get(pk=task.version_id),
+        task=task,
+    )
     with transaction.atomic():
         return _decide_locked(
             actor=actor,
@@ -610,7 +676,16 @@ def module_withdraw(
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("Give the reason for the withdrawal.", field="reason")
-    verify_password_for_signature(user=actor, password=password, request=request)
+    _verify_signer(
+        actor=actor,
+        password=password,
+        request=request,
+        intent="withdraw",
+        version_of=lambda: (
+            ModuleVersion.objects.approved_now().filter(module=module).first()
+            or module.versions.order_by("-number").first()
+        ),
+    )
     with transaction.atomic():
         module = Module.objects.select_for_update().get(pk=module.pk)
         version = (

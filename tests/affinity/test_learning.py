@@ -149,36 +149,6 @@ def test_cold_hcp_gets_the_prior_of_its_specialty_and_segment(world, trained):
     assert cold_scores[empathetic].mean() > cold_scores[~empathetic].mean()
 
 
-def test_fast_scoring_equals_the_full_design_matrix_for_every_kind_of_hcp(world, trained):
-    # Given HCPs with history in both specialties, an HCP the model never saw in a
-    # known group, and one whose profile is unknown to the model entirely
-    versions, hcps = world
-    newcomer = HCP.objects.create(external_id="HCP-new", specialty="oncology", segment="field")
-    stranger = HCP.objects.create(
-        external_id="HCP-odd", specialty="dermatology", segment="", region="mars"
-    )
-    serving = scoring.active_model()
-    rows = serving.item_rows([v.pk for v in versions])
-    now = timezone.now().timestamp()
-    for hcp in [hcps[0], hcps[1], hcps[2], newcomer, stranger]:
-        for channel in (None, "email", "web"):
-            profile = serving.hcp_profile(hcp, channel, now)
-            # When the candidates are scored by the cached group part plus the personal part
-            fast_logits, fast_contributions = serving.score_rows(profile, rows)
-            # Then logits and every group's contribution equal the full design matrix's
-            _X, logits, contributions = serving.evaluate(serving.broadcast(profile, rows))
-            np.testing.assert_allclose(fast_logits, logits, atol=2e-4)
-            np.testing.assert_allclose(fast_contributions, contributions, atol=2e-4)
-            # And the drivers read from those columns are the design matrix's drivers
-            part = serving.personal_part(profile)
-            assert serving.explain_rows(hcp, part, rows, fast_contributions) == (
-                scoring.drivers_for_rows(serving, hcp, _X, contributions, rows)
-            )
-    # And the group part is cached once per (specialty, segment, group): five here
-    groups = {(h.specialty, h.segment) for h in [hcps[0], hcps[1], hcps[2], newcomer, stranger]}
-    assert len(groups) == 5 and len(serving._bases) == 5
-
-
 def test_one_hcps_statistics_equal_the_bulk_computation(world, trained):
     # Given random event histories (unknown items, repeats, reads long and short)
     from content_modules.affinity.learning.features import (

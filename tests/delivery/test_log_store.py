@@ -11,7 +11,7 @@ import pytest
 from django.db import IntegrityError, connection
 
 from content_modules.affinity.models import HCP
-from content_modules.delivery import services
+from content_modules.delivery import log
 from content_modules.delivery.models import Recommendation, RecommendationItem
 from tests.factories import api_client
 
@@ -70,7 +70,7 @@ def test_a_rejected_answer_writes_nothing_and_leaves_the_connection_usable(
     ]
     # When it is stored
     with pytest.raises(IntegrityError):
-        services._store(recommendation, items)
+        log.store(recommendation, items)
     # Then neither the answer nor any item was written
     assert not Recommendation.objects.exists()
     assert not RecommendationItem.objects.exists()

@@ -54,7 +54,7 @@ def test_a_recommendation_runs_its_three_statements_prepared_and_reuses_them(wor
     assert first.status_code == second.status_code == 200
     # Then the token lookup, the snapshot and the log insert are prepared statements
     keys = [
-        ("authtoken_token",),
+        ("accounts_apitoken",),
         ("delivery_deliverygeneration", "affinity_engagementevent"),
         ("INSERT INTO", "delivery_recommendationitem"),
     ]

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from rest_framework.authtoken.models import Token
 
 from content_modules.affinity.models import HCP
 from tests import celery_support, services
-from tests.factories import PASSWORD, make_module
+from tests.factories import PASSWORD, make_module, new_token
 from tests.review.helpers import approve_all
 
 from .redis_support import free_port
@@ -103,8 +102,8 @@ def test_a_withdrawal_through_one_server_is_never_served_by_another(
     # The servers verify passwords with the default hashers, not the tests' fast MD5.
     medical.password = PBKDF2PasswordHasher().encode(PASSWORD, "scaleoutsalt")
     medical.save(update_fields=["password"])
-    engine_token = Token.objects.create(user=engine).key
-    medical_token = Token.objects.create(user=medical).key
+    engine_token = new_token(engine)
+    medical_token = new_token(medical)
     with ExitStack() as stack:
         a = stack.enter_context(gunicorn(tmp_path))
         b = stack.enter_context(gunicorn(tmp_path))

@@ -16,7 +16,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
-from rest_framework.authtoken.models import Token
 
 # Imported for their admin registrations, so the registry below is complete.
 import contentapp.urls  # noqa: F401, I001
@@ -39,7 +38,7 @@ from content_modules.library.models import (
     VersionStatus,
 )
 from content_modules.library.services import reference_create
-from tests.factories import PASSWORD, force_status, make_module
+from tests.factories import PASSWORD, force_status, make_module, new_token
 
 REGISTERED = sorted(admin.site._registry, key=lambda m: m._meta.label)
 # Models this file knows how to build: their change page must be tested, never skipped.
@@ -52,6 +51,7 @@ BUILT_HERE = {
     "review.ReviewTask",
     "review.Signature",
     "accounts.AuthFailure",
+    "accounts.ApiToken",
     "affinity.AffinityModel",
     "affinity.EngagementEvent",
     "affinity.HCP",
@@ -60,7 +60,6 @@ BUILT_HERE = {
     "audit.AuditEntry",
     "auth.Group",
     "auth.User",
-    "authtoken.TokenProxy",
     "library.Brand",
     "library.Channel",
     "library.ImageAsset",
@@ -125,7 +124,7 @@ def populated(db, admin_user, author, medical, django_capture_on_commit_callback
         outcome="trained",
     )
     AuthFailure.objects.create(username="mallory", kind=AuthFailure.Kind.LOGIN)
-    Token.objects.get_or_create(user=author)
+    new_token(author)
     _review_rows(author, medical)
     _recommendation_rows(hcp, approved)
     return {"draft": draft, "approved": approved, "reference": reference, "asset": asset}

@@ -57,9 +57,10 @@ def test_multipart_create_with_image_stores_renditions(
     asset = ImageAsset.objects.get()
     assert Module.objects.get(pk=data["id"]).latest.image == asset
     assert data["image"]["width"] == 64 and data["image"]["height"] == 48
-    assert data["image"]["url"].startswith("http://testserver/media/images/full/")
-    assert data["image"]["web_url"].endswith(asset.web.name.split("/")[-1])
-    assert data["image"]["thumbnail_url"].startswith("http://testserver/media/images/thumb/")
+    base = f"http://testserver/api/v1/images/{asset.pk}"
+    assert data["image"]["url"] == f"{base}/full"
+    assert data["image"]["web_url"] == f"{base}/web"
+    assert data["image"]["thumbnail_url"] == f"{base}/thumbnail"
     assert data["channels"] == ["email", "web"]
     assert data["tags"]["theme"] == ["adherence", "outcomes"]
     assert stored_files() == sorted([asset.image.name, asset.web.name, asset.thumbnail.name])

@@ -1,5 +1,6 @@
 """Reference endpoints: register with an optional PDF (real PDFs only), list and search."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -9,9 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from content_modules.audit.models import AuditEntry
 from content_modules.library.models import Reference
-from tests.factories import api_client
+from tests.factories import api_client, pdf_bytes
 
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF = pdf_bytes()
 
 
 def stored_files() -> list[str]:
@@ -48,10 +49,10 @@ def test_author_registers_a_reference_with_a_pdf(author, django_capture_on_commi
 
     assert response.status_code == 201, response.json()
     reference = Reference.objects.get(pk=response.json()["id"])
-    assert response.json()["pdf_url"].startswith("http://testserver/media/references/")
+    assert response.json()["pdf_url"] == f"http://testserver/api/v1/references/{reference.pk}/pdf"
     with reference.pdf.open("rb") as stored:
         assert stored.read() == PDF
-    assert reference.pdf.name.endswith("-smith2025.pdf")
+    assert reference.pdf.name == f"references/{hashlib.sha256(PDF).hexdigest()}.pdf"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -25,7 +25,7 @@ from content_modules.library.models import (
     VersionStatus,
 )
 from content_modules.library.services import reference_create
-from tests.factories import PASSWORD, force_status, make_module, make_user, tag
+from tests.factories import PASSWORD, force_status, make_module, make_user, pdf_bytes, tag
 
 pytestmark = pytest.mark.django_db
 
@@ -800,8 +800,7 @@ def test_create_form_sent_back_with_errors_shows_similar_approved_claims(client,
 def test_reference_pdf_is_linked_and_served_to_library_users_only(
     client, author, engine, django_capture_on_commit_callbacks
 ):
-    body = b"%PDF-1.4\n% a tiny test pdf\n%%EOF\n"
-    pdf = SimpleUploadedFile("study.pdf", body, "application/pdf")
+    pdf = SimpleUploadedFile("study.pdf", pdf_bytes(), "application/pdf")
     with django_capture_on_commit_callbacks(execute=True):
         reference = reference_create(actor=author, citation="With a PDF", pdf=pdf)
     version = make_module(author, references=[reference])

@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from rest_framework.test import APIClient
 
 from content_modules.affinity.models import HCP
 from content_modules.audit.services import audit_verify
@@ -44,7 +45,15 @@ def test_seed_demo_creates_modules_in_every_state_and_prints_working_logins():
         user = authenticate(username=username, password=password)
         assert user is not None and user.groups.filter(name=role).exists()
     assert "engine API token:" in output
+    assert _printed_token_works(output)
     assert audit_verify().ok
+
+
+def _printed_token_works(output: str) -> bool:
+    key = output.split("engine API token:")[1].split()[0]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client.get("/api/v1/content").status_code == 200
 
 
 @pytest.mark.django_db
@@ -56,3 +65,5 @@ def test_seed_demo_is_idempotent():
 
     assert (Module.objects.count(), ModuleVersion.objects.count(), HCP.objects.count()) == counts
     assert "(0 new this run)" in output
+    # Only hashes are stored, so each run prints a fresh engine token, and it works
+    assert _printed_token_works(output)

@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from content_modules.accounts.models import AuthFailure
 from content_modules.audit.models import AuditEntry
 from content_modules.audit.services import audit_verify
 from content_modules.library.models import ModuleVersion, VersionStatus
@@ -136,6 +137,18 @@ def check_signatures() -> None:
         Exists(withdrawal)
     )
     assert not unsigned_withdrawals.exists()
+    # Every failed signing attempt (a signing password checked and refused) is in the
+    # audit trail, naming who, which version and from where.
+    refused = AuthFailure.objects.filter(kind=AuthFailure.Kind.SIGNATURE).count()
+    failed = list(
+        AuditEntry.objects.filter(
+            action="signature.failed", data__reason__in=["wrong_password", "missing_password"]
+        )
+    )
+    assert len(failed) == refused, f"{refused} refused signatures, {len(failed)} audited"
+    for entry in failed:
+        assert entry.actor_id is not None and entry.version_id is not None
+        assert "client_ip" in entry.data and entry.data["intent"]
 
 
 def check_audit() -> None:

@@ -193,7 +193,10 @@ def test_decision_with_wrong_or_missing_password_is_403_and_records_only_the_att
 
     assert response.status_code == 403
     assert "password" in response.json()["errors"]
-    assert AuditEntry.objects.count() == audit_before
+    # The one audit entry is the failed attempt itself (Part 11 §11.300(d))
+    assert list(
+        AuditEntry.objects.filter(seq__gt=audit_before).values_list("action", flat=True)
+    ) == ["signature.failed"]
     assert not Signature.objects.exists()
     assert AuthFailure.objects.filter(user=legal).count() == 1
     assert task_for(in_review, "legal").status == TaskStatus.OPEN

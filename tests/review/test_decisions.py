@@ -120,7 +120,9 @@ def test_wrong_or_missing_password_records_only_the_failed_attempt(in_review, le
         decide(in_review, "legal", legal, password=password)
 
     assert err.value.field == "password"
-    assert _counts() == before
+    # Nothing but the failed attempt's own audit entry (Part 11 §11.300(d))
+    assert _counts() == {**before, "audit": before["audit"] + 1}
+    assert AuditEntry.objects.order_by("-seq").first().action == "signature.failed"
     assert AuthFailure.objects.filter(user=legal, kind=AuthFailure.Kind.SIGNATURE).count() == 1
     assert task_for(in_review, "legal").status == TaskStatus.OPEN
 

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from content_modules.audit.models import AuditEntry
+from content_modules.errors import PermissionDenied
 from content_modules.library.models import FrozenVersionError, ModuleVersion, VersionStatus
 from content_modules.library.services import module_edit
 from content_modules.review.models import Signature
@@ -134,6 +135,25 @@ def test_withdrawal_is_signed_with_reason_and_bound_hash(author, medical, legal,
     assert signature.content_hash == version.content_hash
     assert signature.reason == "New safety data"
     invariants.check_signatures()
+
+
+def test_every_failed_signing_attempt_is_in_the_audit_trail(author, medical, legal, regulatory):
+    # Given a wrong password at a decision and at a withdrawal, and a missing one
+    pending = make_module(author)
+    submit(pending)
+    approved = approve_all(make_module(author), medical, legal, regulatory)
+    for password in ("wrong", ""):
+        with pytest.raises(PermissionDenied):
+            decide(pending, "legal", legal, password=password)
+    with pytest.raises(PermissionDenied):
+        module_withdraw(actor=medical, module=approved.module, reason="Test", password="wrong")
+    # Then each attempt has its audit entry, and the invariant check holds
+    failed = AuditEntry.objects.filter(action="signature.failed")
+    assert sorted(failed.values_list("version_id", flat=True)) == sorted(
+        [pending.pk, pending.pk, approved.pk]
+    )
+    invariants.check_signatures()
+    invariants.check_audit()
 
 
 # Invariant 6 -----------------------------------------------------------------------------

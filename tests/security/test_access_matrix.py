@@ -9,18 +9,30 @@ role check (for reads: a 200).
 
 from __future__ import annotations
 
+import io
 import uuid
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import get_resolver
 from django.urls.resolvers import URLPattern, URLResolver
+from PIL import Image
 
 from content_modules.accounts.roles import Role
 from content_modules.affinity.models import HCP
 from content_modules.delivery.models import Recommendation
+from content_modules.library.images import image_asset_create
 from content_modules.library.models import VersionStatus
+from content_modules.library.services import reference_create
 from content_modules.review.services import version_submit
-from tests.factories import api_client, force_status, make_module, make_user
+from tests.factories import api_client, force_status, make_module, make_user, pdf_bytes
+
+
+def png_upload() -> SimpleUploadedFile:
+    out = io.BytesIO()
+    Image.new("RGB", (20, 10), (0, 90, 200)).save(out, "PNG")
+    return SimpleUploadedFile("hero.png", out.getvalue(), content_type="image/png")
+
 
 ANON = "anonymous"
 AUTHOR = Role.AUTHOR.value
@@ -41,6 +53,8 @@ SIGNED_IN = set(ROLES) - {ANON}
 POLICY: dict[tuple[str, str], set[str]] = {
     ("api-token", "post"): set(ROLES),  # logging in is public (throttled, lockout)
     ("api-token", "delete"): SIGNED_IN,
+    ("api-tokens", "get"): SIGNED_IN,  # one's own tokens
+    ("api-token-detail", "delete"): SIGNED_IN,  # one's own (404 for anyone else's)
     ("api-vocabulary", "get"): SIGNED_IN,
     ("api-vocabulary", "post"): {ADMIN},
     ("api-module-list", "get"): PEOPLE,
@@ -51,6 +65,9 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("api-module-audit", "get"): PEOPLE,
     ("api-reference-list", "get"): PEOPLE,
     ("api-reference-list", "post"): PEOPLE,
+    # Uploads: the world's image belongs to an approved version, which the engine may fetch.
+    ("api-image", "get"): PEOPLE | {ENGINE},
+    ("api-reference-pdf", "get"): PEOPLE,
     ("api-module-submit", "post"): {AUTHOR, ADMIN},
     ("api-module-withdraw", "post"): {ADMIN, MEDICAL, REGULATORY},
     ("api-module-annotations", "get"): PEOPLE,
@@ -119,10 +136,15 @@ def test_every_endpoint_has_a_policy():
 
 
 @pytest.fixture
-def world(db, author, medical):
+def world(db, author, medical, django_capture_on_commit_callbacks):
     """One object of each kind the routes take, so role checks meet real rows."""
+    with django_capture_on_commit_callbacks(execute=True):
+        image = image_asset_create(actor=author, upload=png_upload())
+        reference = reference_create(
+            actor=author, citation="Smith 2025", pdf=SimpleUploadedFile("s.pdf", pdf_bytes())
+        )
     draft = make_module(author)
-    approved = make_module(author)
+    approved = make_module(author, image=image)
     force_status(approved, VersionStatus.APPROVED)
     in_review = make_module(author)
     review = version_submit(actor=author, module=in_review.module)
@@ -138,6 +160,9 @@ def world(db, author, medical):
             "api-annotation-resolve": 999_999,
             "api-version-review-record": approved.pk,
             "api-version-review-record-csv": approved.pk,
+            "api-image": image.pk,
+            "api-reference-pdf": reference.pk,
+            "api-token-detail": 2**31 - 1,  # nobody's: the loop's own token must live
         },
         "module_id": approved.module_id,
         "kind": "message",
@@ -156,6 +181,7 @@ def url_for(route: str, name: str, world: dict) -> str:
         "<str:external_id>": world["external_id"],
         "<uuid:recommendation_id>": world["recommendation_id"],
         "<int:module>": world["module"],
+        "<str:rendition>": "web",
     }
     for placeholder, value in values.items():
         path = path.replace(placeholder, str(value))

@@ -1,6 +1,8 @@
-"""The affinity model: features, training, scoring with explanations, offline evaluation.
+"""The affinity model: features, training, serving with explanations, offline evaluation.
 
-``score_versions(hcp, versions_or_ids)`` is what the recommendation endpoint
-calls; ``affinity_model_train`` and ``affinity_model_evaluate`` are the
+``serving.score(hcp, version_ids, channel=..., events=...)`` is the model's one
+face for callers (the recommendation endpoint, ``scoring``'s pages and API);
+``columns.BLOCKS`` is its column table, read by training, the design matrix
+and serving. ``affinity_model_train`` and ``affinity_model_evaluate`` are the
 actions behind the Celery task, the management commands and the API.
 """

@@ -12,7 +12,6 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils.timezone import now
-from kombu.exceptions import OperationalError
 
 from content_modules.accounts.roles import Role, has_role
 from content_modules.errors import (
@@ -21,6 +20,7 @@ from content_modules.errors import (
     NotFound,
     PermissionDenied,
 )
+from contentapp.celery import enqueue
 
 from ..models import EXTERNAL_ID_RE, HCP, AffinityModel, TrainingRequest
 
@@ -144,13 +144,8 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> TrainingQueued
             object_id=task_id,
             data={"task_id": task_id, "evaluate": evaluate},
         )
-    try:
-        train_affinity_task.apply_async(
-            kwargs={"actor_id": actor.pk, "evaluate": evaluate, "request_id": task_id},
-            task_id=task_id,
-        )
-    except OperationalError as exc:
-        logger.warning("training request %s not queued, the sweeper will run it: %s", task_id, exc)
+    kwargs = {"actor_id": actor.pk, "evaluate": evaluate, "request_id": task_id}
+    if not enqueue(train_affinity_task, kwargs=kwargs, task_id=task_id):
         with transaction.atomic():
             TrainingRequest.objects.filter(pk=req.pk).update(queued_at=None)
             audit_record(
@@ -158,7 +153,7 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> TrainingQueued
                 action="affinity.training_deferred",
                 object_type="affinity.affinitymodel",
                 object_id=task_id,
-                data={"task_id": task_id, "reason": str(exc)[:200]},
+                data={"task_id": task_id, "reason": "the task queue did not answer"},
             )
         return TrainingQueued(task_id, queued=False)
     return TrainingQueued(task_id, queued=True)

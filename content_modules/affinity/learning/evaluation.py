@@ -14,7 +14,8 @@ from django.db.models import Subquery
 from content_modules.errors import Conflict
 
 from ..models import AffinityModel, EngagementEvent, EventType
-from .features import Pairs, Params, compute_history, design_matrix
+from .columns import design_matrix
+from .features import Pairs, Params, compute_history
 from .training import Dataset, TrainedModel, event_pairs, fit, load_dataset, row_context
 
 HOLDOUT_FRACTION = 0.2

@@ -80,7 +80,7 @@ class ItemTable:
     themes: np.ndarray  # float32 (n, T), rows sum to 1 (or 0)
     z: np.ndarray  # float32 (n, d): whitened PCA of the centred text embedding
     zt: np.ndarray  # float32 (n, dt): unwhitened PCA, for taste vectors and text neighbours
-    _index: dict[int, int] | None = field(default=None, repr=False)
+    _order: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -88,12 +88,15 @@ class ItemTable:
 
     def rows(self, version_ids: np.ndarray) -> np.ndarray:
         """Row of each version id (-1 for versions the table does not hold)."""
-        if self._index is None:
-            self._index = {int(v): i for i, v in enumerate(self.ids)}
-        get = self._index.get
-        return np.fromiter(
-            (get(int(v), -1) for v in version_ids), dtype=np.int64, count=len(version_ids)
-        )
+        ids = np.asarray(version_ids, dtype=np.int64).reshape(-1)
+        if self.n == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        if self._order is None:
+            self._order = np.argsort(self.ids, kind="stable")
+        order = self._order
+        pos = np.minimum(np.searchsorted(self.ids, ids, sorter=order), self.n - 1)
+        found = order[pos]
+        return np.where(self.ids[found] == ids, found, -1).astype(np.int64)
 
     def tag_matrix(self, kind: str, width: int, rows: np.ndarray) -> np.ndarray:
         """One-hot (multi-hot for themes) of one tag kind for the given rows."""
@@ -501,58 +504,6 @@ class Params:
 
 
 @dataclass
-class Layout:
-    """Column names and their explanation group, built once per vocabulary."""
-
-    names: list[str]
-    groups: np.ndarray  # int index into GROUPS per column
-
-    @property
-    def width(self) -> int:
-        return len(self.names)
-
-
-def build_layout(vocab: Vocab, params: Params) -> Layout:
-    names: list[str] = []
-    groups: list[int] = []
-
-    def add(group: str, cols: list[str]) -> None:
-        names.extend(cols)
-        groups.extend([GROUPS.index(group)] * len(cols))
-
-    prefixes = (
-        ["all"] + [f"spec={s}" for s in vocab.specialty] + [f"seg={s}" for s in vocab.segment]
-    )
-    for kind in TAG_KINDS:
-        values = getattr(vocab, kind)
-        for p in prefixes:
-            add(kind, [f"{kind}:{p}:{v}" for v in values])
-        add(kind, [f"{kind}:personal", f"{kind}:group"])
-    if params.text_features:
-        d = params.embedding_dim
-        for p in prefixes:
-            add("semantic", [f"semantic:{p}:z{i}" for i in range(d)])
-        add(
-            "semantic",
-            [
-                "semantic:personal",
-                "semantic:group",
-                "semantic:group_neighbours",
-                "semantic:specialty_neighbours",
-            ],
-        )
-    add("baseline", [f"specialty={s}" for s in vocab.specialty])
-    add("baseline", [f"segment={s}" for s in vocab.segment])
-    add("baseline", [f"region={s}" for s in vocab.region])
-    add("baseline", [f"channel={c}" for c in vocab.channel])
-    add(
-        "baseline",
-        ["channel:preferred", "hcp:activity", "item:popularity", "item:group_popularity"],
-    )
-    return Layout(names=names, groups=np.asarray(groups, dtype=np.int8))
-
-
-@dataclass
 class RowContext:
     """What the design matrix needs per row, besides the item table."""
 
@@ -638,75 +589,3 @@ def popularity_lifts(
     r_i = (history.item_p[item] + a * r0) / (history.item_n[item] + a)
     r_gi = (history.group_item_p[g, item] + a * r_i) / (history.group_item_n[g, item] + a)
     return logit(r_i) - logit(r0), logit(r_gi) - logit(r_i)
-
-
-def design_matrix(
-    ctx: RowContext,
-    items: ItemTable,
-    history: History,
-    vocab: Vocab,
-    layout: Layout,
-    params: Params,
-) -> np.ndarray:
-    """The raw (unstandardised) feature matrix, float32 (rows, columns)."""
-    n = len(ctx.item)
-    X = np.zeros((n, layout.width), dtype=np.float32)
-    rows = np.arange(n)
-    a = params.prior_strength
-    g, r_g, r_h = base_rates(ctx.group, ctx.p, ctx.n, history, vocab, a)
-
-    col = 0
-    S, G = len(vocab.specialty), len(vocab.segment)
-    spec_ok = ctx.specialty >= 0
-    seg_ok = ctx.segment >= 0
-    for kind in TAG_KINDS:
-        V = len(getattr(vocab, kind))
-        onehot = items.tag_matrix(kind, V, ctx.item)
-        X[:, col : col + V] = onehot
-        col += V
-        # Interactions: the one-hot placed in the block of the row's specialty / segment.
-        for count, codes, ok in ((S, ctx.specialty, spec_ok), (G, ctx.segment, seg_ok)):
-            if count:
-                block = X[:, col : col + count * V].reshape(n, count, V)
-                block[rows[ok], codes[ok], :] = onehot[ok]
-            col += count * V
-        personal, group_lift = tag_lifts(
-            kind, g, r_g, r_h, ctx.tag_p[kind], ctx.tag_n[kind], history, a
-        )
-        weight = onehot.sum(axis=1)
-        weight = np.where(weight > 0, weight, 1.0)
-        X[:, col] = (personal * onehot).sum(axis=1) / weight
-        X[:, col + 1] = (group_lift * onehot).sum(axis=1) / weight
-        col += 2
-    if params.text_features:
-        d = params.embedding_dim
-        z = items.z[ctx.item]
-        X[:, col : col + d] = z
-        col += d
-        for count, codes, ok in ((S, ctx.specialty, spec_ok), (G, ctx.segment, seg_ok)):
-            if count:
-                block = X[:, col : col + count * d].reshape(n, count, d)
-                block[rows[ok], codes[ok], :] = z[ok]
-            col += count * d
-        zt = items.zt[ctx.item]
-        X[:, col] = np.einsum("ij,ij->i", ctx.taste, zt)
-        X[:, col + 1] = np.einsum("ij,ij->i", history.group_taste[g], zt)
-        X[:, col + 2] = history.group_knn[g, ctx.item]
-        spec_row = np.where(spec_ok, ctx.specialty, S)
-        X[:, col + 3] = history.specialty_knn[spec_row, ctx.item]
-        col += 4
-    for count, codes in (
-        (S, ctx.specialty),
-        (G, ctx.segment),
-        (len(vocab.region), ctx.region),
-        (len(vocab.channel), ctx.channel),
-    ):
-        ok = codes >= 0
-        X[rows[ok], col + codes[ok]] = 1.0
-        col += count
-    X[:, col] = ((ctx.channel >= 0) & (ctx.channel == ctx.preferred_channel)).astype(np.float32)
-    X[:, col + 1] = logit(r_h) - logit(r_g)
-    X[:, col + 2], X[:, col + 3] = popularity_lifts(history, g, ctx.item, params)
-    col += 4
-    assert col == layout.width, (col, layout.width)
-    return X

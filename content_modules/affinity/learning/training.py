@@ -16,21 +16,19 @@ from content_modules.errors import Conflict, NotFound
 
 from ..models import AffinityModel
 from . import data
+from .columns import Layout, build_layout, design_matrix
 from .features import (
     GROUPS,
     TAG_KINDS,
     HcpTable,
     History,
     ItemTable,
-    Layout,
     Pairs,
     Params,
     RowContext,
     Vocab,
-    build_layout,
     collapse_events,
     compute_history,
-    design_matrix,
     personal_taste,
     sigmoid,
 )
@@ -160,7 +158,7 @@ class TrainedModel:
         return cls(
             vocab=vocab,
             params=params,
-            layout=Layout(names=meta["layout_names"], groups=a["layout_groups"]),
+            layout=stored_layout(vocab, params, meta["layout_names"]),
             reducer=data.TextReducer(
                 a["reducer_mean"],
                 a["reducer_components"],
@@ -178,6 +176,17 @@ class TrainedModel:
             n_events=int(meta["n_events"]),
             n_hcps=int(meta["n_hcps"]),
         )
+
+
+def stored_layout(vocab: Vocab, params: Params, names: list[str]) -> Layout:
+    """The column table's layout for a stored model, checked against the names it was fit on."""
+    layout = build_layout(vocab, params)
+    if layout.names != list(names):
+        raise ValueError(
+            "The stored model's columns differ from this code's column table "
+            f"({len(names)} stored, {layout.width} now): retrain it."
+        )
+    return layout
 
 
 @dataclass

@@ -16,9 +16,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from content_modules.accounts.roles import Role
+from content_modules.accounts.tokens import token_issue, token_revoke, tokens_of
 from content_modules.affinity.models import HCP, EngagementEvent, EventType
 from content_modules.library.models import (
     Brand,
@@ -134,6 +134,9 @@ REGIONS = ["UK-London", "UK-North", "DE-Berlin", "DE-Bavaria", "US-East", "US-We
 CHANNEL_SLUGS = ["email", "rep_email", "web", "rep_visit", "webinar"]
 
 
+ENGINE_DEMO_LABEL = "seed_demo"
+
+
 class Command(BaseCommand):
     help = "Create demo vocabularies, users per role, modules in every state, HCPs and events."
 
@@ -172,8 +175,14 @@ class Command(BaseCommand):
             user.save()
             user.groups.add(Group.objects.get(name=role))
             users[username] = user
-        Token.objects.get_or_create(user=users["engine"])
         return users
+
+    def _engine_token(self, engine: User) -> str:
+        """A fresh demo token for the engine (only hashes are stored, so the last
+        run's secret cannot be printed again); the last run's token is revoked."""
+        for old in tokens_of(engine).filter(name=ENGINE_DEMO_LABEL):
+            token_revoke(actor=engine, token_id=old.pk)
+        return token_issue(user=engine, name=ENGINE_DEMO_LABEL)[1]
 
     def _vocabulary(self) -> None:
         for kind, items in VOCABULARY.items():
@@ -449,8 +458,8 @@ class Command(BaseCommand):
         out.write("Demo logins (http://127.0.0.1:8000/accounts/login/):")
         for username, first, last, role, password in USERS:
             out.write(f"  {role:<20} {username:<11} password: {password:<22} ({first} {last})")
-        token = Token.objects.get(user=users["engine"]).key
-        out.write(f"  engine API token: {token}")
+        token = self._engine_token(users["engine"])
+        out.write(f"  engine API token: {token} (a new one each run; the last run's is revoked)")
         out.write(
             "  e.g. curl -H 'Authorization: Token <token>' http://127.0.0.1:8000/api/v1/content"
         )
