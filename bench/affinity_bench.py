@@ -298,7 +298,9 @@ def main() -> None:
     print(f"text features help (model > ablation, warm and cold): {'YES' if text_helps else 'NO'}")
 
     # Serving speed: the stored, active model through score_versions.
-    stored = training.affinity_model_train(actor=None)
+    from content_modules.affinity.training_runs import affinity_model_train
+
+    stored = affinity_model_train(actor=None)
     scoring.reset_cache()
     hcp = HCP.objects.get(pk=int(hcp_pks[warm_idx[0]]))
     candidates = (ids["version_ids"] * (1000 // len(ids["version_ids"]) + 1))[:1000]

@@ -65,7 +65,7 @@ def setup(db: str, events: int, hcps: int, modules: int) -> None:
     t0 = time.perf_counter()
     generate(events, hcps, modules, seed=11)
     print(f"data generated in {time.perf_counter() - t0:.0f}s", flush=True)
-    from content_modules.affinity.learning.training import affinity_model_train
+    from content_modules.affinity.training_runs import affinity_model_train
 
     t0 = time.perf_counter()
     stored = affinity_model_train(actor=None)

@@ -246,8 +246,8 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         generate(args.events, args.hcps, args.modules, args.seed)
 
-    from content_modules.affinity.learning.training import affinity_model_train
     from content_modules.affinity.models import EngagementEvent
+    from content_modules.affinity.training_runs import affinity_model_train
 
     n = EngagementEvent.objects.count()
     before = peak_rss_mb()

@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "contentapp.middleware.ContentSecurityPolicyMiddleware",
+    # Input bounds: a NUL in the query string is a 400 before any view runs.
+    "contentapp.middleware.RefuseUnstorableQueryMiddleware",
 ]
 
 ROOT_URLCONF = "contentapp.urls"
@@ -169,9 +171,14 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Redis redelivers a message whose worker died (late ack) after this many seconds:
-# longer than the longest task's time limit, or a slow task would run twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 7200)}
+# Redis redelivers a message whose worker died (late ack) after this many seconds
+# (plus the worker's 10 s restore cycle). 10 minutes: a killed worker's task comes
+# back within minutes, not hours; longer than every short task's hard time limit
+# (review jobs 300 s, one embedding 180 s), so those never run twice at once. The two
+# jobs that may run longer (training, 1800 s; the embedding sweep, 3600 s) hold a
+# PostgreSQL advisory lock, so a copy redelivered while the first still runs skips,
+# and a training request already answered is never trained again.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600)}
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 1700)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -346,6 +353,18 @@ LOGGING = {
 # one topic does not collide with another's.
 
 # --- affinity model: champion/challenger gate, scheduled training ---
+# Scheduled training (celery beat), every this many seconds (0: never). Each run is a
+# training request like POST /api/v1/affinity/train and goes through the same gate:
+# the model is activated only if it beats popularity and the model in use.
+AFFINITY_TRAIN_SCHEDULE = envint("AFFINITY_TRAIN_SCHEDULE", 24 * 3600)
+if AFFINITY_TRAIN_SCHEDULE > 0:
+    CELERY_BEAT_SCHEDULE["affinity-train-scheduled"] = {
+        "task": "content_modules.affinity.tasks.train_scheduled_task",
+        "schedule": AFFINITY_TRAIN_SCHEDULE,
+    }
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["AffinityModelStatusEnum"] = (
+    "content_modules.affinity.models.ModelStatus"
+)
 
 
 # --- security: logins, lockout, throttles, sessions, API tokens ---
@@ -388,6 +407,20 @@ CELERY_BEAT_SCHEDULE["accounts-prune-attempts"] = {
 
 
 # --- security: input bounds (JSON depth, stored sizes, accepted times) ---
+# JSON bodies (and JSON fields of multipart forms) nesting deeper than this are refused
+# with 400 before they are parsed: Python's json module recurses once per level.
+JSON_MAX_DEPTH = envint("JSON_MAX_DEPTH", 32)
+# Free JSON stored as sent: a recommendation's `context` (logged with every answer) and
+# an HCP's `attributes`. Size in bytes of compact UTF-8 JSON (413 past it) and depth in
+# nested containers (400 past it).
+RECOMMENDATION_CONTEXT_MAX_BYTES = envint("RECOMMENDATION_CONTEXT_MAX_BYTES", 16_384)
+RECOMMENDATION_CONTEXT_MAX_DEPTH = envint("RECOMMENDATION_CONTEXT_MAX_DEPTH", 8)
+HCP_ATTRIBUTES_MAX_BYTES = envint("HCP_ATTRIBUTES_MAX_BYTES", 16_384)
+HCP_ATTRIBUTES_MAX_DEPTH = envint("HCP_ATTRIBUTES_MAX_DEPTH", 8)
+# Accepted times: nothing dated before this day (events, filters); event times at most
+# EVENTS_FUTURE_TOLERANCE_SECONDS ahead; expiry dates at most this many years ahead.
+INPUT_EARLIEST_DATE = os.environ.get("INPUT_EARLIEST_DATE", "2000-01-01")
+EXPIRES_ON_MAX_YEARS = envint("EXPIRES_ON_MAX_YEARS", 20)
 
 
 # --- security: audit chain key and checkpoints ---

@@ -78,8 +78,8 @@ class VersionEmbeddingAdmin(ReadOnlyModelAdmin):
 
 @admin.register(AffinityModel)
 class AffinityModelAdmin(ReadOnlyModelAdmin):
-    list_display = ("model_version", "trained_at", "is_active", "n_events", "n_hcps")
-    list_filter = ("is_active",)
+    list_display = ("model_version", "trained_at", "is_active", "status", "n_events", "n_hcps")
+    list_filter = ("is_active", "status")
     search_fields = ("model_version",)
     date_hierarchy = "trained_at"
     fields = (
@@ -87,6 +87,10 @@ class AffinityModelAdmin(ReadOnlyModelAdmin):
         "model_version",
         "trained_at",
         "is_active",
+        "status",
+        "reason",
+        "override_reason",
+        "override_by",
         "n_events",
         "n_hcps",
         "params",

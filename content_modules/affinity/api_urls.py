@@ -15,4 +15,10 @@ urlpatterns = [
     ),
     path("affinity/train", model_api.TrainView.as_view(), name="affinity-train"),
     path("affinity/model", model_api.ModelView.as_view(), name="affinity-model"),
+    path("affinity/models", model_api.ModelListView.as_view(), name="affinity-models"),
+    path(
+        "affinity/models/<uuid:model_id>/activate",
+        model_api.ModelActivateView.as_view(),
+        name="affinity-model-activate",
+    ),
 ]

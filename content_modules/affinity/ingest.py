@@ -29,12 +29,11 @@ Rules the spec left open, decided here:
 from __future__ import annotations
 
 import bisect
-import json
 import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -42,13 +41,21 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from content_modules import bounds
 from content_modules.accounts.roles import Role, has_role
-from content_modules.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from content_modules.errors import (
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+)
 from content_modules.library.models import Channel, Module, ModuleVersion
 
 from .models import EXTERNAL_ID_RE, HCP, EngagementEvent, EventType, unsubscribed_from
 
 MAX_BATCH = 10_000
+MAX_DWELL_SECONDS = 86_400 * 365  # a year: anything longer is a broken client clock
 PROFILE_FIELDS = ("specialty", "segment", "region", "preferred_channel")
 PROFILE_MAX_CHARS = {"specialty": 64, "segment": 64, "region": 64, "preferred_channel": 32}
 ATTRIBUTES_MAX_KEYS = 100
@@ -97,8 +104,8 @@ def _clean_profile(data: Any, channels: frozenset[str]) -> tuple[dict, dict[str,
             errors[name] = ["Must be a string."]
         elif len(value) > PROFILE_MAX_CHARS[name]:
             errors[name] = [f"At most {PROFILE_MAX_CHARS[name]} characters."]
-        elif "\x00" in value:  # PostgreSQL refuses NUL in text: a 500 otherwise
-            errors[name] = ["Must not contain NUL characters."]
+        elif bounds.UNSTORABLE_CHAR.search(value):  # PostgreSQL refuses these: a 500 otherwise
+            errors[name] = ["Must not contain NUL or lone surrogate characters."]
         else:
             clean[name] = value.strip()
     channel = clean.get("preferred_channel")
@@ -111,11 +118,24 @@ def _clean_profile(data: Any, channels: frozenset[str]) -> tuple[dict, dict[str,
         errors["attributes"] = ["Must be a JSON object."]
     elif len(attributes) > ATTRIBUTES_MAX_KEYS:
         errors["attributes"] = [f"At most {ATTRIBUTES_MAX_KEYS} keys."]
-    elif "\\u0000" in json.dumps(attributes):  # PostgreSQL's jsonb refuses NUL
-        errors["attributes"] = ["Must not contain NUL characters."]
     else:
-        clean["attributes"] = attributes
+        try:
+            check_attributes(attributes)
+        except DomainError as exc:
+            errors["attributes"] = [exc.message]
+        else:
+            clean["attributes"] = attributes
     return clean, errors
+
+
+def check_attributes(attributes: dict) -> None:
+    """Bound free attributes (stored as sent): size (413), depth and storable text (400)."""
+    bounds.check_free_json(
+        attributes,
+        field="attributes",
+        max_bytes=settings.HCP_ATTRIBUTES_MAX_BYTES,
+        max_depth=settings.HCP_ATTRIBUTES_MAX_DEPTH,
+    )
 
 
 def hcp_get(*, actor, external_id: str) -> HCP:
@@ -135,6 +155,8 @@ def hcp_upsert(*, actor, external_id: str, data: Any) -> tuple[HCP, bool]:
     _require_ingest(actor)
     if not valid_external_id(external_id):
         raise InvalidInput(_EXTERNAL_ID_MESSAGE, field="external_id")
+    if isinstance(data, dict) and isinstance(data.get("attributes"), dict):
+        check_attributes(data["attributes"])  # oversized is a 413, not a 400
     clean, errors = _clean_profile(data, _channel_slugs())
     if errors:
         raise ValidationError(errors)
@@ -225,8 +247,11 @@ class EventBatchResult:
     rejected: list[dict] = field(default_factory=list)
 
 
+MAX_ID = 2**63 - 1  # a bigint: a larger id (10**400) overflowed in the query
+
+
 def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 def _parse_uuid(value: Any) -> uuid.UUID | None:
@@ -253,7 +278,7 @@ class _Event(NamedTuple):
 
 
 def _check_event(
-    item: Any, channels: frozenset[str], latest_allowed: datetime
+    item: Any, channels: frozenset[str], latest_allowed: datetime, earliest_allowed: datetime
 ) -> tuple[_Event | None, dict[str, list[str]]]:
     """Validate one event in plain Python; answer (parsed tuple, errors)."""
     if not isinstance(item, dict):
@@ -300,6 +325,9 @@ def _check_event(
                     "Lies in the future (more than "
                     f"{settings.EVENTS_FUTURE_TOLERANCE_SECONDS} seconds ahead of the server)."
                 ]
+            elif occurred_at < earliest_allowed:
+                # Year 1 at +01:00 is a BC instant: stored, it breaks every page showing it.
+                errors["occurred_at"] = [f"Lies before {earliest_allowed.date().isoformat()}."]
 
     channel = item.get("channel")
     if channel is None:
@@ -315,13 +343,16 @@ def _check_event(
 
     dwell = item.get("dwell_seconds")
     if dwell is not None:
+        # An int past float range (10**400) would raise OverflowError in float().
         if (
             isinstance(dwell, bool)
             or not isinstance(dwell, int | float)
+            or not 0 <= dwell <= MAX_DWELL_SECONDS
             or not math.isfinite(dwell)
-            or dwell < 0
         ):
-            errors["dwell_seconds"] = ["Must be a non-negative number of seconds or null."]
+            errors["dwell_seconds"] = [
+                f"Must be a number of seconds from 0 to {MAX_DWELL_SECONDS:,}, or null."
+            ]
         else:
             dwell = float(dwell)
 
@@ -495,12 +526,13 @@ def events_ingest(*, actor, payload: Any, now: datetime | None = None) -> EventB
     items = _batch_list(payload, "events")
     now = now or timezone.now()
     latest_allowed = now + timedelta(seconds=settings.EVENTS_FUTURE_TOLERANCE_SECONDS)
+    earliest_allowed = datetime.combine(bounds.earliest_date(), time.min, tzinfo=UTC)
     channels = _channel_slugs()
     result = EventBatchResult()
 
     parsed: list[tuple[int, _Event]] = []
     for index, item in enumerate(items):
-        checked, errors = _check_event(item, channels, latest_allowed)
+        checked, errors = _check_event(item, channels, latest_allowed, earliest_allowed)
         if errors:
             result.rejected.append({"index": index, "errors": errors})
         else:

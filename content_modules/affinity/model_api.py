@@ -9,7 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .learning import actions
+from content_modules.errors import PermissionDenied
+
+from . import actions
+from .models import AffinityModel, ModelStatus
 
 
 class ErrorsSerializer(serializers.Serializer):
@@ -33,15 +36,54 @@ class AffinitySerializer(serializers.Serializer):
     channel = serializers.DictField(child=serializers.FloatField())
 
 
-class ModelSerializer(serializers.Serializer):
+class ModelEntrySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
     model_version = serializers.CharField()
     trained_at = serializers.DateTimeField()
     n_events = serializers.IntegerField()
     n_hcps = serializers.IntegerField()
-    metrics = serializers.DictField()
+    is_active = serializers.BooleanField()
+    status = serializers.ChoiceField(
+        choices=ModelStatus.choices,
+        help_text="The champion/challenger gate's verdict: passed, rejected, forced (rejected, "
+        "activated by an admin with a reason) or ungated (trained before the gate).",
+    )
+    reason = serializers.CharField(help_text="The gate's verdict in words, with its figures.")
+    override_reason = serializers.CharField(help_text="Why an admin activated it anyway.")
+    metrics = serializers.DictField(help_text="Training, gate and evaluation figures.")
+
+
+class ModelSerializer(ModelEntrySerializer):
     embedding_model = serializers.CharField()
     embedding_model_sha256 = serializers.CharField()
     params = serializers.DictField()
+    history = ModelEntrySerializer(many=True, help_text="The latest trained models, newest first.")
+
+
+class ActivateSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        default="",
+        help_text="Required when the gate rejected the model; audited.",
+    )
+
+
+def model_entry(model: AffinityModel) -> dict:
+    """One stored model as the API shows it (the gate's verdict beside its figures)."""
+    return {
+        "id": model.pk,
+        "model_version": model.model_version,
+        "trained_at": model.trained_at,
+        "n_events": model.n_events,
+        "n_hcps": model.n_hcps,
+        "is_active": model.is_active,
+        "status": model.status,
+        "reason": model.reason,
+        "override_reason": model.override_reason,
+        "metrics": model.metrics,
+    }
 
 
 _errors = {
@@ -110,15 +152,54 @@ class ModelView(APIView):
     )
     def get(self, request: Request) -> Response:
         model = actions.active_model_get(actor=request.user)
+        history = actions.model_history(actor=request.user)
         return Response(
             {
-                "model_version": model.model_version,
-                "trained_at": model.trained_at,
-                "n_events": model.n_events,
-                "n_hcps": model.n_hcps,
-                "metrics": model.metrics,
+                **model_entry(model),
                 "embedding_model": model.embedding_model,
                 "embedding_model_sha256": model.embedding_model_sha256,
                 "params": model.params,
+                "history": [model_entry(m) for m in history],
             }
         )
+
+
+class ModelListView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="The latest trained models with the gate's verdict, newest first",
+        responses={
+            200: inline_serializer("ModelHistory", {"models": ModelEntrySerializer(many=True)}),
+            **_errors,
+        },
+        tags=["affinity"],
+    )
+    def get(self, request: Request) -> Response:
+        history = actions.model_history(actor=request.user)
+        return Response({"models": [model_entry(m) for m in history]})
+
+
+class ModelActivateView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="Activate a stored model (admin); one the gate rejected needs a reason",
+        request=ActivateSerializer,
+        responses={
+            200: ModelEntrySerializer,
+            400: OpenApiResponse(ErrorsSerializer, description="Rejected model without reason."),
+            404: OpenApiResponse(ErrorsSerializer, description="No such model."),
+            **_errors,
+        },
+        tags=["affinity"],
+    )
+    def post(self, request: Request, model_id) -> Response:
+        if not actions.can_force_activate(request.user):
+            raise PermissionDenied("Only an admin may activate an affinity model.")
+        body = ActivateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        model = actions.model_activate(
+            actor=request.user, model_id=model_id, reason=body.validated_data["reason"]
+        )
+        return Response(model_entry(model))

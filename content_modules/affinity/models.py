@@ -134,8 +134,22 @@ class VersionEmbedding(models.Model):
         return np.frombuffer(bytes(self.vector), dtype=np.float32)
 
 
+class ModelStatus(models.TextChoices):
+    """The champion/challenger gate's verdict on a trained model (``learning/gate.py``)."""
+
+    UNGATED = "ungated", "Not gated"  # trained before the gate existed
+    PASSED = "passed", "Passed the gate"
+    REJECTED = "rejected", "Rejected by the gate"
+    FORCED = "forced", "Rejected, activated by an admin"
+
+
 class AffinityModel(models.Model):
-    """One trained affinity model; exactly one is active at a time."""
+    """One trained affinity model; at most one is active at a time.
+
+    Only a model the gate passed is activated by training; a rejected one is
+    kept with the gate's ``reason`` and may be activated by an admin with an
+    ``override_reason`` (status ``forced``, audited).
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     model_version = models.CharField(max_length=80, unique=True)
@@ -148,6 +162,18 @@ class AffinityModel(models.Model):
     embedding_model_sha256 = models.CharField(max_length=64, blank=True)
     artifact = models.BinaryField(help_text="The serialized model (npz bytes).")
     is_active = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=16, choices=ModelStatus.choices, default=ModelStatus.UNGATED
+    )
+    reason = models.TextField(blank=True, help_text="The gate's verdict, in words.")
+    override_reason = models.TextField(blank=True, help_text="Why an admin activated it anyway.")
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["-trained_at"]

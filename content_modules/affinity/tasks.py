@@ -16,6 +16,9 @@ from . import embeddings
 
 logger = logging.getLogger(__name__)
 
+# PostgreSQL advisory lock key of the embedding sweep ("embd").
+EMBED_SWEEP_ADVISORY_KEY = 0x656D6264
+
 _EMBED_OPTIONS = {
     "acks_late": True,
     "autoretry_for": (DatabaseError,),
@@ -42,8 +45,19 @@ def embed_version_task(version_id: int) -> int:
     **_EMBED_OPTIONS,
 )
 def embed_missing_task() -> int:
-    """Sweeper: embed every version that should have an up-to-date embedding and lacks one."""
-    return embeddings.embed_versions(embeddings.versions_needing_embedding())
+    """Sweeper: embed every version that should have an up-to-date embedding and lacks one.
+
+    One sweep at a time: a sweep can outlast the broker's visibility timeout
+    (settings: CELERY_VISIBILITY_TIMEOUT), after which Redis hands the same
+    message to another worker while the first still runs; that copy skips.
+    """
+    from .training_runs import single_run
+
+    with single_run(EMBED_SWEEP_ADVISORY_KEY, "affinity:embed-sweep-running", 3600) as held:
+        if not held:
+            logger.info("an embedding sweep is already running; this one skips")
+            return 0
+        return embeddings.embed_versions(embeddings.versions_needing_embedding())
 
 
 def enqueue_embedding(version_id: int) -> bool:
@@ -63,12 +77,12 @@ def enqueue_embedding(version_id: int) -> bool:
 def train_affinity_task(
     actor_id: int | None = None, evaluate: bool = True, request_id: str | None = None
 ) -> str | None:
-    """Train, store and activate a new affinity model (one run at a time); answer its version.
+    """Train, gate and store a new affinity model (one run at a time); answer its version.
 
     Idempotent per request: redelivered for a request a run already answered,
     it answers that run's version without training again.
     """
-    from .learning.actions import run_training
+    from .training_runs import run_training
 
     return run_training(actor_id=actor_id, evaluate=evaluate, request_id=request_id)
 
@@ -82,6 +96,20 @@ def train_affinity_task(
 )
 def train_pending_task() -> str | None:
     """Sweeper: run training requests the broker never took (it was down) or lost."""
-    from .learning.actions import run_pending_training
+    from .training_runs import run_pending_training
 
     return run_pending_training()
+
+
+@shared_task(
+    name="content_modules.affinity.tasks.train_scheduled_task",
+    acks_late=True,
+    max_retries=0,
+    soft_time_limit=1700,
+    time_limit=1800,
+)
+def train_scheduled_task() -> str | None:
+    """Scheduled training (celery beat, AFFINITY_TRAIN_SCHEDULE): a request, through the gate."""
+    from .training_runs import run_scheduled_training
+
+    return run_scheduled_training()

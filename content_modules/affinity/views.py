@@ -6,18 +6,20 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from content_modules.accounts.roles import can_see_unapproved
 from content_modules.errors import Conflict, DomainError
 
-from .learning import actions, charts
-from .models import HCP, AffinityModel, EngagementEvent
+from . import actions
+from .learning import charts
+from .models import HCP, AffinityModel, EngagementEvent, TrainingRequest
 
 PAGE_SIZE = 50
 TIMELINE_LENGTH = 40
@@ -111,21 +113,95 @@ def hcp_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     )
 
 
-@require_GET
-@insight_page
-def model_page(request: HttpRequest) -> HttpResponse:
-    """The active model and evaluation metrics across model versions, as a chart."""
-    models = list(AffinityModel.objects.defer("artifact").order_by("-trained_at")[:30])
+def _gate_row(model: AffinityModel) -> dict:
+    """The gate's figures for one model: the challenger beside group popularity."""
+    gate = (model.metrics or {}).get("gate") or {}
+    versus = gate.get("popularity") or {}
+    ndcg, loss = versus.get("ndcg@5") or {}, versus.get("log_loss") or {}
+    return {
+        "ndcg": ndcg.get("mine"),
+        "popularity_ndcg": ndcg.get("other"),
+        "ndcg_margin": ndcg.get("margin"),
+        "log_loss": loss.get("mine"),
+        "popularity_log_loss": loss.get("other"),
+        "log_loss_margin": loss.get("margin"),
+    }
+
+
+def _model_page(request: HttpRequest, *, status: int = 200, reason_error: dict | None = None):
+    models = list(
+        AffinityModel.objects.defer("artifact")
+        .select_related("override_by")
+        .order_by("-trained_at")[:30]
+    )
     active = next((m for m in models if m.is_active), None)
     history = list(reversed(models))
+    rows = []
+    for m in models:
+        row = charts.model_row(m)
+        row["gate"] = _gate_row(m)
+        rows.append(row)
+    latest = models[0] if models else None
+    pending = TrainingRequest.objects.filter(finished_at__isnull=True).order_by("-requested_at")
     return render(
         request,
         "affinity/model.html",
         {
             "active": active,
+            "latest": latest,
             "models": models,
-            "rows": [charts.model_row(m) for m in models],
+            "rows": rows,
             "chart": charts.metrics_chart(history),
+            "can_train": actions.can_train(request.user),
+            "can_activate": actions.can_force_activate(request.user),
+            "pending": pending.first(),
+            "reason_error": reason_error or {},
             "nav": "affinity",
         },
+        status=status,
     )
+
+
+@require_GET
+@insight_page
+def model_page(request: HttpRequest) -> HttpResponse:
+    """The active model, every trained model with the gate's verdict, metrics as a chart."""
+    return _model_page(request)
+
+
+@require_POST
+@insight_page
+def model_train_view(request: HttpRequest) -> HttpResponse:
+    """'Train now' (admins): a training request through the same outbox as the API."""
+    try:
+        queued = actions.affinity_training_request(actor=request.user)
+    except DomainError as exc:
+        return _forbidden(request, exc.message)
+    request_row = TrainingRequest.objects.filter(pk=queued.task_id).first()
+    if request_row is not None and request_row.finished_at is not None:
+        messages.success(request, f"Training finished: {request_row.outcome}.")
+    elif queued.queued:
+        messages.success(request, "Training requested; the model appears here when it is done.")
+    else:
+        messages.warning(
+            request,
+            "Training requested while the task queue does not answer; it runs once it is back.",
+        )
+    return redirect("affinity:model")
+
+
+@require_POST
+@insight_page
+def model_activate_view(request: HttpRequest, model_id) -> HttpResponse:
+    """An admin activates a stored model; one the gate rejected needs a reason (audited)."""
+    reason = request.POST.get("reason", "")
+    try:
+        model = actions.model_activate(actor=request.user, model_id=model_id, reason=reason)
+    except DomainError as exc:
+        if exc.status_code == 403:
+            return _forbidden(request, exc.message)
+        return _model_page(
+            request, status=exc.status_code, reason_error={str(model_id): exc.message}
+        )
+    messages.success(request, f"Model {model.model_version} is now in use.")
+    return redirect("affinity:model")

@@ -259,6 +259,14 @@ class PingSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
 
 
+def _sent_bytes(request: Request) -> int | None:
+    """The body's declared size (Content-Length), None when not declared."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+
+
 def _base_url(request: Request) -> str:
     return request.build_absolute_uri("/").rstrip("/")
 
@@ -316,6 +324,7 @@ class RecommendationsView(APIView):
                 exclude=data.get("exclude") or [],
                 explore=data.get("explore", False),
                 context=data.get("context") or {},
+                sent_bytes=_sent_bytes(request),
             ),
             base_url=_base_url(request),
         )

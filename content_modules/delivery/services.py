@@ -17,6 +17,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
+from content_modules import bounds
 from content_modules.accounts.roles import Role, has_role
 from content_modules.affinity.learning import serving
 from content_modules.affinity.models import (
@@ -127,6 +128,9 @@ class RecommendationRequest:
     exclude: list[int] = field(default_factory=list)
     explore: bool = False
     context: dict = field(default_factory=dict)
+    # Size of the request body that carried this, when known: lets a small body skip
+    # measuring its context (bounds.check_free_json).
+    sent_bytes: int | None = None
 
 
 @dataclass
@@ -141,6 +145,20 @@ def _validate_hcp(req: RecommendationRequest) -> None:
     if not isinstance(req.hcp, str) or not _EXTERNAL_ID.match(req.hcp):
         raise InvalidInput(
             "Must be 1-64 characters: letters, digits, '.', '_', ':' or '-'.", field="hcp"
+        )
+
+
+def _validate_context(req: RecommendationRequest) -> None:
+    """The free context is logged with the answer: bounded in size and depth, storable."""
+    if not isinstance(req.context, dict):
+        raise InvalidInput("Must be a JSON object.", field="context")
+    if req.context:
+        bounds.check_free_json(
+            req.context,
+            field="context",
+            max_bytes=settings.RECOMMENDATION_CONTEXT_MAX_BYTES,
+            max_depth=settings.RECOMMENDATION_CONTEXT_MAX_DEPTH,
+            sent_bytes=req.sent_bytes,
         )
 
 
@@ -306,6 +324,7 @@ def recommendation_create(
     """Rank approved versions for one HCP, store the answer with its propensities, return it."""
     _require(can_recommend(actor), "Only the engine service account or an admin may do this.")
     _validate_hcp(req)
+    _validate_context(req)
     snapshot = _snapshot(req.hcp)
     cat = catalogue_mod.current(snapshot.generation)
     _validate(req, cat)

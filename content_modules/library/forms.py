@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from content_modules import bounds
 from content_modules.errors import DomainError
 
 from .images import process_image_upload
@@ -211,6 +212,9 @@ class ModuleForm(forms.Form):
             raise forms.ValidationError(
                 f"The expiry date {expires_on:%d %b %Y} is in the past; choose today or later."
             )
+        problem = bounds.expiry_problem(expires_on) if expires_on is not None else None
+        if problem:
+            raise forms.ValidationError(problem)
         return expires_on
 
     def clean_image(self):

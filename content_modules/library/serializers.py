@@ -7,18 +7,17 @@ into the response shapes of shared/API.md.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.relations import MANY_RELATION_KWARGS, ManyRelatedField
 from rest_framework.utils import html
 
+from content_modules import bounds
 from content_modules.audit.models import AuditEntry
 from content_modules.errors import InvalidInput
 
@@ -38,26 +37,33 @@ from .models import (
 
 
 class _BadJSON:
-    """A multipart value that looked like JSON but did not parse."""
+    """A multipart value that looked like JSON but did not parse, or broke a bound."""
 
-    def __init__(self, raw: str, error: str) -> None:
+    def __init__(self, raw: str, message: str) -> None:
         self.raw = raw
-        self.error = error
+        self.message = message
 
 
 def _maybe_json(value: Any) -> Any:
-    """Decode a multipart string holding a JSON list or object; leave anything else alone."""
+    """Decode a multipart string holding a JSON list or object; leave anything else alone.
+
+    Decoded behind the same bounds as JSON bodies (depth before parsing, then
+    storable text), so a deeply nested ``tags`` string is a 400, not a
+    RecursionError.
+    """
     if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
         try:
-            return json.loads(value)
+            return bounds.json_loads_bounded(value)
+        except InvalidInput as exc:
+            return _BadJSON(value, exc.message)
         except ValueError as exc:
-            return _BadJSON(value, str(exc))
+            return _BadJSON(value, f"Not valid JSON: {exc}.")
     return value
 
 
 def _fail_bad_json(value: Any) -> None:
     if isinstance(value, _BadJSON):
-        raise serializers.ValidationError(f"Not valid JSON: {value.error}.")
+        raise serializers.ValidationError(value.message)
 
 
 class FlexibleManyRelatedField(ManyRelatedField):
@@ -289,8 +295,9 @@ class ModuleWriteSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         return value
 
     def validate_expires_on(self, value):
-        if value is not None and value < timezone.localdate():
-            raise serializers.ValidationError("Expiry date is in the past.")
+        problem = bounds.expiry_problem(value) if value is not None else None
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
     def validate_image(self, value):

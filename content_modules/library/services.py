@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from content_modules import bounds
 from content_modules.accounts.roles import Role, has_role, is_admin
 from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, PermissionDenied
@@ -74,8 +75,9 @@ class VersionContent:
 def validate_content_rules(data: dict[str, Any], *, partial: bool = False) -> None:
     """Domain rules every entry point shares; raises InvalidInput naming the field."""
     if "expires_on" in data and data["expires_on"] is not None:
-        if data["expires_on"] < timezone.localdate():
-            raise InvalidInput("Expiry date is in the past.", field="expires_on")
+        problem = bounds.expiry_problem(data["expires_on"])
+        if problem:
+            raise InvalidInput(problem, field="expires_on")
     if "body" in data and data["body"] is not None:
         if len(data["body"]) > settings.MODULE_BODY_MAX_CHARS:
             raise InvalidInput(

@@ -23,6 +23,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from content_modules import bounds
 from content_modules.accounts.permissions import CanSeeLibrary, IsAdmin, IsReviewer
 from content_modules.accounts.roles import ReviewRole
 from content_modules.errors import InvalidInput
@@ -160,8 +161,9 @@ class ReviewListView(generics.ListAPIView):
         if state and state not in TaskStatus.values:
             raise InvalidInput(f"Status must be one of {', '.join(TaskStatus.values)}.", "status")
         module = params.get("module")
-        if module and not module.isdigit():
-            raise InvalidInput("Module is a module id.", field="module")
+        if module:
+            params = params.copy()
+            params["module"] = bounds.query_id(module, field="module", what="a module id")
         return queries.review_queue(self.request.user, params, now=self._now)
 
     def get_serializer_context(self):
@@ -269,9 +271,8 @@ class ModuleAnnotationsView(generics.ListAPIView):
         )
         version = self.request.query_params.get("version")
         if version:
-            if not version.isdigit():
-                raise InvalidInput("Version is a version number.", field="version")
-            qs = qs.filter(version__number=int(version))
+            number = bounds.query_id(version, field="version", what="a version number")
+            qs = qs.filter(version__number=number)
         return qs.order_by("version__number", "field", "start", "id")
 
     @extend_schema(

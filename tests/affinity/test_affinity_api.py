@@ -6,12 +6,13 @@ import re
 
 import pytest
 
-from content_modules.affinity.learning import scoring, training
-from content_modules.affinity.learning.actions import pending_training_requests
+from content_modules.affinity.learning import scoring
 from content_modules.affinity.models import HCP, AffinityModel, TrainingRequest
 from content_modules.affinity.tasks import train_affinity_task, train_pending_task
+from content_modules.affinity.training_runs import pending_training_requests
 from content_modules.audit.models import AuditEntry
-from tests.affinity.test_learning import build_world
+from tests.affinity.test_learning import build_world, train_active
+from tests.affinity.worlds import assert_answered_through_the_gate, build_learnable_world
 from tests.celery_support import broker_down
 from tests.factories import api_client, make_user
 
@@ -27,7 +28,7 @@ def world(db, author, embedding_model):
 
 @pytest.fixture
 def trained(world):
-    return training.affinity_model_train(actor=None)
+    return train_active()
 
 
 def test_affinity_of_an_unknown_hcp_is_404(db, engine):
@@ -97,8 +98,10 @@ def test_training_without_credentials_is_401(db):
 
 
 def test_engine_starts_training_in_the_background(
-    world, engine, django_capture_on_commit_callbacks
+    db, author, embedding_model, engine, django_capture_on_commit_callbacks
 ):
+    # Given engagement a model can learn (it beats popularity, so the gate activates it)
+    build_learnable_world(author)
     # When the engine asks for a training run
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client(engine).post("/api/v1/affinity/train")
@@ -115,8 +118,10 @@ def test_engine_starts_training_in_the_background(
     body = response.json()
     assert body["model_version"] == model.model_version
     assert body["n_events"] == model.n_events > 0
-    assert body["n_hcps"] == 40
+    assert body["n_hcps"] == HCP.objects.filter(events__isnull=False).distinct().count()
     assert body["trained_at"]
+    assert body["status"] == "passed" and body["reason"].startswith("beats popularity")
+    assert [m["model_version"] for m in body["history"]] == [model.model_version]
     assert body["embedding_model_sha256"] == model.embedding_model_sha256
     evaluation = body["metrics"]["evaluation"]
     assert set(evaluation["methods"]) == {
@@ -135,7 +140,7 @@ def test_admin_may_start_training(world, admin_user, django_capture_on_commit_ca
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client(admin_user).post("/api/v1/affinity/train")
     assert response.status_code == 202
-    assert AffinityModel.objects.filter(is_active=True).count() == 1
+    assert_answered_through_the_gate(TrainingRequest.objects.get(pk=response.json()["task_id"]))
 
 
 def test_openapi_schema_documents_the_affinity_endpoints(db, admin_user):
@@ -149,19 +154,21 @@ def test_openapi_schema_documents_the_affinity_endpoints(db, admin_user):
 
 @pytest.mark.celery_worker
 @pytest.mark.slow
-def test_a_real_worker_trains_evaluates_and_activates_a_model(live_celery_worker, author, engine):
-    # Given events in the database (committed: the worker is another process)
-    build_world(author, n_hcps=30, deliveries=12)
+def test_a_real_worker_trains_evaluates_and_activates_a_model(
+    live_celery_worker, author, engine, embedding_model
+):
+    # Given events a model can learn (committed: the worker is another process)
+    build_learnable_world(author)
     # When the engine asks for training
     response = api_client(engine).post("/api/v1/affinity/train")
     assert response.status_code == 202
-    # Then the worker trains, stores, activates and evaluates a model
+    # Then the worker trains, gates, stores, activates and evaluates a model
     model = live_celery_worker.wait_for(
         lambda: AffinityModel.objects.filter(is_active=True, metrics__has_key="evaluation").first()
     )
     assert VERSION_RE.match(model.model_version)
     body = api_client(engine).get("/api/v1/affinity/model").json()
-    assert body["model_version"] == model.model_version
+    assert body["model_version"] == model.model_version and body["status"] == "passed"
     assert body["metrics"]["evaluation"]["methods"]["model"]["auc"] > 0.5
 
 
@@ -181,9 +188,8 @@ def test_training_requested_with_the_task_queue_down_is_kept_and_run_by_the_swee
     version = train_pending_task.apply().get()
     # Then a model is trained and active, and the request is answered by it
     kept.refresh_from_db()
-    assert kept.finished_at is not None and kept.outcome == "trained"
     assert kept.model_version == version
-    assert AffinityModel.objects.get(is_active=True).model_version == version
+    assert_answered_through_the_gate(kept)
     # And a second sweep finds nothing left to do
     assert train_pending_task.apply().get() is None
     assert AffinityModel.objects.count() == 1
@@ -194,7 +200,7 @@ def test_a_queued_training_request_is_answered_and_its_redelivery_trains_nothing
     body = api_client(engine).post("/api/v1/affinity/train").json()
     request = TrainingRequest.objects.get(pk=body["task_id"])
     assert body["queued"] is True and request.queued_at is not None
-    assert request.outcome == "trained"
+    assert_answered_through_the_gate(request)
     # When the same task is delivered again (a worker died before acknowledging it)
     again = train_affinity_task.apply(
         kwargs={"actor_id": engine.pk, "request_id": body["task_id"]}

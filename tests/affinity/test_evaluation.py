@@ -126,7 +126,7 @@ def test_evaluate_affinity_reports_baselines_and_stores_results(world):
     ):
         assert label in text
     assert "IPS" in text and "SNIPS" in text
-    stored = AffinityModel.objects.get(is_active=True).metrics["evaluation"]
+    stored = AffinityModel.objects.latest("trained_at").metrics["evaluation"]
     assert stored["holdout_fraction"] == 0.2
     assert set(stored["methods"]) == {
         "model",
@@ -156,7 +156,8 @@ def test_train_affinity_without_events_fails_clearly(db):
 def test_train_affinity_prints_the_new_version(world):
     out, err = StringIO(), StringIO()
     call_command("train_affinity", stdout=out, stderr=err)
-    model = AffinityModel.objects.get(is_active=True)
+    model = AffinityModel.objects.get()
     assert f"Trained {model.model_version}" in out.getvalue()
+    assert f"gate: {model.status} ({model.reason})" in out.getvalue()
     assert "training" in err.getvalue()  # the progress bar
     assert training.TrainedModel.from_bytes(bytes(model.artifact)).n_events == model.n_events

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
+from content_modules.affinity import training_runs
 from content_modules.affinity.embeddings import embed_versions
 from content_modules.affinity.learning import evaluation, scoring, training
 from content_modules.affinity.learning.features import GROUPS, sigmoid
@@ -68,6 +69,23 @@ def build_world(
     return versions, hcps
 
 
+FIXTURE_REASON = (
+    "test fixture: build_world plants a group-level preference only, where group "
+    "popularity is as good as any model, so the gate need not pass the model"
+)
+
+
+def train_active(actor=None, **kwargs) -> AffinityModel:
+    """Train through the gate and put the model in use, with an audited reason if it was rejected.
+
+    For tests of what a model does once in use (scoring, pages, delivery), not of the gate.
+    """
+    stored = training_runs.affinity_model_train(actor=actor, **kwargs)
+    if not stored.is_active:
+        training_runs.affinity_model_activate(actor=None, model_id=stored.pk, reason=FIXTURE_REASON)
+    return AffinityModel.objects.get(pk=stored.pk)
+
+
 def _event(hcp, version, kind, when):
     return EngagementEvent(
         event_id=uuid.uuid4(),
@@ -88,7 +106,7 @@ def world(db, author, embedding_model):
 @pytest.fixture
 def trained(world):
     scoring.reset_cache()
-    model = training.affinity_model_train(actor=None)
+    model = train_active()
     yield model
     scoring.reset_cache()
 
@@ -228,13 +246,13 @@ def test_artifact_is_plain_arrays_and_round_trips(world, trained):
 def test_training_versions_models_and_swaps_the_active_one(world, trained):
     versions, hcps = world
     # When a second model is trained
-    second = training.affinity_model_train(actor=make_user("admin"))
+    second = train_active(actor=make_user("admin"))
     # Then it is the only active one and scoring reloads it
     assert list(AffinityModel.objects.filter(is_active=True)) == [second]
     assert second.model_version.endswith("#2") and trained.model_version.endswith("#1")
     assert scoring.score_versions(hcps[0], versions[:1])[0].model_version == second.model_version
     # When the first is re-activated, the swap is complete in one step
-    training.affinity_model_activate(actor=None, model_id=trained.pk)
+    training_runs.affinity_model_activate(actor=None, model_id=trained.pk, reason=FIXTURE_REASON)
     assert list(AffinityModel.objects.filter(is_active=True).values_list("pk", flat=True)) == [
         trained.pk
     ]
@@ -245,7 +263,7 @@ def test_activating_an_unknown_model_leaves_the_active_one(world, trained):
     from content_modules.errors import NotFound
 
     with pytest.raises(NotFound):
-        training.affinity_model_activate(actor=None, model_id=uuid.uuid4())
+        training_runs.affinity_model_activate(actor=None, model_id=uuid.uuid4())
     assert AffinityModel.objects.get(is_active=True).pk == trained.pk
 
 

@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from content_modules.affinity.learning import evaluation, scoring, training
+from content_modules.affinity import training_runs
+from content_modules.affinity.learning import scoring
 from content_modules.affinity.models import HCP, EngagementEvent
-from tests.affinity.test_learning import build_world
+from tests.affinity.test_learning import build_world, train_active
 from tests.factories import PASSWORD, make_user
 
 
@@ -74,7 +75,7 @@ def test_hcp_page_without_a_model_says_so_and_shows_the_timeline(client, world, 
 
 def test_hcp_page_draws_affinity_bars_per_feature(client, world, author):
     _versions, hcps = world
-    training.affinity_model_train(actor=None)
+    train_active()
     cardiologist = next(h for h in hcps if h.specialty == "cardiology")
     login(client, author)
     response = client.get(f"/affinity/hcps/{cardiologist.external_id}/")
@@ -103,8 +104,8 @@ def test_unknown_hcp_page_is_404(client, db, author):
 
 def test_model_page_charts_metrics_across_versions(client, world, admin_user):
     for _ in range(2):
-        stored = training.affinity_model_train(actor=None)
-        evaluation.affinity_model_evaluate(actor=None, model_version=stored.model_version)
+        stored = train_active()
+        training_runs.affinity_model_evaluate(actor=None, model_version=stored.model_version)
     login(client, admin_user)
     response = client.get("/affinity/model/")
     page = response.content.decode()

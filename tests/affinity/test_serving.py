@@ -14,7 +14,7 @@ from content_modules.affinity.learning.evaluation import model_scores
 from content_modules.affinity.learning.features import GROUPS, Pairs, compute_history
 from content_modules.affinity.models import HCP
 
-from .test_learning import _event, build_world
+from .test_learning import _event, build_world, train_active
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def world(db, author, embedding_model):
 @pytest.fixture
 def trained(world):
     scoring.reset_cache()
-    model = training.affinity_model_train(actor=None)
+    model = train_active()
     yield model
     scoring.reset_cache()
 

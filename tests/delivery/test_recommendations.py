@@ -250,12 +250,12 @@ def test_with_a_trained_model_score_is_its_calibrated_probability_with_explanati
     author, engine_client
 ):
     # Given a world with a planted taste and a trained model
-    from content_modules.affinity.learning import scoring, training
-    from tests.affinity.test_learning import build_world
+    from content_modules.affinity.learning import scoring
+    from tests.affinity.test_learning import build_world, train_active
 
     versions, hcps = build_world(author, n_modules=12, n_hcps=24, deliveries=10)
     scoring.reset_cache()
-    model = training.affinity_model_train(actor=None)
+    model = train_active()
     hcp = hcps[0]
     # When the engine asks for the top 5
     body = recommend(engine_client, hcp=hcp.external_id, k=5).json()
@@ -290,12 +290,12 @@ def test_every_gated_candidate_is_scored_and_the_top_k_are_the_models_best(
     # Given a trained model and a dozen approved candidates (no frequency cap here:
     # its own tests show capped modules go last)
     settings.DELIVERY_FREQUENCY_CAP_DAYS = 0
-    from content_modules.affinity.learning import scoring, training
-    from tests.affinity.test_learning import build_world
+    from content_modules.affinity.learning import scoring
+    from tests.affinity.test_learning import build_world, train_active
 
     versions, hcps = build_world(author, n_modules=12, n_hcps=24, deliveries=10)
     scoring.reset_cache()
-    training.affinity_model_train(actor=None)
+    train_active()
     expected = {}
     for hcp in hcps[:4]:
         # When the engine asks for the top 5 of each HCP

@@ -13,7 +13,6 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from content_modules.affinity.models import (
-    AffinityModel,
     EngagementEvent,
     TrainingRequest,
     VersionEmbedding,
@@ -21,6 +20,7 @@ from content_modules.affinity.models import (
 from content_modules.affinity.tasks import embed_missing_task, train_pending_task
 from tests import celery_support, services
 from tests.affinity.test_learning import build_world
+from tests.affinity.worlds import assert_answered_through_the_gate
 from tests.factories import PASSWORD, api_client, make_user
 
 from .helpers import approved
@@ -140,5 +140,4 @@ def test_with_redis_stopped_endpoints_answer_and_deferred_work_runs_when_it_is_b
             ).first(),
             timeout=180,
         )
-        assert answered.outcome == "trained"
-        assert AffinityModel.objects.get(is_active=True).model_version == answered.model_version
+        assert_answered_through_the_gate(answered)

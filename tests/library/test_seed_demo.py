@@ -14,7 +14,8 @@ from content_modules.library.models import Module, ModuleVersion, Tag, TagKind, 
 
 def _seed() -> str:
     out = StringIO()
-    call_command("seed_demo", "--hcps", "120", stdout=out)
+    # The affinity model is trained in its own test below (it needs the full demo's HCPs).
+    call_command("seed_demo", "--hcps", "120", "--no-train", stdout=out)
     return out.getvalue()
 
 
@@ -67,3 +68,35 @@ def test_seed_demo_is_idempotent():
     assert "(0 new this run)" in output
     # Only hashes are stored, so each run prints a fresh engine token, and it works
     assert _printed_token_works(output)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_seed_demo_trains_through_the_gate_a_model_that_beats_its_baselines(
+    db, embedding_model, client
+):
+    from content_modules.affinity.models import AffinityModel, ModelStatus
+
+    # When the demo is seeded as a newcomer would (default size), then seeded again
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=StringIO())
+
+    # Then one model was trained, and the gate put it in use
+    model = AffinityModel.objects.get()
+    assert model.is_active and model.status == ModelStatus.PASSED
+    assert f"affinity model {model.model_version} (active): passed" in out.getvalue()
+    # Because it beats popularity within specialty x segment by the margins
+    versus = model.metrics["gate"]["popularity"]
+    for metric in ("ndcg@5", "log_loss"):
+        assert versus[metric]["diff"] > versus[metric]["margin"] > 0, metric
+    # And its offline evaluation ranks better than every baseline, and better than chance
+    methods = model.metrics["evaluation"]["methods"]
+    for baseline in ("random", "popularity", "group_popularity"):
+        assert methods["model"]["ndcg@5"] > methods[baseline]["ndcg@5"], baseline
+    assert methods["model"]["auc"] > 0.6
+    # And the model page shows it in use with the verdict
+    assert client.login(username="admin", password="admin-demo-2026")
+    page = client.get("/affinity/model/").content.decode()
+    assert f"In use: {model.model_version}" in page
+    assert 'data-status="passed"' in page

@@ -90,6 +90,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("hcp-affinity", "get"): PEOPLE | {ENGINE},
     ("affinity-train", "post"): {ENGINE, ADMIN},
     ("affinity-model", "get"): PEOPLE | {ENGINE},
+    ("affinity-models", "get"): PEOPLE | {ENGINE},
+    ("affinity-model-activate", "post"): {ADMIN},
     ("api-recommendations", "post"): {ENGINE, ADMIN},
     ("api-recommendation-detail", "get"): {ENGINE, ADMIN},
     ("api-content-list", "get"): PEOPLE | {ENGINE},
@@ -180,6 +182,7 @@ def url_for(route: str, name: str, world: dict) -> str:
         "<str:kind>": world["kind"],
         "<str:external_id>": world["external_id"],
         "<uuid:recommendation_id>": world["recommendation_id"],
+        "<uuid:model_id>": "00000000-0000-0000-0000-000000000000",
         "<int:module>": world["module"],
         "<str:rendition>": "web",
     }

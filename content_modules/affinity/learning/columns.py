@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -41,6 +41,7 @@ from .features import (
     logit,
     popularity_lifts,
     tag_lifts,
+    value_lifts,
 )
 
 
@@ -78,16 +79,36 @@ class Frame:
         self.n = len(ctx.item)
         self.single = len(ctx.group) == 1 and self.n != 1
         self.cache = {} if cache is None else cache
+        self.hcp_side: dict = {}  # per-HCP values, shared by ``with_items`` frames
+
+    def with_items(self, item_rows: np.ndarray, cache: dict | None = None) -> Frame:
+        """The same HCP(s) against other items, sharing what was computed per HCP."""
+        frame = Frame(
+            replace(self.ctx, item=np.asarray(item_rows, dtype=np.int64)),
+            self.items,
+            self.history,
+            self.vocab,
+            self.params,
+            cache,
+        )
+        frame.hcp_side = self.hcp_side
+        return frame
 
     def code(self, name: str) -> np.ndarray:
         """A profile code per row (specialty, segment, region, channel ...)."""
         return np.broadcast_to(getattr(self.ctx, name), (self.n,))
 
-    @cached_property
+    @property
     def rates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Group bucket, the group's rate and the HCP's (one entry per HCP row)."""
-        c = self.ctx
-        return base_rates(c.group, c.p, c.n, self.history, self.vocab, self.params.prior_strength)
+        found = self.hcp_side.get("rates")
+        if found is None:
+            c = self.ctx
+            found = base_rates(
+                c.group, c.p, c.n, self.history, self.vocab, self.params.prior_strength
+            )
+            self.hcp_side["rates"] = found
+        return found
 
     def onehot(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """One-hot (multi-hot for themes) of the rows' items, and its row sums (0 -> 1)."""
@@ -113,23 +134,54 @@ class Frame:
 
     def lifts(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """Personal and group lift of every value of the kind (one row per HCP row)."""
-        key = f"_lifts_{kind}"
-        found = self.__dict__.get(key)
+        found = self.hcp_side.get(("lifts", kind))
         if found is None:
-            g, r_g, r_h = self.rates
-            c = self.ctx
-            found = tag_lifts(
-                kind,
-                g,
-                r_g,
-                r_h,
-                c.tag_p[kind],
-                c.tag_n[kind],
-                self.history,
-                self.params.prior_strength,
-            )
-            self.__dict__[key] = found
+            if self.single:
+                self._single_lifts()
+            else:
+                g, r_g, r_h = self.rates
+                c = self.ctx
+                self.hcp_side[("lifts", kind)] = tag_lifts(
+                    kind,
+                    g,
+                    r_g,
+                    r_h,
+                    c.tag_p[kind],
+                    c.tag_n[kind],
+                    self.history,
+                    self.params.prior_strength,
+                )
+            found = self.hcp_side[("lifts", kind)]
         return found
+
+    def _single_lifts(self) -> None:
+        """One HCP's lifts of every tag kind in one pass (the values side by side)."""
+        g, r_g, r_h = self.rates
+        gi = int(g[0])
+        key = ("group_tags", gi)
+        pooled = self.cache.get(key)
+        if pooled is None:
+            h = self.history
+            pooled = (
+                np.concatenate([h.group_tag_n[k][gi] for k in TAG_KINDS])[None, :],
+                np.concatenate([h.group_tag_p[k][gi] for k in TAG_KINDS])[None, :],
+            )
+            self.cache[key] = pooled
+        c = self.ctx
+        personal, group = value_lifts(
+            pooled[0],
+            pooled[1],
+            r_g,
+            r_h,
+            np.concatenate([c.tag_p[k] for k in TAG_KINDS], axis=1),
+            np.concatenate([c.tag_n[k] for k in TAG_KINDS], axis=1),
+            self.params.prior_strength,
+        )
+        start = 0
+        for k in TAG_KINDS:
+            end = start + c.tag_n[k].shape[1]
+            self.hcp_side[("lifts", k)] = (personal[:, start:end], group[:, start:end])
+            start = end
 
     def mean_over_values(self, kind: str, lift: np.ndarray) -> np.ndarray:
         """Each row's mean lift over its item's values of the kind."""

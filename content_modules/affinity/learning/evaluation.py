@@ -8,15 +8,14 @@ from dataclasses import replace
 
 import numpy as np
 from django.apps import apps
-from django.db import transaction
 from django.db.models import Subquery
 
 from content_modules.errors import Conflict
 
-from ..models import AffinityModel, EngagementEvent, EventType
+from ..models import EngagementEvent, EventType
 from .columns import design_matrix
 from .features import Pairs, Params, compute_history
-from .training import Dataset, TrainedModel, event_pairs, fit, load_dataset, row_context
+from .training import Dataset, TrainedModel, event_pairs, fit, row_context
 
 HOLDOUT_FRACTION = 0.2
 K = 5
@@ -347,27 +346,3 @@ def off_policy_estimates(model: TrainedModel, ds: Dataset, history) -> dict | No
     estimate["logged_click_rate"] = float(np.mean(logged_rewards)) if logged_rewards else None
     estimate["n_recommendations"] = len(by_rec)
     return estimate
-
-
-def affinity_model_evaluate(*, actor=None, model_version: str | None = None, progress=None) -> dict:
-    """Evaluate the (active) model's configuration on held-out events; store the results with it."""
-    qs = AffinityModel.objects.all()
-    stored = (
-        qs.filter(model_version=model_version).first()
-        if model_version
-        else qs.filter(is_active=True).first()
-    )
-    if stored is None:
-        raise Conflict(
-            "No affinity model has been trained yet: run train_affinity first.", field="model"
-        )
-    params = Params(**stored.params) if stored.params else Params()
-    ds = load_dataset(params, progress)
-    results = evaluate_dataset(ds, params, progress)
-    with transaction.atomic():
-        locked = AffinityModel.objects.select_for_update().get(pk=stored.pk)
-        metrics = dict(locked.metrics or {})
-        metrics["evaluation"] = results
-        AffinityModel.objects.filter(pk=locked.pk).update(metrics=metrics)
-    results["model_version"] = stored.model_version
-    return results

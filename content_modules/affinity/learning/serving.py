@@ -162,6 +162,7 @@ class PersonalPart:
     logit_per_item: np.ndarray  # (items,) their contribution to the logit
     request_values: np.ndarray  # (request columns,) raw values
     request_contributions: np.ndarray  # (groups,) what the request columns add to each group
+    frame: Frame  # the HCP against every item (its per-HCP values are reused for a few)
 
 
 @dataclass
@@ -410,15 +411,21 @@ class ServingModel:
         n_items = self.trained.items.n
         personal = self._parts[Scope.PERSONAL]
         values = np.zeros((n_items, len(personal["idx"])), dtype=np.float32)
-        fill_blocks(
-            self.frame(profile, np.arange(n_items), self._item_cache), personal["spans"], values
-        )
+        frame = self.frame(profile, self._all_rows(), self._item_cache)
+        fill_blocks(frame, personal["spans"], values)
         request = self._parts[Scope.REQUEST]
         r = np.zeros((1, len(request["idx"])), dtype=np.float32)
-        fill_blocks(self.frame(profile, np.zeros(1, np.int64)), request["spans"], r)
+        fill_blocks(frame.with_items(np.zeros(1, np.int64)), request["spans"], r)
         r_contributions = ((r[0] - request["mu"]) * request["w"]) @ request["G"]
-        logit_per_item = values @ personal["w"] - personal["wmu"] + r_contributions.sum()
-        return PersonalPart(profile, values, logit_per_item, r[0], r_contributions)
+        logit_per_item = values @ personal["w"] - (personal["wmu"] - r_contributions.sum())
+        return PersonalPart(profile, values, logit_per_item, r[0], r_contributions, frame)
+
+    def _all_rows(self) -> np.ndarray:
+        found = self._item_cache.get("all")
+        if found is None or len(found) != self.trained.items.n:
+            found = np.arange(self.trained.items.n)
+            self._item_cache["all"] = found
+        return found
 
     def _group_base(self, key: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
         """(items, groups) contributions of the GROUP columns, and their sum per item."""
@@ -483,7 +490,7 @@ class ServingModel:
             else:
                 block, span = layout.span_of(name)
                 if block.name not in group_values:
-                    frame = frame or self.frame(part.profile, item_rows)
+                    frame = frame or part.frame.with_items(item_rows)
                     block_out = np.zeros((len(item_rows), span.stop - span.start), np.float32)
                     block.fill(frame, block_out)
                     group_values[block.name] = block_out

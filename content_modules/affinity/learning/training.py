@@ -1,4 +1,4 @@
-"""Fit the affinity model, serialise it, store it as a versioned AffinityModel and activate it."""
+"""Fit the affinity model and serialise it (storing and activating it is ``training_runs``)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,11 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
 
 import numpy as np
-from django.db import transaction
-from django.utils import timezone
 
-from content_modules.errors import Conflict, NotFound
+from content_modules.errors import Conflict
 
-from ..models import AffinityModel
 from . import data
 from .columns import Layout, build_layout, design_matrix
 from .features import (
@@ -384,70 +380,3 @@ def load_dataset(
     say("reading events")
     events = data.load_events(before=before)
     return Dataset(vocab=vocab, items=items, reducer=reducer, hcps=hcps, events=events)
-
-
-def next_model_version(now=None) -> str:
-    """'<UTC ISO time>#<n>' where n counts every model trained so far."""
-    now = now or timezone.now()
-    n = AffinityModel.objects.count() + 1
-    return f"{now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}#{n}"
-
-
-def affinity_model_activate(*, actor, model_id) -> AffinityModel:
-    """Make one stored model the active one, in a single transaction."""
-    from content_modules.audit.services import audit_record
-
-    with transaction.atomic():
-        try:
-            model = AffinityModel.objects.select_for_update().get(pk=model_id)
-        except AffinityModel.DoesNotExist as exc:
-            raise NotFound("No such affinity model.", field="model_version") from exc
-        previous = list(
-            AffinityModel.objects.select_for_update().filter(is_active=True).exclude(pk=model.pk)
-        )
-        # Deactivate first: the one-active constraint is checked per statement.
-        AffinityModel.objects.filter(pk__in=[m.pk for m in previous]).update(is_active=False)
-        AffinityModel.objects.filter(pk=model.pk).update(is_active=True)
-        audit_record(
-            actor=actor,
-            action="affinity.model_activated",
-            obj=model,
-            data={
-                "model_version": model.model_version,
-                "previous": [m.model_version for m in previous],
-            },
-        )
-    model.is_active = True
-    return model
-
-
-def affinity_model_train(
-    *,
-    actor=None,
-    params: Params | None = None,
-    progress: Progress | None = None,
-    activate: bool = True,
-) -> AffinityModel:
-    """Train on all events, store the model as a new version and (by default) activate it."""
-    from ..embeddings import model_info
-
-    params = params or Params()
-    ds = load_dataset(params, progress)
-    trained = fit(ds, params, progress)
-    name, sha = model_info()
-    now = timezone.now()
-    with transaction.atomic():
-        stored = AffinityModel.objects.create(
-            model_version=next_model_version(now),
-            trained_at=now,
-            n_events=trained.n_events,
-            n_hcps=trained.n_hcps,
-            params=params.as_dict(),
-            metrics=trained.metrics,
-            embedding_model=name,
-            embedding_model_sha256=sha,
-            artifact=trained.to_bytes(),
-        )
-        if activate:
-            affinity_model_activate(actor=actor, model_id=stored.pk)
-    return stored

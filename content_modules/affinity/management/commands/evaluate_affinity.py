@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from content_modules.affinity.learning.evaluation import affinity_model_evaluate
+from content_modules.affinity.training_runs import affinity_model_evaluate
 from content_modules.errors import DomainError
 
 METHODS = (

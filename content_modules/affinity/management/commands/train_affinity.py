@@ -1,11 +1,10 @@
-"""python manage.py train_affinity: train, store and activate a new affinity model."""
+"""python manage.py train_affinity: train and store a model; activate it if it passes the gate."""
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from content_modules.affinity.learning.evaluation import affinity_model_evaluate
 from content_modules.affinity.learning.features import Params
-from content_modules.affinity.learning.training import affinity_model_train
+from content_modules.affinity.training_runs import affinity_model_train
 from content_modules.errors import DomainError
 
 # Stages the training reports besides one per label window: reading (3),
@@ -14,10 +13,15 @@ FIXED_STAGES = 6
 
 
 class Command(BaseCommand):
-    help = "Train the affinity model on all events, store it as a new version and activate it."
+    help = (
+        "Train the affinity model on all events and store it as a new version; it is activated "
+        "only if it beats popularity within specialty x segment and the active model."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-activate", action="store_true", help="Store without activating.")
+        parser.add_argument(
+            "--no-activate", action="store_true", help="Gate and store, but do not activate."
+        )
         parser.add_argument(
             "--evaluate", action="store_true", help="Also run the offline evaluation."
         )
@@ -39,6 +43,7 @@ class Command(BaseCommand):
                     params=params,
                     progress=progress,
                     activate=not options["no_activate"],
+                    evaluate=options["evaluate"],
                 )
             except DomainError as exc:
                 raise CommandError(exc.message) from exc
@@ -47,18 +52,18 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Trained {stored.model_version} on {stored.n_events} events "
-                f"of {stored.n_hcps} HCPs"
-                f"{' (active)' if not options['no_activate'] else ''}; "
+                f"of {stored.n_hcps} HCPs; "
                 f"held-out window AUC {calibration.get('auc', float('nan')):.3f}, "
                 f"Brier {calibration.get('brier', float('nan')):.4f}, "
                 f"ECE {calibration.get('ece', float('nan')):.4f}"
             )
         )
-        if options["evaluate"]:
-            try:
-                results = affinity_model_evaluate(actor=None, model_version=stored.model_version)
-            except DomainError as exc:
-                raise CommandError(exc.message) from exc
+        verdict = f"gate: {stored.status} ({stored.reason})"
+        if stored.is_active:
+            self.stdout.write(self.style.SUCCESS(f"{verdict}; now active"))
+        else:
+            self.stdout.write(self.style.WARNING(f"{verdict}; not activated"))
+        if options["evaluate"] and "evaluation" in stored.metrics:
             from .evaluate_affinity import render
 
-            self.stdout.write(render(results))
+            self.stdout.write(render(stored.metrics["evaluation"]))

@@ -7,7 +7,6 @@ so the printed logins always work.
 
 from __future__ import annotations
 
-import random
 import uuid
 from datetime import timedelta
 
@@ -143,6 +142,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--hcps", type=int, default=300, help="number of demo HCPs")
         parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument(
+            "--no-train",
+            dest="train",
+            action="store_false",
+            help="skip training the affinity model (through the gate) on the demo events",
+        )
 
     def handle(self, *args, **options):
         # The workflow notifies authors and owners by email; for demo data those
@@ -151,14 +156,20 @@ class Command(BaseCommand):
             self._seed(options)
 
     def _seed(self, options):
-        self.rng = random.Random(options["seed"])
+        self.seed = options["seed"]
         users = self._users()
         self._vocabulary()
         refs = self._references(users["author"])
         created = self._modules(users, refs)
         n_hcps = self._hcps(options["hcps"])
         n_events = self._events()
+        model = self._train() if options["train"] else None
         self._print_summary(users, created, n_hcps, n_events)
+        if model is not None:
+            state = "active" if model.is_active else "not active"
+            self.stdout.write(
+                f"  affinity model {model.model_version} ({state}): {model.status}, {model.reason}"
+            )
 
     # --- users -------------------------------------------------------------------------------
 
@@ -395,53 +406,74 @@ class Command(BaseCommand):
         return HCP.objects.count()
 
     def _events(self) -> int:
-        """A few weeks of engagement with approved content, with per-segment tastes."""
+        """Two months of engagement drawn from a world with learnable structure.
+
+        ``affinity.synthetic``: group-level tastes (specialty x message, segment x
+        tonality), each HCP's own taste over messages and formats, item quality
+        and HCP responsiveness, deliveries logged uniformly at random.
+        """
+        from content_modules.affinity.synthetic import click_probabilities, exposures
+
         if EngagementEvent.objects.exists():
             return EngagementEvent.objects.count()
-        approved = list(ModuleVersion.objects.approved_now().select_related("message", "tonality"))
+        approved = list(
+            ModuleVersion.objects.approved_now()
+            .select_related("message", "tonality", "format")
+            .order_by("pk")
+        )
         if not approved:
             return 0
-        hcps = list(HCP.objects.all())
+        hcps = list(HCP.objects.order_by("pk"))
+        p_click = click_probabilities(
+            specialty=[h.specialty for h in hcps],
+            segment=[h.segment for h in hcps],
+            message=[v.message.slug for v in approved],
+            tonality=[v.tonality.slug for v in approved],
+            format=[v.format.slug for v in approved],
+            seed=self.seed,
+        )
         now = timezone.now()
-        liked_tone = {s: VOCABULARY[TagKind.TONALITY][i % 4][0] for i, s in enumerate(SEGMENTS)}
         events = []
-        for hcp in hcps:
-            for _ in range(self.rng.randint(0, 12)):
-                version = self.rng.choice(approved)
-                at = now - timedelta(days=self.rng.uniform(0, 40))
-                channel = hcp.preferred_channel or "email"
-                base = {
-                    "hcp": hcp,
-                    "module_id": version.module_id,
-                    "version": version,
-                    "channel": channel,
-                }
-                events.append(
-                    EngagementEvent(
-                        event_id=uuid.uuid4(), type=EventType.DELIVERED, occurred_at=at, **base
-                    )
+        for x in exposures(p_click, seed=self.seed):
+            hcp, version = hcps[x.hcp], approved[x.item]
+            at = now - timedelta(days=x.days_ago)
+            base = {
+                "hcp": hcp,
+                "module_id": version.module_id,
+                "version": version,
+                "channel": hcp.preferred_channel or "email",
+            }
+            kinds = [(EventType.DELIVERED, 0)]
+            if x.opened:
+                kinds.append((EventType.OPENED, 5))
+            if x.clicked:
+                kinds.append((EventType.CLICKED, 6))
+            events.extend(
+                EngagementEvent(
+                    event_id=uuid.uuid4(),
+                    type=kind,
+                    occurred_at=at + timedelta(minutes=minutes),
+                    **base,
                 )
-                p_open = 0.5 if version.tonality.slug == liked_tone[hcp.segment] else 0.25
-                if self.rng.random() < p_open:
-                    events.append(
-                        EngagementEvent(
-                            event_id=uuid.uuid4(),
-                            type=EventType.OPENED,
-                            occurred_at=at + timedelta(minutes=5),
-                            **base,
-                        )
-                    )
-                    if self.rng.random() < 0.4:
-                        events.append(
-                            EngagementEvent(
-                                event_id=uuid.uuid4(),
-                                type=EventType.CLICKED,
-                                occurred_at=at + timedelta(minutes=6),
-                                **base,
-                            )
-                        )
+                for kind, minutes in kinds
+            )
         EngagementEvent.objects.bulk_create(events, batch_size=2000)
         return len(events)
+
+    def _train(self):
+        """Train through the champion/challenger gate, once (a rerun keeps what the first made)."""
+        from content_modules.affinity.models import AffinityModel
+        from content_modules.affinity.training_runs import affinity_model_train
+        from content_modules.errors import DomainError
+
+        latest = AffinityModel.objects.defer("artifact").order_by("-trained_at").first()
+        if latest is not None:
+            return latest
+        try:
+            return affinity_model_train(actor=None, evaluate=True)
+        except DomainError as exc:
+            self.stdout.write(self.style.WARNING(f"  no affinity model trained: {exc.message}"))
+            return None
 
     # --- output ------------------------------------------------------------------------------
 
