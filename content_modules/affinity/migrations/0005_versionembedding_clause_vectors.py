@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("affinity", "0003_training_request"),
+        ("affinity", "0004_model_gate_status"),
     ]
 
     operations = [
