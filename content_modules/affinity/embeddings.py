@@ -23,6 +23,7 @@ import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from .learning.topics import split_clauses
 from .models import VersionEmbedding
 
 logger = logging.getLogger(__name__)
@@ -148,41 +149,59 @@ def embed_versions(version_ids: Sequence[int], *, force: bool = False, batch_siz
         rows = ModuleVersion.objects.filter(pk__in=chunk).values_list(
             "pk", "headline", "body", "key_message", "call_to_action"
         )
-        texts = {
-            pk: "\n".join(p for p in (headline, body, key_message, cta) if p)
-            for pk, headline, body, key_message, cta in rows
-        }
+        texts, clauses = {}, {}
+        for pk, headline, body, key_message, cta in rows:
+            texts[pk] = "\n".join(p for p in (headline, body, key_message, cta) if p)
+            clauses[pk] = split_clauses(headline, body, key_message, cta)
         current = {
-            vid: (model_name, model_sha, text_sha)
-            for vid, model_name, model_sha, text_sha in VersionEmbedding.objects.filter(
+            vid: (model_name, model_sha, text_sha, n_clauses > 0)
+            for vid, model_name, model_sha, text_sha, n_clauses in VersionEmbedding.objects.filter(
                 version_id__in=list(texts)
-            ).values_list("version_id", "model_name", "model_sha256", "text_sha256")
+            ).values_list("version_id", "model_name", "model_sha256", "text_sha256", "n_clauses")
         }
+        # A row from before clause embeddings existed is embedded again.
         todo = [
             pk
             for pk, text in texts.items()
-            if force or current.get(pk) != (name, sha, text_sha256(text))
+            if force or current.get(pk) != (name, sha, text_sha256(text), bool(clauses[pk]))
         ]
         if not todo:
             continue
-        vectors = encode([texts[pk] for pk in todo], batch_size=batch_size)
-        objs = [
-            VersionEmbedding(
-                version_id=pk,
-                model_name=name,
-                model_sha256=sha,
-                dim=int(vec.shape[0]),
-                vector=vec.tobytes(),
-                text_sha256=text_sha256(texts[pk]),
+        # One batch for whole texts and clauses alike.
+        flat = [texts[pk] for pk in todo] + [c for pk in todo for c in clauses[pk]]
+        encoded = encode(flat, batch_size=batch_size)
+        vectors, start = encoded[: len(todo)], len(todo)
+        objs = []
+        for pk, vec in zip(todo, vectors, strict=True):
+            n = len(clauses[pk])
+            objs.append(
+                VersionEmbedding(
+                    version_id=pk,
+                    model_name=name,
+                    model_sha256=sha,
+                    dim=int(vec.shape[0]),
+                    vector=vec.tobytes(),
+                    text_sha256=text_sha256(texts[pk]),
+                    clause_vectors=np.ascontiguousarray(encoded[start : start + n]).tobytes(),
+                    n_clauses=n,
+                )
             )
-            for pk, vec in zip(todo, vectors, strict=True)
-        ]
+            start += n
         written += _upsert(objs)
     return written
 
 
 def _upsert(objs: list[VersionEmbedding]) -> int:
-    fields = ["model_name", "model_sha256", "dim", "vector", "text_sha256", "created_at"]
+    fields = [
+        "model_name",
+        "model_sha256",
+        "dim",
+        "vector",
+        "text_sha256",
+        "clause_vectors",
+        "n_clauses",
+        "created_at",
+    ]
     try:
         with transaction.atomic():
             VersionEmbedding.objects.bulk_create(
@@ -244,3 +263,28 @@ def embedding_matrix(version_ids: Sequence[int]) -> tuple[list[int], np.ndarray]
         return [], np.zeros((0, DIM), dtype=np.float32)
     matrix = np.frombuffer(b"".join(bytes(found[v]) for v in ids), dtype=np.float32)
     return ids, matrix.reshape(len(ids), -1).copy()
+
+
+def clause_matrix(version_ids: Sequence[int]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """(ids, clause matrix, owner): the stored clause embeddings by the current model.
+
+    ``owner[i]`` is the position in ``ids`` of the version clause ``i`` belongs
+    to; versions without up-to-date clause embeddings are left out.
+    """
+    wanted = sorted({int(v) for v in version_ids})
+    empty = ([], np.zeros((0, DIM), dtype=np.float32), np.zeros(0, dtype=np.int64))
+    if not wanted:
+        return empty
+    name, sha = model_info()
+    found: dict[int, tuple[bytes, int]] = {}
+    for chunk in _chunks(wanted, 2000):
+        for vid, blob, n in VersionEmbedding.objects.filter(
+            version_id__in=chunk, model_name=name, model_sha256=sha, n_clauses__gt=0
+        ).values_list("version_id", "clause_vectors", "n_clauses"):
+            found[vid] = (bytes(blob), n)
+    ids = [v for v in wanted if v in found]
+    if not ids:
+        return empty
+    matrix = np.frombuffer(b"".join(found[v][0] for v in ids), dtype=np.float32)
+    owner = np.repeat(np.arange(len(ids)), [found[v][1] for v in ids])
+    return ids, matrix.reshape(len(owner), -1).copy(), owner

@@ -119,6 +119,11 @@ class VersionEmbedding(models.Model):
     dim = models.PositiveIntegerField()
     vector = models.BinaryField()
     text_sha256 = models.CharField(max_length=64)
+    # The same text cut into clauses (headline, each sentence, key message, call to
+    # action), each embedded on its own: float32 (n_clauses, dim) row after row.
+    # The model reads what the text says beyond its tags from these (learning.topics).
+    clause_vectors = models.BinaryField(default=b"", blank=True)
+    n_clauses = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

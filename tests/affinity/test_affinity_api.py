@@ -124,7 +124,15 @@ def test_engine_starts_training_in_the_background(
     assert [m["model_version"] for m in body["history"]] == [model.model_version]
     assert body["embedding_model_sha256"] == model.embedding_model_sha256
     evaluation = body["metrics"]["evaluation"]
-    assert set(evaluation["methods"]) == {"model", "random", "popularity", "group_popularity"}
+    assert set(evaluation["methods"]) == {
+        "model",
+        "random",
+        "popularity",
+        "group_popularity",
+        "tag_regression",
+        "text_regression",
+        "model_without_text",
+    }
     assert "auc" in evaluation["methods"]["model"]
 
 

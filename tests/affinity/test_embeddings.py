@@ -160,3 +160,37 @@ def test_a_real_worker_embeds_a_module_created_through_module_create(
     expected = embeddings.encode([version.embedding_text()])[0]
     np.testing.assert_allclose(row.as_array(), expected, atol=1e-4)
     assert "embed_version_task" in live_celery_worker.log()
+
+
+def test_embed_versions_stores_one_vector_per_clause_and_fills_rows_from_before(
+    db, embedding_model, author
+):
+    version = factories.make_module(
+        author,
+        headline="Once-daily dosing",
+        body="Data summary: results were clear. Think of care-home residents.",
+        key_message="Fewer discontinuations.",
+    )
+    VersionEmbedding.objects.filter(version=version).delete()
+
+    embeddings.embed_versions([version.pk])
+
+    row = VersionEmbedding.objects.get(version=version)
+    clauses = [
+        "Once-daily dosing",
+        "Data summary:",
+        "results were clear.",
+        "Think of care-home residents.",
+        "Fewer discontinuations.",
+    ]
+    got = np.frombuffer(bytes(row.clause_vectors), dtype=np.float32).reshape(row.n_clauses, -1)
+    assert row.n_clauses == len(clauses) + bool(version.call_to_action)
+    np.testing.assert_allclose(got[: len(clauses)], embeddings.encode(clauses), atol=1e-5)
+    ids, matrix, owner = embeddings.clause_matrix([version.pk])
+    assert ids == [version.pk] and matrix.shape == (row.n_clauses, 384)
+    assert (owner == 0).all()
+    # A row stored before clause embeddings existed (same text, no clauses) is redone.
+    VersionEmbedding.objects.filter(pk=row.pk).update(clause_vectors=b"", n_clauses=0)
+    assert embeddings.clause_matrix([version.pk])[0] == []
+    assert embeddings.embed_versions([version.pk]) == 1
+    assert VersionEmbedding.objects.get(pk=row.pk).n_clauses == row.n_clauses

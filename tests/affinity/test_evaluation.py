@@ -115,12 +115,28 @@ def test_evaluate_affinity_reports_baselines_and_stores_results(world):
     out = StringIO()
     call_command("evaluate_affinity", stdout=out, stderr=StringIO())
     text = out.getvalue()
-    for label in ("model", "random", "global popularity", "popularity in specialty x segment"):
+    for label in (
+        "model",
+        "random",
+        "global popularity",
+        "popularity in specialty x segment",
+        "regression on tags x specialty/segment",
+        "the same plus text, x specialty and HCP",
+        "model without text features",
+    ):
         assert label in text
     assert "IPS" in text and "SNIPS" in text
     stored = AffinityModel.objects.latest("trained_at").metrics["evaluation"]
     assert stored["holdout_fraction"] == 0.2
-    assert set(stored["methods"]) == {"model", "random", "popularity", "group_popularity"}
+    assert set(stored["methods"]) == {
+        "model",
+        "random",
+        "popularity",
+        "group_popularity",
+        "tag_regression",
+        "text_regression",
+        "model_without_text",
+    }
     for method in stored["methods"].values():
         assert {"auc", "ndcg@5", "recall@5"} <= set(method)
     assert stored["off_policy"]["n"] == 6

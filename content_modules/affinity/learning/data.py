@@ -16,6 +16,7 @@ from django.db.models import Count
 from content_modules.library.models import Channel, ModuleVersion, Tag
 
 from ..models import HCP, EngagementEvent
+from . import topics
 from .features import EVENT_CODES, TAG_KINDS, HcpTable, ItemTable, Vocab
 
 MAX_SPECIALTIES = 30
@@ -90,12 +91,33 @@ def load_hcps(vocab: Vocab) -> HcpTable:
 
 
 class TextReducer:
-    """Centre and project 384-d text embeddings onto a few principal directions."""
+    """Centre and project 384-d text vectors onto a few principal directions.
 
-    def __init__(self, mean: np.ndarray, components: np.ndarray, taste: np.ndarray) -> None:
+    With clause ``centroids`` (clause mode, see ``topics``), the vector of a
+    version is the mean of its clauses that restate no tag; without them it
+    is the embedding of the whole text.
+    """
+
+    def __init__(
+        self,
+        mean: np.ndarray,
+        components: np.ndarray,
+        taste: np.ndarray,
+        centroids: np.ndarray | None = None,
+        keep: np.ndarray | None = None,
+    ) -> None:
         self.mean = mean.astype(np.float32)
         self.components = components.astype(np.float32)
         self.taste = taste.astype(np.float32)
+        width = self.mean.shape[0] if self.mean.ndim else 384
+        self.centroids = (
+            np.zeros((0, width), np.float32) if centroids is None else centroids.astype(np.float32)
+        )
+        self.keep = np.zeros(0, dtype=bool) if keep is None else keep.astype(bool)
+
+    @property
+    def clause_mode(self) -> bool:
+        return len(self.centroids) > 0
 
     @classmethod
     def fit(cls, matrix: np.ndarray, dim: int, taste_dim: int = 64, seed: int = 0) -> TextReducer:
@@ -117,8 +139,35 @@ class TextReducer:
             taste[:kt] = pca.components_[:kt]
         return cls(mean, components, taste)
 
+    @classmethod
+    def fit_clauses(
+        cls,
+        clause_vectors: np.ndarray,
+        clause_item: np.ndarray,
+        items: ItemTable,
+        vocab: Vocab,
+        dim: int,
+        taste_dim: int = 64,
+        seed: int = 0,
+    ) -> TextReducer:
+        """Clause mode: drop the clauses that restate a tag, PCA of the rest per item."""
+        centroids, keep = topics.fit_clause_filter(
+            clause_vectors, clause_item, items, vocab, seed=seed
+        )
+        vectors = topics.kept_clause_means(centroids, keep, clause_vectors, clause_item, items.n)
+        fitted = cls.fit(vectors, dim, taste_dim, seed)
+        return cls(fitted.mean, fitted.components, fitted.taste, centroids, keep)
+
+    def item_vectors(
+        self, clause_vectors: np.ndarray, clause_item: np.ndarray, n_items: int
+    ) -> np.ndarray:
+        """Clause mode: each item's text vector from its clause embeddings."""
+        return topics.kept_clause_means(
+            self.centroids, self.keep, clause_vectors, clause_item, n_items
+        )
+
     def transform(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(whitened z, plain zt) projections of embeddings."""
+        """(whitened z, plain zt) projections of text vectors."""
         if len(matrix) == 0:
             return (
                 np.zeros((0, self.components.shape[0]), dtype=np.float32),
@@ -144,8 +193,13 @@ def load_items(
     reducer: TextReducer | None = None,
     dim: int = 16,
     taste_dim: int = 64,
+    clauses: bool = True,
 ) -> tuple[ItemTable, TextReducer]:
-    """Features of the given versions (all versions when None), fitting the reducer if needed."""
+    """Features of the given versions (all versions when None), fitting the reducer if needed.
+
+    A new reducer works in clause mode (``topics``) when ``clauses`` and the
+    versions' clause embeddings are stored; a given reducer decides by itself.
+    """
     qs = ModuleVersion.objects.order_by("id")
     if version_ids is not None:
         qs = qs.filter(id__in=list(version_ids))
@@ -167,13 +221,6 @@ def load_items(
     counts = themes.sum(axis=1, keepdims=True)
     themes = np.divide(themes, counts, out=np.zeros_like(themes), where=counts > 0)
     emb_ids, matrix = version_embeddings([int(v) for v in ids])
-    if reducer is None:
-        reducer = TextReducer.fit(matrix, dim, taste_dim)
-    z = np.zeros((len(rows), reducer.components.shape[0]), dtype=np.float32)
-    zt = np.zeros((len(rows), reducer.taste.shape[0]), dtype=np.float32)
-    if emb_ids:
-        where = [position[v] for v in emb_ids]
-        z[where], zt[where] = reducer.transform(matrix)
     cols = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
     table = ItemTable(
         ids=ids,
@@ -182,9 +229,37 @@ def load_items(
         tonality=_codes(list(cols[3]), vocab.index("tonality")).astype(np.int16),
         format=_codes(list(cols[4]), vocab.index("format")).astype(np.int16),
         themes=themes,
-        z=z,
-        zt=zt,
+        z=np.zeros((len(rows), 0), dtype=np.float32),
+        zt=np.zeros((len(rows), 0), dtype=np.float32),
     )
+    want_clauses = reducer.clause_mode if reducer is not None else clauses
+    clause_vectors = clause_item = None
+    if want_clauses:
+        from ..embeddings import clause_matrix
+
+        clause_ids, clause_vectors, owner = clause_matrix([int(v) for v in ids])
+        clause_item = np.array([position[v] for v in clause_ids], dtype=np.int64)[owner]
+        if reducer is None and len(clause_vectors) < 2 * topics.MIN_CLUSTERS:
+            clause_vectors = None  # too little stored at clause level yet: whole texts
+    if reducer is None:
+        if clause_vectors is not None:
+            reducer = TextReducer.fit_clauses(
+                clause_vectors, clause_item, table, vocab, dim, taste_dim
+            )
+        if reducer is None or not reducer.keep.any():
+            # No clause says anything the tags do not: the whole texts, as before.
+            reducer = TextReducer.fit(matrix, dim, taste_dim)
+    z = np.zeros((len(rows), reducer.components.shape[0]), dtype=np.float32)
+    zt = np.zeros((len(rows), reducer.taste.shape[0]), dtype=np.float32)
+    if reducer.clause_mode:
+        if clause_vectors is not None and len(clause_vectors):
+            z, zt = reducer.transform(reducer.item_vectors(clause_vectors, clause_item, len(rows)))
+        else:
+            z, zt = reducer.transform(np.zeros((len(rows), reducer.mean.shape[0]), np.float32))
+    elif emb_ids:
+        where = [position[v] for v in emb_ids]
+        z[where], zt[where] = reducer.transform(matrix)
+    table.z, table.zt = z, zt
     return table, reducer
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from django.apps import apps
@@ -74,6 +75,88 @@ def baseline_scores(pairs: Pairs, ds: Dataset, history, seed: int = 0) -> dict[s
     }
 
 
+# --- the regressions a data scientist builds first ----------------------------------
+
+# Block scales play the part of per-block regularisation: scaling a block's
+# columns by s divides its effective L2 penalty by s squared.
+REGRESSION_C = 0.3
+REGRESSION_TEXT_DIM = 8
+REGRESSION_SCALES = {"tags": 1.0, "cross": 1.0, "item": 1.0, "text": 1.0, "text_hcp": 0.1}
+
+
+def _cross(values: np.ndarray, codes: np.ndarray, n_codes: int, scale: float = 1.0):
+    """Sparse (rows, n_codes * d): each row's values placed in the block of its code."""
+    from scipy import sparse
+
+    n, d = values.shape
+    ok = np.flatnonzero(codes >= 0)
+    rows = np.repeat(ok, d)
+    cols = (codes[ok, None].astype(np.int64) * d + np.arange(d)[None, :]).ravel()
+    vals = (values[ok] * scale).ravel()
+    keep = vals != 0
+    return sparse.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, max(n_codes, 1) * d))
+
+
+def regression_features(pairs: Pairs, ds: Dataset, *, text: bool, text_dim: int = 0):
+    """Sparse design of the baseline regressions for pairs (no history, no pooled rates).
+
+    Tag one-hots, their crosses with specialty and with segment, specialty and
+    segment, and a per-module term; with ``text``, the first ``text_dim``
+    principal components of the module's text embedding, crossed with
+    specialty, with segment and with the HCP.
+    """
+    from scipy import sparse
+
+    sc = REGRESSION_SCALES
+    v = ds.vocab
+    item, h = pairs.item, pairs.hcp
+    spec, seg = ds.hcps.specialty[h], ds.hcps.segment[h]
+    tags = np.hstack(
+        [
+            ds.items.tag_matrix(kind, len(getattr(v, kind)), item)
+            for kind in ("message", "theme", "tonality", "format")
+        ]
+    ).astype(np.float64)
+    one = np.ones((len(pairs), 1))
+    blocks = [
+        sparse.csr_matrix(tags * sc["tags"]),
+        _cross(tags, spec, len(v.specialty), sc["cross"]),
+        _cross(tags, seg, len(v.segment), sc["cross"]),
+        _cross(one, spec, len(v.specialty)),
+        _cross(one, seg, len(v.segment)),
+        _cross(one, item, ds.items.n, sc["item"]),
+    ]
+    if text:
+        z = ds.items.z[item, :text_dim].astype(np.float64)
+        blocks += [
+            sparse.csr_matrix(z * sc["text"]),
+            _cross(z, spec, len(v.specialty), sc["text"]),
+            _cross(z, seg, len(v.segment), sc["text"]),
+            _cross(z, h, len(ds.hcps.ids), sc["text_hcp"]),
+        ]
+    return sparse.hstack(blocks, format="csr")
+
+
+def regression_baselines(
+    train: Pairs, pairs: Pairs, ds: Dataset, *, text_dim: int = REGRESSION_TEXT_DIM
+) -> dict[str, np.ndarray]:
+    """Scores of the tag-only and the text-aware logistic regressions, fitted on ``train``."""
+    from sklearn.linear_model import LogisticRegression
+
+    out: dict[str, np.ndarray] = {}
+    if len(train) == 0 or len(np.unique(train.y)) < 2:
+        return out
+    dim = min(text_dim, ds.items.z.shape[1])
+    for name, text in (("tag_regression", False), ("text_regression", dim > 0)):
+        if name == "text_regression" and not text:
+            continue
+        clf = LogisticRegression(C=REGRESSION_C, max_iter=500)
+        clf.fit(regression_features(train, ds, text=text, text_dim=dim), train.y)
+        X = regression_features(pairs, ds, text=text, text_dim=dim)
+        out[name] = clf.decision_function(X)
+    return out
+
+
 def model_scores(model: TrainedModel, pairs: Pairs, ds: Dataset, history) -> np.ndarray:
     """The model's probabilities for pairs, with HCP history as of ``history.ref_time``."""
     out = np.zeros(len(pairs))
@@ -96,8 +179,14 @@ def evaluate_dataset(
     params: Params | None = None,
     progress: Callable[[str], None] | None = None,
     holdout: float = HOLDOUT_FRACTION,
+    ablation: bool = True,
 ) -> dict:
-    """Fit on the earliest events, score the latest ``holdout`` share, compare with baselines."""
+    """Fit on the earliest events, score the latest ``holdout`` share, compare with baselines.
+
+    Beside the model: random, popularity, popularity within specialty x
+    segment, the tag-only and the text-aware regressions and (with
+    ``ablation``) the same model without its text features.
+    """
     from .training import calibration_metrics
 
     params = params or Params()
@@ -128,6 +217,10 @@ def evaluate_dataset(
         progress(f"scoring {len(test)} held-out exposures")
     scores = {"model": model_scores(model, test, ds, history)}
     scores.update(baseline_scores(test, ds, history, params.seed))
+    scores.update(regression_baselines(event_pairs(ds, train_mask), test, ds))
+    if ablation and params.text_features:
+        no_text = replace(params, text_features=False)
+        scores["model_without_text"] = model_scores(fit(train_ds, no_text), test, ds, history)
     exposures = np.bincount(event_pairs(ds, train_mask).hcp, minlength=len(ds.hcps.ids))
     cold = exposures[test.hcp] <= COLD_MAX_EXPOSURES
     results: dict = {

@@ -490,6 +490,9 @@ class Params:
     embedding_dim: int = 16
     taste_dim: int = 64
     text_features: bool = True
+    # Text read at clause level without the clauses that restate a tag (topics.py);
+    # False: the whole text's embedding.
+    text_clauses: bool = True
     popularity_features: bool = True
     C: float = 0.5
     max_rows: int = 300_000

@@ -94,6 +94,8 @@ class TrainedModel:
             "reducer_mean": self.reducer.mean,
             "reducer_components": self.reducer.components,
             "reducer_taste": self.reducer.taste,
+            "reducer_centroids": self.reducer.centroids,
+            "reducer_keep": self.reducer.keep,
             "item_ids": self.items.ids,
             "item_module_ids": self.items.module_ids,
             "item_message": self.items.message,
@@ -154,7 +156,11 @@ class TrainedModel:
             params=params,
             layout=stored_layout(vocab, params, meta["layout_names"]),
             reducer=data.TextReducer(
-                a["reducer_mean"], a["reducer_components"], a["reducer_taste"]
+                a["reducer_mean"],
+                a["reducer_components"],
+                a["reducer_taste"],
+                a.get("reducer_centroids"),  # absent from whole-text models
+                a.get("reducer_keep"),
             ),
             items=items,
             history=history,
@@ -365,7 +371,12 @@ def load_dataset(
     vocab = data.load_vocab()
     hcps = data.load_hcps(vocab)
     say("reading versions and embeddings")
-    items, reducer = data.load_items(vocab, dim=params.embedding_dim, taste_dim=params.taste_dim)
+    items, reducer = data.load_items(
+        vocab,
+        dim=params.embedding_dim,
+        taste_dim=params.taste_dim,
+        clauses=params.text_clauses,
+    )
     say("reading events")
     events = data.load_events(before=before)
     return Dataset(vocab=vocab, items=items, reducer=reducer, hcps=hcps, events=events)

@@ -11,6 +11,9 @@ METHODS = (
     ("random", "random"),
     ("popularity", "global popularity"),
     ("group_popularity", "popularity in specialty x segment"),
+    ("tag_regression", "regression on tags x specialty/segment"),
+    ("text_regression", "the same plus text, x specialty and HCP"),
+    ("model_without_text", "model without text features"),
 )
 
 
@@ -29,6 +32,8 @@ def render(results: dict) -> str:
         f"{'method':<36}{'AUC':>8}{'NDCG@5':>9}{'recall@5':>10}{'cold NDCG@5':>13}",
     ]
     for key, label in METHODS:
+        if key not in results["methods"]:
+            continue
         m = results["methods"][key]
         cold = m.get("cold", {}).get("ndcg@5")
         lines.append(
