@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from content_modules.library.api import FilterFriendlyNegotiation
 from contentapp.api import Pagination
+from contentapp.parsers import SizeLimitedJSONParser
 
 from . import services
 from .catalogue import Candidate
@@ -289,6 +290,9 @@ class RecommendationsView(APIView):
     """Ranked approved content for one HCP."""
 
     permission_classes = [IsAuthenticated, CanRecommend]
+    # JSON only (API.md): a multipart body of thousands of fields made Django stop
+    # reading mid-upload (TooManyFieldsSent) and the client saw a reset connection.
+    parser_classes = [SizeLimitedJSONParser]
 
     @extend_schema(
         operation_id="recommendations_create",

@@ -308,3 +308,19 @@ def test_every_gated_candidate_is_scored_and_the_top_k_are_the_models_best(
         for item in items:
             assert item["score"] == pytest.approx(expected[item["version_id"]], abs=1e-5)
     scoring.reset_cache()
+
+
+def test_a_form_or_multipart_body_is_415_and_logs_nothing(engine_client, hcp):
+    from content_modules.delivery.models import Recommendation
+
+    fields = {f"exclude.{i}": str(i) for i in range(1500)} | {"hcp": hcp.external_id}
+    for body in ({"hcp": hcp.external_id}, fields):
+        r = engine_client.post("/api/v1/recommendations", body, format="multipart")
+        assert r.status_code == 415, r.content[:300]
+    r = engine_client.post(
+        "/api/v1/recommendations",
+        "hcp=" + hcp.external_id,
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert r.status_code == 415
+    assert Recommendation.objects.count() == 0
