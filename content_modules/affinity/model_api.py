@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -92,11 +92,61 @@ _errors = {
 }
 
 
+_CALIBRATION_EXAMPLE = {
+    "n": 41200,
+    "positive_rate": 0.082,
+    "brier": 0.071,
+    "log_loss": 0.262,
+    "ece": 0.004,
+    "auc": 0.71,
+}
+EXAMPLE_ENTRY = {
+    "id": "9d1c2b7e-5f4a-4e0b-8c3d-2a1b0c9d8e7f",
+    "model_version": "2026-11-22T10:00:00Z#17",
+    "trained_at": "2026-11-22T10:00:00Z",
+    "n_events": 58210,
+    "n_hcps": 1200,
+    "is_active": True,
+    "status": "passed",
+    "reason": "beats popularity within specialty x segment",
+    "override_reason": "",
+    "metrics": {
+        "train": _CALIBRATION_EXAMPLE,
+        "calibration": _CALIBRATION_EXAMPLE,
+        "gate": {"passed": True, "reason": "", "holdout_fraction": 0.2},
+    },
+}
+EXAMPLE_MODEL = {
+    **EXAMPLE_ENTRY,
+    "embedding_model": "all-MiniLM-L6-v2",
+    "embedding_model_sha256": "5f0b...",
+    "params": {"C": 1.0, "seed": 0},
+    "history": [EXAMPLE_ENTRY],
+}
+
+
 class HCPAffinityView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
+        operation_id="hcp_affinity_retrieve",
         summary="Learned affinity of one HCP per feature value",
+        examples=[
+            OpenApiExample(
+                "Affinity",
+                value={
+                    "hcp": "HCP-123",
+                    "model_version": "2026-11-22T10:00:00Z#17",
+                    "n_events": 58,
+                    "message": {"efficacy": 0.21, "safety": 0.08},
+                    "theme": {"outcomes": 0.12},
+                    "tonality": {"empathetic": 0.19},
+                    "format": {"infographic": 0.15},
+                    "channel": {"email": 0.22},
+                },
+                response_only=True,
+            )
+        ],
         responses={
             200: AffinitySerializer,
             400: OpenApiResponse(ErrorsSerializer, description="Malformed external id."),
@@ -104,7 +154,6 @@ class HCPAffinityView(APIView):
             409: OpenApiResponse(ErrorsSerializer, description="No model has been trained yet."),
             **_errors,
         },
-        tags=["affinity"],
     )
     def get(self, request: Request, external_id: str) -> Response:
         return Response(actions.hcp_affinity_get(actor=request.user, external_id=external_id))
@@ -115,6 +164,14 @@ class TrainView(APIView):
 
     @extend_schema(
         summary="Start a training run in the background",
+        examples=[
+            OpenApiExample(
+                "Queued",
+                value={"task_id": "c2a4e0f1-7d3b-4a55-9e8e-3b1f0a9d6c72", "queued": True},
+                response_only=True,
+                status_codes=["202"],
+            )
+        ],
         request=None,
         responses={
             202: inline_serializer(
@@ -129,7 +186,6 @@ class TrainView(APIView):
             ),
             **_errors,
         },
-        tags=["affinity"],
     )
     def post(self, request: Request) -> Response:
         queued = actions.affinity_training_request(actor=request.user)
@@ -143,12 +199,12 @@ class ModelView(APIView):
 
     @extend_schema(
         summary="The affinity model in use",
+        examples=[OpenApiExample("Model in use", value=EXAMPLE_MODEL, response_only=True)],
         responses={
             200: ModelSerializer,
             409: OpenApiResponse(ErrorsSerializer, description="No model has been trained yet."),
             **_errors,
         },
-        tags=["affinity"],
     )
     def get(self, request: Request) -> Response:
         model = actions.active_model_get(actor=request.user)
@@ -173,7 +229,6 @@ class ModelListView(APIView):
             200: inline_serializer("ModelHistory", {"models": ModelEntrySerializer(many=True)}),
             **_errors,
         },
-        tags=["affinity"],
     )
     def get(self, request: Request) -> Response:
         history = actions.model_history(actor=request.user)
@@ -192,7 +247,6 @@ class ModelActivateView(APIView):
             404: OpenApiResponse(ErrorsSerializer, description="No such model."),
             **_errors,
         },
-        tags=["affinity"],
     )
     def post(self, request: Request, model_id) -> Response:
         if not actions.can_force_activate(request.user):
