@@ -330,6 +330,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "VersionStatusEnum": "content_modules.library.models.VersionStatus",
         "TaskStatusEnum": "content_modules.review.models.TaskStatus",
+        "EventTypeEnum": "content_modules.affinity.models.EventType",
     },
 }
 

@@ -106,3 +106,59 @@ def test_request_fields_with_defaults_are_not_required(schema):
     assert request["required"] == ["hcp"]
     assert request["properties"]["k"]["default"] == 5
     assert request["properties"]["explore"]["default"] is False
+
+
+def _props(schema: dict, name: str) -> dict:
+    return schema["components"]["schemas"][name]["properties"]
+
+
+def _ref(prop: dict) -> str:
+    """The component a property (or its items) refers to."""
+    prop = prop.get("items", prop)
+    ref = prop["$ref"] if "$ref" in prop else prop["allOf"][0]["$ref"]
+    return ref.rsplit("/", 1)[1]
+
+
+def test_model_metrics_and_params_are_typed_components(schema):
+    model = _props(schema, "Model")
+    metrics = _props(schema, _ref(model["metrics"]))
+    evaluation = _props(schema, _ref(metrics["evaluation"]))
+    methods = _props(schema, _ref(evaluation["methods"]))
+    ranking = _props(schema, _ref(methods["model"]))
+    gate = _props(schema, _ref(metrics["gate"]))
+
+    assert {"train", "calibration", "gate", "evaluation"} <= set(metrics)
+    assert ranking["ndcg_at_5"]["type"] == "number" and "recall_at_5" in ranking
+    assert {"brier", "log_loss", "ece", "auc"} <= set(_props(schema, _ref(metrics["train"])))
+    assert {"passed", "reason", "popularity", "champion"} <= set(gate)
+    assert "ndcg_at_5" in _props(schema, _ref(gate["popularity"]))
+    params = schema["components"]["schemas"][_ref(model["params"])]
+    assert {"C", "half_life_days", "text_features", "seed"} <= set(params["required"])
+
+
+def test_logged_recommendation_event_and_review_task_are_typed(schema):
+    logged = _props(schema, "LoggedRecommendation")
+    request = _props(schema, _ref(logged["request"]))
+    event = _props(schema, "LoggedEvent")
+    task = _props(schema, "ReviewTaskDetail")
+
+    assert {"hcp", "k", "explore", "slots", "exclude", "context"} <= set(request)
+    enum = schema["components"]["schemas"][_ref(event["type"])]
+    assert set(enum["enum"]) == {
+        "delivered",
+        "opened",
+        "clicked",
+        "read",
+        "dismissed",
+        "unsubscribed",
+    }
+    assert event["channel"]["nullable"] is True
+    assert {"id", "citation", "checked"} <= set(_props(schema, _ref(task["references"])))
+    assert _ref(task["signatures"]) == "Signature"
+
+
+def test_read_only_user_fields_do_not_carry_the_username_help_text(schema):
+    text = str(schema["components"]["schemas"])
+
+    assert "150 characters or fewer" not in text
+    assert _props(schema, "Signature")["signer"]["description"] == "Username of the signer."

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from content_modules.affinity.models import EventType
 from content_modules.library.api import FilterFriendlyNegotiation
 from contentapp.api import Pagination
 from contentapp.parsers import SizeLimitedJSONParser
@@ -223,10 +224,24 @@ class RecommendationSerializer(serializers.Serializer):
 
 class LoggedEventSerializer(serializers.Serializer):
     event_id = serializers.UUIDField()
-    type = serializers.CharField()
+    type = serializers.ChoiceField(choices=EventType.choices)
     occurred_at = serializers.DateTimeField()
-    channel = serializers.CharField()
+    channel = serializers.CharField(allow_null=True, help_text="Null when the event named none.")
     dwell_seconds = serializers.FloatField(allow_null=True)
+
+
+class LoggedRequestSerializer(serializers.Serializer):
+    """The request as the recommendation log kept it (defaults filled in)."""
+
+    hcp = serializers.CharField()
+    channel = serializers.CharField(allow_null=True)
+    k = serializers.IntegerField()
+    brand = serializers.CharField(allow_null=True)
+    market = serializers.CharField(allow_null=True)
+    slots = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    exclude = serializers.ListField(child=serializers.IntegerField())
+    explore = serializers.BooleanField()
+    context = serializers.DictField(help_text="The free context, as sent.")
 
 
 class LoggedItemSerializer(serializers.Serializer):
@@ -250,7 +265,7 @@ class LoggedRecommendationSerializer(serializers.Serializer):
     policy = serializers.CharField()
     cold_start = serializers.BooleanField()
     reason = serializers.CharField(allow_null=True)
-    request = serializers.DictField()
+    request = LoggedRequestSerializer()
     items = LoggedItemSerializer(many=True)
     unmatched_events = LoggedEventSerializer(many=True)
 
