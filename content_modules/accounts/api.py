@@ -6,7 +6,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from content_modules.errors import InvalidInput, PermissionDenied
+from content_modules.errors import InvalidInput, Unauthenticated
 
 from .models import ApiToken, AuthFailure
 from .services import check_credentials
@@ -70,7 +70,7 @@ class TokenView(APIView):
             request=request,
         )
         if user is None or not user.is_active:
-            raise PermissionDenied("Wrong username or password.", field="non_field_errors")
+            raise Unauthenticated("Wrong username or password.", field="non_field_errors")
         token, key = token_issue(
             user=user, name=data.get("name", ""), expires_in_days=data.get("expires_in_days")
         )

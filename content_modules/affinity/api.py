@@ -7,6 +7,7 @@ here only document the bodies in the OpenAPI schema.
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
@@ -145,8 +146,13 @@ class HCPDetailView(APIView):
         hcp, created = ingest.hcp_upsert(
             actor=request.user, external_id=external_id, data=_data(request)
         )
+        if not created:
+            return Response(hcp_as_dict(hcp))
+        location = reverse("hcp-detail", kwargs={"external_id": hcp.external_id})
         return Response(
-            hcp_as_dict(hcp), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            hcp_as_dict(hcp),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(location)},
         )
 
 

@@ -10,14 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from content_modules.errors import PermissionDenied
+from contentapp.api import ErrorSerializer as ErrorsSerializer
 
 from . import actions
 from .models import AffinityModel, ModelStatus
-
-
-class ErrorsSerializer(serializers.Serializer):
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
 
 _probabilities = serializers.DictField(
     child=serializers.FloatField(),

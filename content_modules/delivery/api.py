@@ -17,21 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from content_modules.library.api import FilterFriendlyNegotiation
+from contentapp.api import ErrorSerializer as ErrorsSerializer
 from contentapp.api import Pagination
 from contentapp.parsers import SizeLimitedJSONParser
 
 from . import services
 from .catalogue import Candidate
-
-
-class DeliveryErrorSerializer(serializers.Serializer):
-    """The API's error body; a list field's errors may be keyed by item index."""
-
-    errors = serializers.DictField(help_text="Messages per field.")
-    detail = serializers.CharField(required=False)
-
-
-ErrorsSerializer = DeliveryErrorSerializer
 
 _ERRORS = {
     401: OpenApiResponse(ErrorsSerializer, description="No valid credentials."),
