@@ -1,14 +1,23 @@
-"""Token endpoints: obtain (throttled, with lockout), list and revoke."""
+"""Token endpoints: obtain (throttled, with lockout), issue with scopes, list and revoke."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from content_modules.errors import InvalidInput, PermissionDenied
+from content_modules.errors import InvalidInput, NotFound, PermissionDenied
+from content_modules.library.serializers import ErrorSerializer
 
 from .models import ApiToken, AuthFailure
+from .roles import is_admin
+from .scopes import ANY_TOKEN, SCOPES
 from .services import check_credentials
 from .throttling import LoginRateThrottle
 from .tokens import token_issue, token_revoke, tokens_of
@@ -23,14 +32,50 @@ class TokenRequestSerializer(serializers.Serializer):
     expires_in_days = serializers.IntegerField(
         required=False, min_value=1, help_text="Shorter than the default lifetime, if wanted."
     )
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(SCOPES)),
+        required=False,
+        max_length=len(SCOPES),
+        help_text="What the token may call; left out or empty: unrestricted "
+        "(every right of the account's role).",
+    )
+
+
+class TokenIssueSerializer(serializers.Serializer):
+    """A new token asked for by an authenticated caller (no password: the credential is)."""
+
+    name = serializers.CharField(max_length=100, help_text="What the token is for.")
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(SCOPES)),
+        required=False,
+        max_length=len(SCOPES),
+        help_text="What the token may call; left out or empty: unrestricted "
+        "(every right of the account's role).",
+    )
+    expires_in_days = serializers.IntegerField(
+        required=False, min_value=1, help_text="Shorter than the default lifetime, if wanted."
+    )
+    username = serializers.CharField(
+        max_length=150,
+        required=False,
+        help_text="Admins only: issue the token to this account (e.g. a service account).",
+    )
 
 
 class TokenSerializer(serializers.ModelSerializer):
     """A token as listed: never its secret, only the secret's first characters."""
 
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(SCOPES)),
+        source="scope_list",
+        read_only=True,
+        help_text="Empty: unrestricted (every right of the account's role).",
+    )
+    user = serializers.CharField(source="user.username", read_only=True)
+
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "expires_at"]
+        fields = ["id", "name", "user", "prefix", "scopes", "created_at", "expires_at"]
 
 
 TokenResponse = inline_serializer(
@@ -39,14 +84,28 @@ TokenResponse = inline_serializer(
         "token": serializers.CharField(help_text="The secret; shown this once, never again."),
         "id": serializers.IntegerField(),
         "name": serializers.CharField(),
+        "scopes": serializers.ListField(child=serializers.ChoiceField(choices=list(SCOPES))),
         "expires_at": serializers.DateTimeField(),
     },
 )
 
 
+def _issued(token: ApiToken, key: str) -> dict:
+    return {
+        "token": key,
+        "id": token.pk,
+        "name": token.name,
+        "scopes": token.scope_list,
+        "expires_at": token.expires_at,
+    }
+
+
 class TokenView(APIView):
     """``POST`` swaps a username and password for a new API token; ``DELETE`` revokes
     the token the request is made with."""
+
+    # Any token may revoke itself; the POST checks a password, not the token.
+    required_scopes = {"POST": ANY_TOKEN, "DELETE": ANY_TOKEN}
 
     def get_permissions(self):
         if self.request.method == "POST":
@@ -72,11 +131,12 @@ class TokenView(APIView):
         if user is None or not user.is_active:
             raise PermissionDenied("Wrong username or password.", field="non_field_errors")
         token, key = token_issue(
-            user=user, name=data.get("name", ""), expires_in_days=data.get("expires_in_days")
+            user=user,
+            name=data.get("name", ""),
+            expires_in_days=data.get("expires_in_days"),
+            scopes=data.get("scopes"),
         )
-        return Response(
-            {"token": key, "id": token.pk, "name": token.name, "expires_at": token.expires_at}
-        )
+        return Response(_issued(token, key))
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request):
@@ -90,20 +150,74 @@ class TokenView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _account(request, username: str | None):
+    """The caller, or (admins only) the account named by ``username``."""
+    if not username or username == request.user.get_username():
+        return request.user
+    if not is_admin(request.user):
+        raise PermissionDenied(
+            "Only administrators may manage another account's tokens.", field="username"
+        )
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise NotFound(f"No active user {username!r}.", field="username")
+    return user
+
+
 class TokenListView(APIView):
-    """``GET`` lists the caller's live API tokens (without their secrets)."""
+    """``GET`` lists live API tokens (without their secrets); ``POST`` issues one, with
+    scopes, to the caller or (admins) to another account such as the engine's.
+
+    Issuing needs an unrestricted credential (a session, or a token without scopes):
+    a scoped token may not mint a broader one.
+    """
 
     permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": ANY_TOKEN}
 
-    @extend_schema(responses={200: TokenSerializer(many=True)})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "username", str, OpenApiParameter.QUERY, description="Admins: another account."
+            )
+        ],
+        responses={200: TokenSerializer(many=True)},
+    )
     def get(self, request):
-        return Response(TokenSerializer(tokens_of(request.user), many=True).data)
+        user = _account(request, request.query_params.get("username"))
+        tokens = tokens_of(user).select_related("user")
+        return Response(TokenSerializer(tokens, many=True).data)
+
+    @extend_schema(
+        request=TokenIssueSerializer,
+        responses={
+            201: TokenResponse,
+            409: OpenApiResponse(
+                ErrorSerializer, description="The account holds the most live tokens allowed."
+            ),
+        },
+    )
+    def post(self, request):
+        serializer = TokenIssueSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user = _account(request, data.get("username"))
+        token, key = token_issue(
+            user=user,
+            name=data["name"],
+            expires_in_days=data.get("expires_in_days"),
+            scopes=data.get("scopes"),
+            actor=request.user,
+        )
+        return Response(_issued(token, key), status=status.HTTP_201_CREATED)
 
 
 class TokenDetailView(APIView):
-    """``DELETE`` revokes one of the caller's tokens; the others keep working."""
+    """``DELETE`` revokes one token; the others keep working. Admins may revoke any
+    account's token (a service account's, say); everyone else only their own."""
 
     permission_classes = [IsAuthenticated]
+    required_scopes = {"DELETE": ANY_TOKEN}
 
     @extend_schema(
         request=None,
@@ -111,5 +225,5 @@ class TokenDetailView(APIView):
         parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)],
     )
     def delete(self, request, id: int):
-        token_revoke(actor=request.user, token_id=id)
+        token_revoke(actor=request.user, token_id=id, any_owner=is_admin(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from content_modules.accounts.roles import can_see_unapproved
+from content_modules.accounts.scopes import TokenHasScope
 from content_modules.errors import NotFound
 from content_modules.library.models import ModuleVersion
 from content_modules.library.serializers import ErrorSerializer as ErrorsSerializer
@@ -125,7 +126,8 @@ def hcp_as_dict(hcp: HCP) -> dict:
 class HCPDetailView(APIView):
     """One HCP profile, created or replaced by PUT."""
 
-    permission_classes = [CanIngest]
+    permission_classes = [CanIngest, TokenHasScope]
+    required_scopes = {"GET": "hcps:read", "PUT": "hcps:write"}
 
     @extend_schema(
         operation_id="hcp_retrieve",
@@ -153,7 +155,8 @@ class HCPDetailView(APIView):
 class HCPBulkView(APIView):
     """Create or replace up to 10,000 HCP profiles in one call."""
 
-    permission_classes = [CanIngest]
+    permission_classes = [CanIngest, TokenHasScope]
+    required_scopes = {"POST": "hcps:write"}
 
     @extend_schema(
         operation_id="hcps_bulk",
@@ -170,7 +173,8 @@ class HCPBulkView(APIView):
 class EventsView(APIView):
     """Engagement events from the engine, idempotent by event_id."""
 
-    permission_classes = [CanIngest]
+    permission_classes = [CanIngest, TokenHasScope]
+    required_scopes = {"POST": "events:write"}
 
     @extend_schema(
         operation_id="events_create",

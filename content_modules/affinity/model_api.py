@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from content_modules.accounts.scopes import TokenHasScope
 from content_modules.errors import PermissionDenied
 
 from . import actions
@@ -93,7 +94,8 @@ _errors = {
 
 
 class HCPAffinityView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "hcps:read"}
 
     @extend_schema(
         summary="Learned affinity of one HCP per feature value",
@@ -111,7 +113,8 @@ class HCPAffinityView(APIView):
 
 
 class TrainView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"POST": "model:train"}
 
     @extend_schema(
         summary="Start a training run in the background",
@@ -139,7 +142,8 @@ class TrainView(APIView):
 
 
 class ModelView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "model:read"}
 
     @extend_schema(
         summary="The affinity model in use",
@@ -165,7 +169,8 @@ class ModelView(APIView):
 
 
 class ModelListView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "model:read"}
 
     @extend_schema(
         summary="The latest trained models with the gate's verdict, newest first",
@@ -181,7 +186,8 @@ class ModelListView(APIView):
 
 
 class ModelActivateView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"POST": "model:train"}
 
     @extend_schema(
         summary="Activate a stored model (admin); one the gate rejected needs a reason",
