@@ -2,9 +2,11 @@
 
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_serializer,
     inline_serializer,
 )
 from rest_framework import serializers, status
@@ -23,6 +25,8 @@ from .throttling import LoginRateThrottle
 from .tokens import token_issue, token_revoke, tokens_of
 
 
+# Component "TokenRequest" (request components get "Request" appended, not twice).
+@extend_schema_serializer(component_name="Token")
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=512, trim_whitespace=False)
@@ -117,7 +121,28 @@ class TokenView(APIView):
             return [LoginRateThrottle()]
         return []
 
-    @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponse})
+    @extend_schema(
+        summary="Swap a username and password for an API token",
+        request=TokenRequestSerializer,
+        responses={200: TokenResponse},
+        examples=[
+            OpenApiExample(
+                "Credentials",
+                value={"username": "engine", "password": "...", "name": "engine-prod"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Token",
+                value={
+                    "token": "3q2-7b1X9vR0aE5kT8mN4pLwQz6yH2cJ",
+                    "id": 7,
+                    "name": "engine-prod",
+                    "expires_at": "2027-03-02T09:00:00Z",
+                },
+                response_only=True,
+            ),
+        ],
+    )
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -138,7 +163,9 @@ class TokenView(APIView):
         )
         return Response(_issued(token, key))
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(
+        summary="Revoke the token this request is made with", request=None, responses={204: None}
+    )
     def delete(self, request):
         if not isinstance(request.auth, ApiToken):
             raise InvalidInput(
@@ -176,12 +203,30 @@ class TokenListView(APIView):
     required_scopes = {"GET": ANY_TOKEN}
 
     @extend_schema(
+        summary="The caller's live API tokens (without their secrets); admins: any account's",
         parameters=[
             OpenApiParameter(
                 "username", str, OpenApiParameter.QUERY, description="Admins: another account."
             )
         ],
         responses={200: TokenSerializer(many=True)},
+        examples=[
+            OpenApiExample(
+                "Tokens",
+                value=[
+                    {
+                        "id": 7,
+                        "name": "engine-prod",
+                        "user": "engine",
+                        "prefix": "3q2-7b1X",
+                        "scopes": ["content:read", "recommend"],
+                        "created_at": "2026-12-02T09:00:00Z",
+                        "expires_at": "2027-03-02T09:00:00Z",
+                    }
+                ],
+                response_only=True,
+            )
+        ],
     )
     def get(self, request):
         user = _account(request, request.query_params.get("username"))
@@ -189,6 +234,7 @@ class TokenListView(APIView):
         return Response(TokenSerializer(tokens, many=True).data)
 
     @extend_schema(
+        summary="Issue a named token, with scopes, to the caller or (admins) another account",
         request=TokenIssueSerializer,
         responses={
             201: TokenResponse,
@@ -220,6 +266,7 @@ class TokenDetailView(APIView):
     required_scopes = {"DELETE": ANY_TOKEN}
 
     @extend_schema(
+        summary="Revoke one of the caller's tokens (admins: anyone's)",
         request=None,
         responses={204: None},
         parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)],
