@@ -242,6 +242,30 @@ class TokenListView(APIView):
                 ErrorSerializer, description="The account holds the most live tokens allowed."
             ),
         },
+        examples=[
+            OpenApiExample(
+                "An ingest token for the engine (admin)",
+                value={
+                    "username": "engine",
+                    "name": "ingest",
+                    "scopes": ["events:write", "hcps:write"],
+                    "expires_in_days": 30,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Issued",
+                value={
+                    "token": "3q2-7b1X...",
+                    "id": 8,
+                    "name": "ingest",
+                    "scopes": ["events:write", "hcps:write"],
+                    "expires_at": "2027-01-01T09:00:00Z",
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
     )
     def post(self, request):
         serializer = TokenIssueSerializer(data=request.data)
