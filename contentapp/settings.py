@@ -481,3 +481,12 @@ BROKER_ENQUEUE_TIMEOUT_SECONDS = float(os.environ.get("BROKER_ENQUEUE_TIMEOUT_SE
 # Nothing reads task results; a sender that subscribes to one waits on the result
 # backend's 20 one-second reconnects when Redis is down.
 CELERY_TASK_IGNORE_RESULT = True
+
+
+# --- engine integration: idempotent calls, content sync, webhooks (issue 13) ---
+# A retry with the same Idempotency-Key within this many hours replays the first answer.
+IDEMPOTENCY_TTL_HOURS = envint("IDEMPOTENCY_TTL_HOURS", 24)
+CELERY_BEAT_SCHEDULE["delivery-prune-idempotency"] = {
+    "task": "content_modules.delivery.tasks.prune_idempotency",
+    "schedule": 3600,
+}

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from content_modules.accounts.scopes import TokenHasScope
+from content_modules.delivery import idempotency
 from content_modules.errors import PermissionDenied
 
 from . import actions
@@ -372,6 +373,7 @@ class TrainView(APIView):
             )
         ],
         request=None,
+        parameters=[idempotency.SCHEMA_PARAMETER],
         responses={
             202: inline_serializer(
                 "TrainStarted",
@@ -383,14 +385,38 @@ class TrainView(APIView):
                     ),
                 },
             ),
+            422: OpenApiResponse(
+                ErrorsSerializer, description="The idempotency key was used for another body."
+            ),
             **_errors,
         },
     )
     def post(self, request: Request) -> Response:
-        queued = actions.affinity_training_request(actor=request.user)
-        return Response(
-            {"task_id": queued.task_id, "queued": queued.queued}, status=status.HTTP_202_ACCEPTED
+        key = idempotency.key_from(request)
+        if key is None:
+            queued = actions.affinity_training_request(actor=request.user)
+            return Response(
+                {"task_id": queued.task_id, "queued": queued.queued},
+                status=status.HTTP_202_ACCEPTED,
+            )
+
+        def record() -> tuple[int, dict]:
+            task_id = actions.affinity_training_record(actor=request.user)
+            return status.HTTP_202_ACCEPTED, {"task_id": task_id, "queued": True}
+
+        def dispatch(body: dict) -> dict:
+            queued = actions.affinity_training_dispatch(actor=request.user, task_id=body["task_id"])
+            return {**body, "queued": queued.queued}
+
+        outcome = idempotency.run(
+            actor=request.user,
+            scope="train",
+            key=key,
+            body={},
+            compute=record,
+            after_commit=dispatch,
         )
+        return idempotency.response(outcome)
 
 
 class ModelView(APIView):
