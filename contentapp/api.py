@@ -50,7 +50,7 @@ class ErrorSerializer(serializers.Serializer):
     """The one error body of the whole API (the ``Error`` component)."""
 
     code = serializers.CharField(
-        help_text="Machine-readable: " + ", ".join(sorted(set(ERROR_CODES.values()))) + "."
+        help_text="Machine-readable, e.g.: " + ", ".join(sorted(set(ERROR_CODES.values()))) + "."
     )
     detail = serializers.CharField(help_text="One human-readable sentence.")
     errors = serializers.DictField(

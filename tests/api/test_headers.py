@@ -93,7 +93,8 @@ def test_other_201s_carry_a_location(admin_user, author):
         {"version": 1, "field": "headline", "start": 0, "end": 3, "text": "Check it."},
         format="json",
     )
-    for response in (term, reference, note):
+    token = client.post("/api/v1/auth/tokens", {"name": "ingest"}, format="json")
+    for response in (term, reference, note, token):
         assert response.status_code == 201, response.content
         assert response["Location"].startswith("http://testserver/api/v1/")
         assert client.get(response["Location"]).status_code == 200
