@@ -9,16 +9,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from content_modules.accounts.scopes import TokenHasScope
+from content_modules.delivery import idempotency
 from content_modules.errors import PermissionDenied
+from contentapp.api import ErrorSerializer as ErrorsSerializer
 
 from . import actions
 from .learning.features import Params
 from .models import AffinityModel, ModelStatus
-
-
-class ErrorsSerializer(serializers.Serializer):
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
 
 _probabilities = serializers.DictField(
     child=serializers.FloatField(),
@@ -322,7 +320,8 @@ EXAMPLE_MODEL = {
 
 
 class HCPAffinityView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "hcps:read"}
 
     @extend_schema(
         operation_id="hcp_affinity_retrieve",
@@ -356,7 +355,8 @@ class HCPAffinityView(APIView):
 
 
 class TrainView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"POST": "model:train"}
 
     @extend_schema(
         summary="Start a training run in the background",
@@ -369,6 +369,7 @@ class TrainView(APIView):
             )
         ],
         request=None,
+        parameters=[idempotency.SCHEMA_PARAMETER],
         responses={
             202: inline_serializer(
                 "TrainStarted",
@@ -380,18 +381,43 @@ class TrainView(APIView):
                     ),
                 },
             ),
+            422: OpenApiResponse(
+                ErrorsSerializer, description="The idempotency key was used for another body."
+            ),
             **_errors,
         },
     )
     def post(self, request: Request) -> Response:
-        queued = actions.affinity_training_request(actor=request.user)
-        return Response(
-            {"task_id": queued.task_id, "queued": queued.queued}, status=status.HTTP_202_ACCEPTED
+        key = idempotency.key_from(request)
+        if key is None:
+            queued = actions.affinity_training_request(actor=request.user)
+            return Response(
+                {"task_id": queued.task_id, "queued": queued.queued},
+                status=status.HTTP_202_ACCEPTED,
+            )
+
+        def record() -> tuple[int, dict]:
+            task_id = actions.affinity_training_record(actor=request.user)
+            return status.HTTP_202_ACCEPTED, {"task_id": task_id, "queued": True}
+
+        def dispatch(body: dict) -> dict:
+            queued = actions.affinity_training_dispatch(actor=request.user, task_id=body["task_id"])
+            return {**body, "queued": queued.queued}
+
+        outcome = idempotency.run(
+            actor=request.user,
+            scope="train",
+            key=key,
+            body={},
+            compute=record,
+            after_commit=dispatch,
         )
+        return idempotency.response(outcome)
 
 
 class ModelView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "model:read"}
 
     @extend_schema(
         summary="The affinity model in use",
@@ -417,7 +443,8 @@ class ModelView(APIView):
 
 
 class ModelListView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "model:read"}
 
     @extend_schema(
         summary="The latest trained models with the gate's verdict, newest first",
@@ -432,7 +459,8 @@ class ModelListView(APIView):
 
 
 class ModelActivateView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"POST": "model:train"}
 
     @extend_schema(
         summary="Activate a stored model (admin); one the gate rejected needs a reason",

@@ -22,23 +22,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from content_modules.accounts.scopes import ANY_TOKEN, TokenHasScope
 from content_modules.affinity.models import EventType
 from content_modules.library.api import FilterFriendlyNegotiation
+from contentapp.api import ErrorSerializer as ErrorsSerializer
 from contentapp.api import Pagination
 from contentapp.parsers import SizeLimitedJSONParser
 
-from . import services
+from . import idempotency, services
 from .catalogue import Candidate
-
-
-class DeliveryErrorSerializer(serializers.Serializer):
-    """The API's error body; a list field's errors may be keyed by item index."""
-
-    errors = serializers.DictField(help_text="Messages per field.")
-    detail = serializers.CharField(required=False)
-
-
-ErrorsSerializer = DeliveryErrorSerializer
 
 _ERRORS = {
     401: OpenApiResponse(ErrorsSerializer, description="No valid credentials."),
@@ -88,6 +80,13 @@ class RecommendationRequestSerializer(serializers.Serializer):
     context = serializers.DictField(
         required=False,
         help_text="Free context, logged; 'specialty' and 'segment' give an unknown HCP's priors.",
+    )
+    request_id = serializers.RegexField(
+        idempotency.KEY_RE,
+        max_length=255,
+        required=False,
+        help_text="An idempotency key, as the Idempotency-Key header (either; same if both): "
+        "a retry with it answers the first answer and logs nothing new.",
     )
 
 
@@ -153,6 +152,11 @@ def plainly_valid_request(data) -> dict | None:
         if type(context) is not dict or not all(type(key) is str for key in context):
             return None
         out["context"] = dict(context)
+    if "request_id" in data:
+        key = data["request_id"]
+        if type(key) is not str or not idempotency.KEY_RE.fullmatch(key):
+            return None
+        out["request_id"] = key
     return out
 
 
@@ -415,7 +419,8 @@ EXAMPLE_LOGGED = {
 class RecommendationsView(APIView):
     """Ranked approved content for one HCP."""
 
-    permission_classes = [IsAuthenticated, CanRecommend]
+    permission_classes = [IsAuthenticated, TokenHasScope, CanRecommend]
+    required_scopes = {"POST": "recommend"}
     # JSON only (API.md): a multipart body of thousands of fields made Django stop
     # reading mid-upload (TooManyFieldsSent) and the client saw a reset connection.
     parser_classes = [SizeLimitedJSONParser]
@@ -424,6 +429,7 @@ class RecommendationsView(APIView):
         operation_id="recommendations_create",
         summary="Ranked approved content for one HCP",
         request=RecommendationRequestSerializer,
+        parameters=[idempotency.SCHEMA_PARAMETER],
         examples=[
             OpenApiExample(
                 "Two slots, exploring", value=EXAMPLE_RECOMMENDATION_REQUEST, request_only=True
@@ -433,6 +439,9 @@ class RecommendationsView(APIView):
         responses={
             200: RecommendationSerializer,
             400: OpenApiResponse(ErrorsSerializer, description="Bad input, naming the field."),
+            422: OpenApiResponse(
+                ErrorsSerializer, description="The idempotency key was used for another body."
+            ),
             **_ERRORS,
         },
         description=(
@@ -448,25 +457,25 @@ class RecommendationsView(APIView):
             serializer = RecommendationRequestSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
-        result = services.recommendation_create(
-            actor=request.user,
-            req=services.RecommendationRequest(
-                hcp=data["hcp"],
-                channel=data.get("channel"),
-                k=data.get("k", 5),
-                brand=data.get("brand"),
-                market=data.get("market"),
-                slots=data.get("slots"),
-                exclude=data.get("exclude") or [],
-                explore=data.get("explore", False),
-                context=data.get("context") or {},
-                sent_bytes=_sent_bytes(request),
-            ),
-            base_url=_base_url(request),
+        key = idempotency.key_from(request, data.get("request_id"))
+        req = services.RecommendationRequest(
+            hcp=data["hcp"],
+            channel=data.get("channel"),
+            k=data.get("k", 5),
+            brand=data.get("brand"),
+            market=data.get("market"),
+            slots=data.get("slots"),
+            exclude=data.get("exclude") or [],
+            explore=data.get("explore", False),
+            context=data.get("context") or {},
+            sent_bytes=_sent_bytes(request),
         )
-        rec = result.recommendation
-        return Response(
-            {
+        base_url = _base_url(request)
+
+        def compute() -> tuple[int, dict]:
+            result = services.recommendation_create(actor=request.user, req=req, base_url=base_url)
+            rec = result.recommendation
+            return 200, {
                 "recommendation_id": rec.pk,
                 "model_version": rec.model_version or None,
                 "hcp": rec.hcp_external_id,
@@ -477,13 +486,21 @@ class RecommendationsView(APIView):
                 "unfilled_slots": result.unfilled_slots,
                 "items": result.items,
             }
+
+        if key is None:  # the hot path: no claim, no transaction
+            return Response(compute()[1])
+        body = {k: v for k, v in data.items() if k != "request_id"}
+        outcome = idempotency.run(
+            actor=request.user, scope="recommendations", key=key, body=body, compute=compute
         )
+        return idempotency.response(outcome)
 
 
 class RecommendationDetailView(APIView):
     """One logged recommendation joined to the events that carry its id."""
 
-    permission_classes = [IsAuthenticated, CanRecommend]
+    permission_classes = [IsAuthenticated, TokenHasScope, CanRecommend]
+    required_scopes = {"GET": "recommend"}
 
     @extend_schema(
         operation_id="recommendations_retrieve",
@@ -518,7 +535,8 @@ _FILTER_PARAMETERS = [
 class ContentListView(APIView):
     """Approved, unexpired versions, paginated."""
 
-    permission_classes = [IsAuthenticated, CanReadContent]
+    permission_classes = [IsAuthenticated, TokenHasScope, CanReadContent]
+    required_scopes = {"GET": "content:read"}
     content_negotiation_class = FilterFriendlyNegotiation
     pagination_class = Pagination
 
@@ -549,7 +567,8 @@ class ContentListView(APIView):
 class ContentDetailView(APIView):
     """The approved version of one module."""
 
-    permission_classes = [IsAuthenticated, CanReadContent]
+    permission_classes = [IsAuthenticated, TokenHasScope, CanReadContent]
+    required_scopes = {"GET": "content:read"}
 
     @extend_schema(
         operation_id="content_retrieve",
@@ -570,6 +589,7 @@ class PingView(APIView):
     """A trivial authenticated endpoint: the framework's floor in the delivery benchmark."""
 
     permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": ANY_TOKEN}
 
     @extend_schema(
         operation_id="ping_retrieve",
