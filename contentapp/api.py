@@ -53,7 +53,9 @@ class ErrorSerializer(serializers.Serializer):
         help_text="Machine-readable, e.g.: " + ", ".join(sorted(set(ERROR_CODES.values()))) + "."
     )
     detail = serializers.CharField(help_text="One human-readable sentence.")
-    errors = serializers.DictField(
+    # A field named like Serializer.errors: DRF's metaclass moves declared fields off
+    # the class, so it shadows nothing at runtime (the stubs cannot know that).
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Messages per field; nested fields dotted (tags.message, exclude.0). "
         "Batch endpoints report bad items in their 200 answer instead, as "
@@ -181,19 +183,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = exc.message_dict if hasattr(exc, "error_dict") else list(exc.messages)
         return Response(validation_body(detail), status=status.HTTP_400_BAD_REQUEST)
 
-    response = drf_exception_handler(exc, context)
-    if response is None:
+    handled = drf_exception_handler(exc, context)
+    if handled is None:
         return None
+    response = handled
     if isinstance(exc, exceptions.ValidationError):
         response.data = validation_body(exc.detail)
         return response
-    detail = response.data.get("detail") if isinstance(response.data, dict) else None
-    detail = str(detail) if detail is not None else str(exc)
+    given = response.data.get("detail") if isinstance(response.data, dict) else None
+    message = str(given) if given is not None else str(exc)
     code = ERROR_CODES.get(response.status_code)
     if isinstance(exc, exceptions.APIException):
-        default = getattr(exc, "default_code", None) or code
+        default: str = getattr(exc, "default_code", None) or code or "error"
         code = _DRF_CODES.get(default, default) if code is None else code
-    response.data = error_body(code or "error", detail)
+    response.data = error_body(code or "error", message)
     if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
         _rate_limit_headers(response, context.get("request"))
     return response

@@ -82,7 +82,7 @@ class ApiEnvelopeMiddleware:
         view_class = getattr(view_func, "cls", None)
         if view_class is None or not request.path.startswith("/api/"):
             return None
-        if not _has_body(request) or not hasattr(view_class, request.method.lower()):
+        if not _has_body(request) or not hasattr(view_class, (request.method or "").lower()):
             return None
         sent = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
         accepted = [parser.media_type for parser in view_class.parser_classes]

@@ -8,7 +8,7 @@ whenever that module happens to be the first to load DRF's views.
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, get_encoding
+from rest_framework.parsers import JSONParser, get_encoding  # type: ignore[attr-defined]
 
 from content_modules import bounds
 from content_modules.errors import PayloadTooLarge

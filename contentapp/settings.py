@@ -8,6 +8,7 @@ gives a working demo. Production sets ``CONTENTAPP_ENV=production`` plus
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -304,7 +305,7 @@ Send the token on every request in the `Authorization` header, as
 one in use with `DELETE /api/v1/auth/token`.
 """
 
-SPECTACULAR_SETTINGS = {
+SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "contentapp API",
     "DESCRIPTION": API_DESCRIPTION,
     "VERSION": "1.0.0",

@@ -1,6 +1,6 @@
 """Roles are Django groups; these helpers answer who may do what."""
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
 from django.db import models
 
 
@@ -32,14 +32,15 @@ AnyUser = AbstractBaseUser | AnonymousUser
 
 def user_roles(user: AnyUser) -> frozenset[str]:
     """The role names (group names) of a user, cached on the user object."""
-    if not getattr(user, "is_authenticated", False):
+    # The user model has groups and is_superuser (PermissionsMixin); AnonymousUser is out.
+    if not getattr(user, "is_authenticated", False) or not isinstance(user, PermissionsMixin):
         return frozenset()
     cached = getattr(user, "_role_cache", None)
     if cached is None:
         cached = frozenset(user.groups.values_list("name", flat=True))
         if user.is_superuser:
             cached = cached | {Role.ADMIN.value}
-        user._role_cache = cached
+        setattr(user, "_role_cache", cached)  # noqa: B010 (a cache, not a model field)
     return cached
 
 

@@ -81,7 +81,9 @@ class HCPBulkRequestSerializer(serializers.Serializer):
 
 class RejectedItemSerializer(serializers.Serializer):
     index = serializers.IntegerField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    errors = serializers.DictField(  # type: ignore[assignment]  # the API field name
+        child=serializers.ListField(child=serializers.CharField())
+    )
 
 
 class HCPBulkResultSerializer(serializers.Serializer):

@@ -272,7 +272,11 @@ def clause_matrix(version_ids: Sequence[int]) -> tuple[list[int], np.ndarray, np
     to; versions without up-to-date clause embeddings are left out.
     """
     wanted = sorted({int(v) for v in version_ids})
-    empty = ([], np.zeros((0, DIM), dtype=np.float32), np.zeros(0, dtype=np.int64))
+    empty: tuple[list[int], np.ndarray, np.ndarray] = (
+        [],
+        np.zeros((0, DIM), dtype=np.float32),
+        np.zeros(0, dtype=np.int64),
+    )
     if not wanted:
         return empty
     name, sha = model_info()

@@ -34,11 +34,11 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from content_modules import bounds
@@ -212,10 +212,11 @@ def hcps_bulk_upsert(*, actor, payload: Any) -> HCPBulkResult:
         if errors:
             result.rejected.append({"index": index, "errors": errors})
             continue
+        external_id = cast(str, external_id)  # checked above: a valid id when no errors
         seen[external_id] = index
         rows.append(HCP(external_id=external_id, **clean))
     if rows:
-        existing = set()
+        existing: set[str] = set()
         ids = [r.external_id for r in rows]
         for start in range(0, len(ids), 5000):
             existing.update(
@@ -358,8 +359,18 @@ def _check_event(
 
     if errors:
         return None, errors
+    # Without errors every value above is set and of its type.
+    assert event_id is not None and occurred_at is not None
     return _Event(
-        event_id, hcp, module, version, event_type, occurred_at, channel, recommendation_id, dwell
+        event_id,
+        cast(str, hcp),
+        module,
+        version,
+        cast(str, event_type),
+        occurred_at,
+        cast(str, channel),
+        recommendation_id,
+        dwell,
     ), {}
 
 
@@ -491,7 +502,7 @@ def _insert_events(rows: list[tuple]) -> int:
     if connection.vendor == "postgresql":
         return _insert_events_postgresql(rows)
     opts = EngagementEvent._meta
-    fields = [opts.get_field(name) for name in _COLUMNS]
+    fields = [cast(models.Field, opts.get_field(name)) for name in _COLUMNS]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -533,7 +544,7 @@ def events_ingest(*, actor, payload: Any, now: datetime | None = None) -> EventB
     parsed: list[tuple[int, _Event]] = []
     for index, item in enumerate(items):
         checked, errors = _check_event(item, channels, latest_allowed, earliest_allowed)
-        if errors:
+        if checked is None:
             result.rejected.append({"index": index, "errors": errors})
         else:
             parsed.append((index, checked))
@@ -578,7 +589,8 @@ def events_ingest(*, actor, payload: Any, now: datetime | None = None) -> EventB
 
     with transaction.atomic():
         hcp_pk = _hcp_ids({e.hcp for e in unique.values()})
-        needs_version = {e.module for e in unique.values() if e.version is None}
+        # Checked above: an event without a version names its module.
+        needs_version = {e.module for e in unique.values() if e.version is None and e.module}
         history = _approval_history(needs_version) if needs_version else {}
         rows = [
             (
@@ -587,7 +599,7 @@ def events_ingest(*, actor, payload: Any, now: datetime | None = None) -> EventB
                 e.module,
                 e.version
                 if e.version is not None
-                else version_served_at(history.get(e.module), e.occurred_at),
+                else version_served_at(history.get(cast(int, e.module)), e.occurred_at),
                 e.type,
                 e.occurred_at,
                 e.channel,

@@ -104,7 +104,7 @@ def similar_approved(
     """
     if (text is None) == (version is None):
         raise ValueError("give exactly one of text or version")
-    query = embeddings.encode([text])[0] if version is None else _version_vector(version)
+    query = embeddings.encode([text or ""])[0] if version is None else _version_vector(version)
     candidate_ids = list(
         _candidates(
             brand=brand,

@@ -77,7 +77,7 @@ class RecommendationRequestSerializer(serializers.Serializer):
         help_text="Module ids never to recommend.",
     )
     explore = serializers.BooleanField(required=False, default=False)
-    context = serializers.DictField(
+    context = serializers.DictField(  # type: ignore[assignment]  # the API field name
         required=False,
         help_text="Free context, logged; 'specialty' and 'segment' give an unknown HCP's priors.",
     )
@@ -245,7 +245,7 @@ class LoggedRequestSerializer(serializers.Serializer):
     slots = serializers.ListField(child=serializers.CharField(), allow_null=True)
     exclude = serializers.ListField(child=serializers.IntegerField())
     explore = serializers.BooleanField()
-    context = serializers.DictField(help_text="The free context, as sent.")
+    context = serializers.DictField(help_text="The free context, as sent.")  # type: ignore[assignment]
 
 
 class LoggedItemSerializer(serializers.Serializer):
@@ -559,7 +559,8 @@ class ContentListView(APIView):
     def get(self, request: Request) -> Response:
         candidates = services.content_list(actor=request.user, filters=request.query_params)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(candidates, request, view=self)
+        # Page-number pagination slices any sequence (the stubs say querysets only).
+        page: list[Candidate] = paginator.paginate_queryset(candidates, request, view=self) or []  # type: ignore[arg-type]
         base = _base_url(request)
         return paginator.get_paginated_response([content_as_dict(c, base) for c in page])
 

@@ -461,8 +461,16 @@ def recommendation_get(*, actor, recommendation_id) -> dict:
         .order_by("occurred_at", "id")
         .values("module_id", "event_id", "type", "occurred_at", "channel", "dwell_seconds")
     ):
-        e["channel"] = e["channel"] or None  # stored blank when the event named no channel
-        events.setdefault(e.pop("module_id"), []).append(e)
+        events.setdefault(e["module_id"], []).append(
+            {
+                "event_id": e["event_id"],
+                "type": e["type"],
+                "occurred_at": e["occurred_at"],
+                # Stored blank when the event named no channel: null in the answer.
+                "channel": e["channel"] or None,
+                "dwell_seconds": e["dwell_seconds"],
+            }
+        )
     shown = {i.module_id for i in items}
     return {
         "recommendation_id": rec.pk,

@@ -7,7 +7,7 @@ actions re-check the same rules and stay the single source of truth.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -49,7 +49,8 @@ class ReferenceMultipleChoiceField(forms.ModelMultipleChoiceField):
 
 class ModuleChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Module) -> str:
-        title = obj.latest.title if obj.latest_id else "(no version)"
+        latest = obj.latest if obj.latest_id else None  # no query for a module without one
+        title = latest.title if latest is not None else "(no version)"
         return f"#{obj.pk} {title} ({obj.brand.name}, {obj.market.code})"
 
 
@@ -167,7 +168,7 @@ class ModuleForm(forms.Form):
             del self.fields["remove_image"]
             # Variants hang off the first module of a key message (module_create
             # re-roots them anyway), so only those roots are offered.
-            self.fields["variant_of"].queryset = (
+            cast(forms.ModelChoiceField, self.fields["variant_of"]).queryset = (
                 Module.objects.filter(latest__isnull=False, variant_of__isnull=True)
                 .select_related("latest", "brand", "market")
                 .order_by("brand__name", "market__code", "-id")
@@ -190,7 +191,7 @@ class ModuleForm(forms.Form):
             "themes": [t.pk for t in version.themes.all()],
         }
         for name, pks in current.items():
-            field = self.fields[name]
+            field = cast(forms.ModelChoiceField, self.fields[name])
             kind = TagKind.THEME if name == "themes" else name
             field.queryset = Tag.objects.filter(Q(kind=kind, active=True) | Q(pk__in=pks)).order_by(
                 "label"

@@ -330,7 +330,7 @@ class ModuleVersion(models.Model):
             "format": self.format.slug,
             "channels": sorted(c.slug for c in self.channels.all()),
             "references": sorted(r.pk for r in self.references.all()),
-            "image": self.image.sha256 if self.image_id else None,
+            "image": self.image.sha256 if self.image is not None else None,
             "expires_on": self.expires_on.isoformat() if self.expires_on else None,
             "brand": self.module.brand.slug,
             "market": self.module.market.code,

@@ -343,7 +343,7 @@ class VocabularyTermSerializer(serializers.Serializer):
     """One term of a vocabulary: ``{"slug", "label"}``."""
 
     slug = serializers.SlugField(max_length=64)
-    label = serializers.CharField(max_length=120)
+    label = serializers.CharField(max_length=120)  # type: ignore[assignment]  # API field name
 
 
 class TagsOutSerializer(serializers.Serializer):
@@ -471,7 +471,7 @@ class ReferenceWriteSerializer(serializers.Serializer):
 class AuditEntrySerializer(serializers.ModelSerializer):
     """One audit trail entry."""
 
-    actor = serializers.SlugRelatedField(
+    actor: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
         allow_null=True,

@@ -20,7 +20,7 @@ from content_modules import bounds
 from content_modules.accounts.roles import Role, has_role, is_admin
 from content_modules.audit.actions import AuditAction
 from content_modules.audit.services import audit_record
-from content_modules.errors import Conflict, InvalidInput, PermissionDenied
+from content_modules.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 from . import signals
 from .files import read_reference_pdf, reference_pdf_name
@@ -199,6 +199,8 @@ def module_edit(*, actor, module: Module, changes: dict[str, Any]) -> ModuleVers
     validate_content_rules(changes, partial=True)
 
     latest = module.versions.order_by("-number").first()
+    if latest is None:
+        raise NotFound("This module has no version yet.", field="id")
     if latest.status == VersionStatus.IN_REVIEW:
         raise Conflict(
             f"Version {latest.number} is in review; it cannot be edited until review ends.",

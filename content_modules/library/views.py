@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
@@ -56,12 +57,12 @@ def forbidden(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "library/forbidden.html", {"reason": message}, status=403)
 
 
-def library_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def library_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Signed-in people who work on content (authors, reviewers, admins); others get 403."""
 
     @login_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not can_see_unapproved(request.user):
             return forbidden(
                 request, "The content library is for authors, reviewers and administrators."

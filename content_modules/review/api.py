@@ -297,6 +297,7 @@ class ModuleAnnotationsView(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         parent = None
+        version: ModuleVersion | None
         if "parent" in values:
             parent = Annotation.objects.filter(pk=values["parent"], version__module=module).first()
             if parent is None:

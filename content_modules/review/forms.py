@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.contrib.auth import get_user_model
 
@@ -29,10 +31,10 @@ class QueueFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["brand"].choices = [("", "Any brand")] + [
+        cast(forms.ChoiceField, self.fields["brand"]).choices = [("", "Any brand")] + [
             (b.slug, b.name) for b in Brand.objects.order_by("name")
         ]
-        self.fields["market"].choices = [("", "Any market")] + [
+        cast(forms.ChoiceField, self.fields["market"]).choices = [("", "Any market")] + [
             (m.code, m.code) for m in Market.objects.order_by("code")
         ]
 
@@ -64,7 +66,9 @@ class DecisionForm(forms.Form):
 
     def __init__(self, *args, references=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["checked_references"].choices = [(str(r.pk), r.citation) for r in references]
+        cast(forms.ChoiceField, self.fields["checked_references"]).choices = [
+            (str(r.pk), r.citation) for r in references
+        ]
 
 
 class AnnotationForm(forms.Form):
@@ -112,7 +116,7 @@ class ReassignForm(forms.Form):
 
     def __init__(self, *args, role: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = (
+        cast(forms.ModelChoiceField, self.fields["assignee"]).queryset = (
             get_user_model()
             .objects.filter(is_active=True, groups__name=REVIEW_ROLE_GROUP[ReviewRole(role)])
             .order_by("last_name", "first_name", "username")

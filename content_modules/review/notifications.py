@@ -16,7 +16,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 
-from content_modules.accounts.roles import REVIEW_ROLE_GROUP, Role
+from content_modules.accounts.roles import REVIEW_ROLE_GROUP, ReviewRole, Role
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def owners_of(version) -> list:
 
 def reviewers_for_role(role: str) -> list:
     """Active users holding the group of one review role."""
-    group = REVIEW_ROLE_GROUP[role]
+    group = REVIEW_ROLE_GROUP[ReviewRole(role)]
     return list(get_user_model().objects.filter(groups__name=group, is_active=True))
 
 

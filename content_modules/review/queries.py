@@ -122,6 +122,8 @@ def dashboard_metrics(*, now: datetime | None = None, weeks: int = 12) -> dict[s
         status=ReviewStatus.APPROVED, version__approved_at__gte=since
     ).values_list("submitted_at", "version__approved_at")
     for submitted_at, approved_at in approved:
+        if submitted_at is None or approved_at is None:  # filtered out above; for the types
+            continue
         year, week, _ = approved_at.isocalendar()
         hours = (approved_at - submitted_at).total_seconds() / 3600
         per_week[f"{year}-W{week:02d}"].append(hours)
@@ -129,13 +131,13 @@ def dashboard_metrics(*, now: datetime | None = None, weeks: int = 12) -> dict[s
         {
             "week": week,
             "approvals": len(hours),
-            "median_hours": round(percentile(hours, 50), 2),
-            "p90_hours": round(percentile(hours, 90), 2),
+            "median_hours": round(percentile(hours, 50) or 0.0, 2),
+            "p90_hours": round(percentile(hours, 90) or 0.0, 2),
         }
         for week, hours in sorted(per_week.items())
     ]
 
-    decided = defaultdict(lambda: {"decided": 0, "approved": 0})
+    decided: defaultdict[str, dict[str, int]] = defaultdict(lambda: {"decided": 0, "approved": 0})
     rows = ReviewTask.objects.filter(review__round=1, status__in=TASK_DECIDED).values_list(
         "role", "status"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -36,13 +37,13 @@ class ReviewTaskSerializer(serializers.ModelSerializer):
     submitted_at = serializers.DateTimeField(source="review.submitted_at", read_only=True)
     round = serializers.IntegerField(source="review.round", read_only=True)
     overdue = serializers.SerializerMethodField()
-    assignee = serializers.SlugRelatedField(
+    assignee: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
         allow_null=True,
         help_text="Username of the reviewer the task is assigned to; null: any of the role.",
     )
-    decided_by = serializers.SlugRelatedField(
+    decided_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
         allow_null=True,
@@ -85,7 +86,7 @@ class SignatureSerializer(serializers.ModelSerializer):
 
     version = serializers.IntegerField(source="version.number", read_only=True)
     version_id = serializers.IntegerField(read_only=True)
-    signer = serializers.SlugRelatedField(
+    signer: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, help_text="Username of the signer."
     )
     signed_at = UTCDateTimeField(read_only=True)
@@ -143,18 +144,17 @@ class ReviewTaskDetailSerializer(ReviewTaskSerializer):
     @extend_schema_field(TaskReferenceSerializer(many=True))
     def get_references(self, task: ReviewTask) -> list[dict]:
         checked = set(task.reference_checks.values_list("reference_id", flat=True))
-        return TaskReferenceSerializer(
-            [
+        return [
+            TaskReferenceSerializer(
                 {"id": r.pk, "citation": r.citation, "url": r.url, "checked": r.pk in checked}
-                for r in task.version.references.order_by("pk")
-            ],
-            many=True,
-        ).data
+            ).data
+            for r in task.version.references.order_by("pk")
+        ]
 
     @extend_schema_field(SignatureSerializer(many=True))
     def get_signatures(self, task: ReviewTask) -> list[dict]:
         qs = task.signatures.select_related("version", "signer")
-        return SignatureSerializer(qs, many=True).data
+        return [SignatureSerializer(signature).data for signature in qs]
 
 
 class DecisionSerializer(serializers.Serializer):
@@ -198,11 +198,11 @@ class AnnotationSerializer(serializers.ModelSerializer):
 
     version = serializers.IntegerField(source="version.number", read_only=True)
     version_id = serializers.IntegerField(read_only=True)
-    author = serializers.SlugRelatedField(
+    author: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, help_text="Username of the comment's author."
     )
     author_name = serializers.SerializerMethodField()
-    resolved_by = serializers.SlugRelatedField(
+    resolved_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
         allow_null=True,
@@ -249,7 +249,9 @@ class AnnotationWriteSerializer(serializers.Serializer):
     start = serializers.IntegerField(required=False, min_value=0)
     end = serializers.IntegerField(required=False, min_value=0)
     text = serializers.CharField(max_length=10000)
-    parent = serializers.IntegerField(required=False, min_value=1)
+    # The API's field name; DRF's metaclass moves declared fields off the class, so it
+    # never shadows Field.parent at runtime (the stubs cannot know that).
+    parent = serializers.IntegerField(required=False, min_value=1)  # type: ignore[assignment]
 
     def validate(self, attrs):
         if "parent" not in attrs:

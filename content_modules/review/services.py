@@ -474,8 +474,11 @@ def _complete_if_approved(*, actor, review: Review, version: ModuleVersion, now)
     current_hash = version.compute_content_hash()
     latest_approval: dict[int, Signature] = {}
     for sig in Signature.objects.filter(task__in=tasks, meaning=SignatureMeaning.APPROVED):
-        if sig.task_id not in latest_approval or sig.pk > latest_approval[sig.task_id].pk:
-            latest_approval[sig.task_id] = sig
+        task_id = sig.task_id
+        if task_id is None:  # filtered by task above; a withdrawal's signature has none
+            continue
+        if task_id not in latest_approval or sig.pk > latest_approval[task_id].pk:
+            latest_approval[task_id] = sig
     stale = [
         t
         for t in tasks
@@ -938,7 +941,11 @@ def versions_expire(*, today: date | None = None) -> dict[str, int]:
     for version_id in list(due.values_list("pk", flat=True)):
         with transaction.atomic():
             module, version = _lock_version(version_id)
-            if version.status != VersionStatus.APPROVED or version.expires_on >= today:
+            if (
+                version.status != VersionStatus.APPROVED
+                or version.expires_on is None
+                or version.expires_on >= today
+            ):
                 continue  # another run got there first
             _transition(
                 actor=None,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -174,7 +175,7 @@ def _task_context(
             initial={"checked_references": [str(i) for i in checked]},
         )
     if decision_form.is_bound:
-        chosen = {str(v) for v in decision_form.data.getlist("checked_references")}
+        chosen = {str(v) for v in cast(QueryDict, decision_form.data).getlist("checked_references")}
     else:
         chosen = {str(i) for i in checked}
     decision = (
@@ -349,7 +350,8 @@ def task_reassign_view(request: HttpRequest, pk: int) -> HttpResponse:
         except DomainError as exc:
             messages.error(request, f"Not reassigned: {exc.message}")
         else:
-            who = task.assignee.get_full_name() or task.assignee.get_username()
+            assignee = task.assignee  # just set by task_reassign
+            who = (assignee.get_full_name() or assignee.get_username()) if assignee else "nobody"
             messages.success(request, f"The {task.role} task is now assigned to {who}.")
     return redirect("review:task", pk=pk)
 
@@ -464,7 +466,7 @@ def version_record_csv(request: HttpRequest, pk: int, number: int) -> HttpRespon
 
 @require_GET
 @login_required
-def audit_csv(request: HttpRequest) -> HttpResponse:
+def audit_csv(request: HttpRequest) -> HttpResponseBase:
     """The whole audit trail as CSV (admins only)."""
     if not is_admin(request.user):
         return forbidden(request, "The full audit trail export is for administrators.")

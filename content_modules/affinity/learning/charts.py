@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 BAR_WIDTH = 320  # px of the longest possible bar
 
 
@@ -63,11 +65,11 @@ def metrics_chart(
     pad_left, pad_right, pad_top, pad_bottom = 48, 16, 16, 40
     plot_w, plot_h = width - pad_left - pad_right, height - pad_top - pad_bottom
     n = len(models)
-    series = []
-    values = []
+    series: list[dict[str, Any]] = []
+    values: list[float] = []
     for key, label, css in SERIES:
-        points = [(i, _metric(m, key, metric)) for i, m in enumerate(models)]
-        points = [(i, v) for i, v in points if v is not None]
+        measured = [(i, _metric(m, key, metric)) for i, m in enumerate(models)]
+        points = [(i, v) for i, v in measured if v is not None]
         values.extend(v for _, v in points)
         series.append({"key": key, "label": label, "css": css, "raw": points})
     if not values:

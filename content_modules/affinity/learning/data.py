@@ -7,7 +7,9 @@ row: events come through one raw SQL query, the rest through ``values_list``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from django.db import connection
@@ -31,10 +33,10 @@ def _top(counter: Counter, limit: int) -> list[str]:
 
 def load_vocab() -> Vocab:
     """Vocabularies from the tag tables and the most common HCP profile values."""
-    tags = {kind: [] for kind in TAG_KINDS}
+    tags: dict[str, list[str]] = {kind: [] for kind in TAG_KINDS}
     for kind, slug in Tag.objects.order_by("kind", "slug").values_list("kind", "slug"):
         tags[kind].append(slug)
-    spec, seg, reg, grp = Counter(), Counter(), Counter(), Counter()
+    spec, seg, reg, grp = Counter[str](), Counter[str](), Counter[str](), Counter[str]()
     for row in (
         HCP.objects.values("specialty", "segment", "region").annotate(n=Count("id")).order_by()
     ):
@@ -81,7 +83,7 @@ def load_hcps(vocab: Vocab) -> HcpTable:
         )
     )
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
+    cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
     spec, seg, reg, ch, grp = hcp_codes(
         vocab, list(cols[1]), list(cols[2]), list(cols[3]), list(cols[4])
     )
@@ -221,7 +223,7 @@ def load_items(
     counts = themes.sum(axis=1, keepdims=True)
     themes = np.divide(themes, counts, out=np.zeros_like(themes), where=counts > 0)
     emb_ids, matrix = version_embeddings([int(v) for v in ids])
-    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
+    cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
     table = ItemTable(
         ids=ids,
         module_ids=np.fromiter(cols[1], dtype=np.int64, count=len(rows)),
@@ -233,7 +235,8 @@ def load_items(
         zt=np.zeros((len(rows), 0), dtype=np.float32),
     )
     want_clauses = reducer.clause_mode if reducer is not None else clauses
-    clause_vectors = clause_item = None
+    clause_vectors: np.ndarray | None = None
+    clause_item: np.ndarray | None = None
     if want_clauses:
         from ..embeddings import clause_matrix
 
@@ -242,7 +245,7 @@ def load_items(
         if reducer is None and len(clause_vectors) < 2 * topics.MIN_CLUSTERS:
             clause_vectors = None  # too little stored at clause level yet: whole texts
     if reducer is None:
-        if clause_vectors is not None:
+        if clause_vectors is not None and clause_item is not None:
             reducer = TextReducer.fit_clauses(
                 clause_vectors, clause_item, table, vocab, dim, taste_dim
             )
@@ -252,7 +255,7 @@ def load_items(
     z = np.zeros((len(rows), reducer.components.shape[0]), dtype=np.float32)
     zt = np.zeros((len(rows), reducer.taste.shape[0]), dtype=np.float32)
     if reducer.clause_mode:
-        if clause_vectors is not None and len(clause_vectors):
+        if clause_vectors is not None and clause_item is not None and len(clause_vectors):
             z, zt = reducer.transform(reducer.item_vectors(clause_vectors, clause_item, len(rows)))
         else:
             z, zt = reducer.transform(np.zeros((len(rows), reducer.mean.shape[0]), np.float32))

@@ -321,7 +321,10 @@ def off_policy_estimates(model: TrainedModel, ds: Dataset, history) -> dict | No
     for row in logged:
         by_rec[row["recommendation"]].append(row)
     module_to_item = {int(m): i for i, m in enumerate(ds.items.module_ids)}
-    rewards, props, target, logged_rewards = [], [], [], []
+    rewards: list[int] = []
+    props: list[float] = []
+    target: list[float] = []
+    logged_rewards: list[int] = []
     for rows in by_rec.values():
         rows.sort(key=lambda r: r["rank"])
         hcp_row = ds.hcps.rows(np.array([rows[0]["hcp"]]))[0]

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,7 @@ def compare(mine: dict, other: dict, *, higher_is_better: bool, rng: np.random.G
 
 def _versus(name: str, mine: dict, other: dict, *, must_win: bool, rng) -> tuple[bool, dict, str]:
     """Compare on both metrics; answer (passed, figures, why it failed)."""
-    figures = {
+    figures: dict[str, Any] = {
         "ndcg@5": compare(mine["ndcg@5"], other["ndcg@5"], higher_is_better=True, rng=rng),
         "log_loss": compare(mine["log_loss"], other["log_loss"], higher_is_better=False, rng=rng),
     }

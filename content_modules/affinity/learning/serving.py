@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from django.db.models import Count, Q
@@ -93,13 +94,13 @@ class Scores:
     probabilities: np.ndarray
     model_version: str | None
     fallback: bool
-    _explainer: object = field(repr=False, default=None)
+    _explainer: Any = field(repr=False, default=None)
 
-    def contributions(self, positions: Sequence[int]) -> np.ndarray:
+    def contributions(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:
         """(positions, groups) contributions of the given scored candidates."""
         return self._explainer.contributions(np.asarray(positions, dtype=np.int64))
 
-    def explain(self, positions: Sequence[int]) -> list[Explanation]:
+    def explain(self, positions: Sequence[int] | np.ndarray) -> list[Explanation]:
         """Contributions and drivers of the given scored candidates (by position)."""
         if not len(positions):
             return []
@@ -436,12 +437,13 @@ class ServingModel:
         with self._lock:
             cached = self._bases.get(key)
             start = 0 if cached is None else len(cached[0])
-            if start < n_items:
+            if cached is None or start < n_items:
                 parts = [] if cached is None else [cached[0]]
                 for lo in range(start, n_items, _BASE_CHUNK):
                     rows = np.arange(lo, min(lo + _BASE_CHUNK, n_items))
                     parts.append(self._compute_base(key, rows))
-                base = np.vstack(parts)
+                # No items at all: an empty base (it was None, and vstack needs a part).
+                base = np.vstack(parts) if parts else self._compute_base(key, np.arange(0))
                 if key not in self._bases and len(self._bases) >= MAX_GROUP_BASES:
                     self._bases.pop(next(iter(self._bases)))  # the oldest
                 cached = (base, base.sum(axis=1))

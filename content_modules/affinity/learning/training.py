@@ -107,7 +107,7 @@ class TrainedModel:
             **self.history.arrays(),
         }
         buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]  # numpy stub: allow_pickle
         return buf.getvalue()
 
     @classmethod
@@ -282,7 +282,8 @@ def fit(
     layout = build_layout(ds.vocab, params)
     rng = np.random.default_rng(params.seed)
     all_pairs = event_pairs(ds)
-    blocks_X, blocks_y = [], []
+    blocks_X: list[np.ndarray] = []
+    blocks_y: list[np.ndarray] = []
     windows = _windows(t, params.windows)
     per_window = max(params.max_rows // max(len(windows), 1), 1)
     for start, end in windows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from django.core.management.base import BaseCommand
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]  # no types-tqdm in the lock
 
 from content_modules.affinity import embeddings
 from content_modules.library.models import ModuleVersion

@@ -1,7 +1,7 @@
 """python manage.py evaluate_affinity: offline evaluation on the latest 20% of events."""
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]  # no types-tqdm in the lock
 
 from content_modules.affinity.training_runs import affinity_model_evaluate
 from content_modules.errors import DomainError

@@ -1,7 +1,7 @@
 """python manage.py train_affinity: train and store a model; activate it if it passes the gate."""
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]  # no types-tqdm in the lock
 
 from content_modules.affinity.learning.features import Params
 from content_modules.affinity.training_runs import affinity_model_train

@@ -309,7 +309,7 @@ class Command(BaseCommand):
             VersionStatus.SUPERSEDED,
             "approved+draft",
         ]
-        plan = [VersionStatus.APPROVED] * n
+        plan: list[str] = [VersionStatus.APPROVED] * n
         for i in range(n):
             if i % 3 == 2:
                 plan[i] = special[(i // 3) % len(special)]
@@ -433,7 +433,7 @@ class Command(BaseCommand):
             seed=self.seed,
         )
         now = timezone.now()
-        events = []
+        events: list = []
         for x in exposures(p_click, seed=self.seed):
             hcp, version = hcps[x.hcp], approved[x.item]
             at = now - timedelta(days=x.days_ago)
