@@ -22,24 +22,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from content_modules.accounts.scopes import ANY_TOKEN, TokenHasScope
 from content_modules.affinity.models import EventType
 from content_modules.errors import InvalidInput
 from content_modules.library.api import FilterFriendlyNegotiation
+from contentapp.api import ErrorSerializer as ErrorsSerializer
 from contentapp.api import Pagination
 from contentapp.parsers import SizeLimitedJSONParser
 
 from . import changes, idempotency, services
 from .catalogue import Candidate
-
-
-class DeliveryErrorSerializer(serializers.Serializer):
-    """The API's error body; a list field's errors may be keyed by item index."""
-
-    errors = serializers.DictField(help_text="Messages per field.")
-    detail = serializers.CharField(required=False)
-
-
-ErrorsSerializer = DeliveryErrorSerializer
 
 _ERRORS = {
     401: OpenApiResponse(ErrorsSerializer, description="No valid credentials."),
@@ -428,7 +420,8 @@ EXAMPLE_LOGGED = {
 class RecommendationsView(APIView):
     """Ranked approved content for one HCP."""
 
-    permission_classes = [IsAuthenticated, CanRecommend]
+    permission_classes = [IsAuthenticated, TokenHasScope, CanRecommend]
+    required_scopes = {"POST": "recommend"}
     # JSON only (API.md): a multipart body of thousands of fields made Django stop
     # reading mid-upload (TooManyFieldsSent) and the client saw a reset connection.
     parser_classes = [SizeLimitedJSONParser]
@@ -507,7 +500,8 @@ class RecommendationsView(APIView):
 class RecommendationDetailView(APIView):
     """One logged recommendation joined to the events that carry its id."""
 
-    permission_classes = [IsAuthenticated, CanRecommend]
+    permission_classes = [IsAuthenticated, TokenHasScope, CanRecommend]
+    required_scopes = {"GET": "recommend"}
 
     @extend_schema(
         operation_id="recommendations_retrieve",
@@ -542,7 +536,8 @@ _FILTER_PARAMETERS = [
 class ContentListView(APIView):
     """Approved, unexpired versions, paginated."""
 
-    permission_classes = [IsAuthenticated, CanReadContent]
+    permission_classes = [IsAuthenticated, TokenHasScope, CanReadContent]
+    required_scopes = {"GET": "content:read"}
     content_negotiation_class = FilterFriendlyNegotiation
     pagination_class = Pagination
 
@@ -573,7 +568,8 @@ class ContentListView(APIView):
 class ContentDetailView(APIView):
     """The approved version of one module."""
 
-    permission_classes = [IsAuthenticated, CanReadContent]
+    permission_classes = [IsAuthenticated, TokenHasScope, CanReadContent]
+    required_scopes = {"GET": "content:read"}
 
     @extend_schema(
         operation_id="content_retrieve",
@@ -725,6 +721,7 @@ class PingView(APIView):
     """A trivial authenticated endpoint: the framework's floor in the delivery benchmark."""
 
     permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": ANY_TOKEN}
 
     @extend_schema(
         operation_id="ping_retrieve",
