@@ -205,6 +205,17 @@ def test_the_engine_journey_through_the_generated_client(generated, live_server,
     assert one.status_code == HTTPStatus.OK, one.content
     assert (one.parsed.module, one.parsed.version) == (module_id, versions[0].number)
 
+    # The change feed from the start, then from its cursor: nothing new since
+    feed = api.call(client, "GET", f"{V1}/content/changes", changed_since="0", limit=500)
+    assert feed.status_code == HTTPStatus.OK, feed.content
+    assert {(c.module, str(c.type_)) for c in feed.parsed.changes} >= {
+        (v.module_id, "approved") for v in versions
+    }
+    assert feed.parsed.has_more is False
+    since = api.call(client, "GET", f"{V1}/content/changes", changed_since=feed.parsed.cursor)
+    assert since.status_code == HTTPStatus.OK, since.content
+    assert (since.parsed.changes, since.parsed.cursor) == ([], feed.parsed.cursor)
+
     # Affinity, the model in use, a training run
     affinity = api.call(client, "GET", f"{V1}/hcps/{{external_id}}/affinity", external_id=hcp)
     assert affinity.status_code == HTTPStatus.OK, affinity.content
@@ -277,3 +288,7 @@ def test_the_authoring_journey_through_the_generated_client(
     served = api.call(as_engine, "GET", f"{V1}/content/{{module}}", module=module_id)
     assert served.status_code == HTTPStatus.OK, served.content
     assert served.parsed.content.headline == "Fewer events"
+    feed = api.call(as_engine, "GET", f"{V1}/content/changes", changed_since="0")
+    assert feed.status_code == HTTPStatus.OK, feed.content
+    (change,) = [c for c in feed.parsed.changes if c.module == module_id]
+    assert (str(change.type_), change.content.headline) == ("approved", "Fewer events")
