@@ -81,6 +81,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # X-Request-Id on every answer; under /api/ every 4xx in the API's one error shape.
+    "contentapp.middleware.ApiEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -262,27 +264,58 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # JSON bodies over DATA_UPLOAD_MAX_MEMORY_SIZE answer 413 on every endpoint.
-    "DEFAULT_PARSER_CLASSES": [
-        "contentapp.parsers.SizeLimitedJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only (415 for any other body); JSON bodies over DATA_UPLOAD_MAX_MEMORY_SIZE
+    # answer 413. The views that take a file add multipart (library/api.py).
+    "DEFAULT_PARSER_CLASSES": ["contentapp.parsers.SizeLimitedJSONParser"],
+    # Requests made with an API token: ENGINE_THROTTLE_RATE per token (429 past it).
+    "DEFAULT_THROTTLE_CLASSES": ["contentapp.throttling.TokenRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "contentapp.api.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "contentapp.autoschema.AutoSchema",
     "EXCEPTION_HANDLER": "contentapp.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# The /api/docs/ page's introduction (Markdown): how a client gets and sends a token.
+API_DESCRIPTION = """\
+Modular content library, MLR review and HCP content affinity. The personalization
+engine's contract lives under `/api/v1/` (operations tagged **engine**).
+
+## Getting a token
+
+Swap a username and password for an API token (throttled; the secret is shown once):
+
+```sh
+curl -X POST http://127.0.0.1:8000/api/v1/auth/token \\
+    -H 'Content-Type: application/json' \\
+    -d '{"username": "engine", "password": "...", "name": "engine-prod"}'
+```
+
+An admin can also issue one on the server for a service account:
+`python manage.py issue_api_token <username>`.
+
+## Sending it
+
+Send the token on every request in the `Authorization` header, as
+`Authorization: Token <key>` or `Authorization: Bearer <key>`
+(on this page: **Authorize**, then `Token <key>`). List your tokens with
+`GET /api/v1/auth/tokens`; revoke one with `DELETE /api/v1/auth/tokens/{id}`, or the
+one in use with `DELETE /api/v1/auth/token`.
+"""
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "contentapp API",
-    "DESCRIPTION": (
-        "Modular content library, MLR review and HCP content affinity. "
-        "The personalization engine contract lives under /api/v1/."
-    ),
+    "DESCRIPTION": API_DESCRIPTION,
     "VERSION": "1.0.0",
+    # operationIds and tags start after /api/v1/ (contentapp/autoschema.py names them).
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "TAGS": [
+        {"name": "engine", "description": "The personalization engine's contract (API.md)."},
+        {"name": "authoring", "description": "Modules, versions, vocabularies, references."},
+        {"name": "review", "description": "MLR review: tasks, decisions, annotations."},
+        {"name": "admin", "description": "Admins only: reassignment, audit exports, models."},
+    ],
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from our own static files: the CSP allows no CDN, and CI has no internet.
@@ -298,6 +331,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "VersionStatusEnum": "content_modules.library.models.VersionStatus",
         "TaskStatusEnum": "content_modules.review.models.TaskStatus",
+        "EventTypeEnum": "content_modules.affinity.models.EventType",
     },
 }
 
@@ -373,6 +407,10 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["AffinityModelStatusEnum"] = (
 # address per request and shake off every throttle and lock). DRF reads it too.
 NUM_PROXIES = envint("NUM_PROXIES", 0)
 REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+# Requests made with an API token (the engine above all), per token, counted in Redis:
+# past this many in the period the answer is 429 with Retry-After and RateLimit-*.
+# Empty: no limit. Without Redis each process counts on its own.
+ENGINE_THROTTLE_RATE = os.environ.get("ENGINE_THROTTLE_RATE", "6000/min")
 # Sign-in throttle per client address (login page, admin login, token endpoint), kept
 # in the database so that it holds while Redis is down.
 LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "10/min")
@@ -448,3 +486,12 @@ BROKER_ENQUEUE_TIMEOUT_SECONDS = float(os.environ.get("BROKER_ENQUEUE_TIMEOUT_SE
 # Nothing reads task results; a sender that subscribes to one waits on the result
 # backend's 20 one-second reconnects when Redis is down.
 CELERY_TASK_IGNORE_RESULT = True
+
+
+# --- engine integration: idempotent calls, content sync, webhooks (issue 13) ---
+# A retry with the same Idempotency-Key within this many hours replays the first answer.
+IDEMPOTENCY_TTL_HOURS = envint("IDEMPOTENCY_TTL_HOURS", 24)
+CELERY_BEAT_SCHEDULE["delivery-prune-idempotency"] = {
+    "task": "content_modules.delivery.tasks.prune_idempotency",
+    "schedule": 3600,
+}

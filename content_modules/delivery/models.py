@@ -6,7 +6,9 @@ import os
 import time
 import uuid
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class DeliveryGeneration(models.Model):
@@ -120,3 +122,56 @@ class RecommendationItem(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.rank} module {self.module_id} v{self.version_id}"
+
+
+class IdempotentRequest(models.Model):
+    """One answered call made with an ``Idempotency-Key``: a retry replays its answer.
+
+    Keys are scoped per caller (the token's user) and per endpoint (``scope``).
+    The unique constraint is what makes concurrent retries safe: the second
+    insert waits for the first transaction and then finds its row, so one
+    answer is logged however many retries race (``idempotency.py``).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=32, help_text="The endpoint: recommendations, train...")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="sha256 of the canonical body.")
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField(help_text="The answer's body, replayed as sent.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "scope", "key"], name="idempotent_request_unique_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} key {self.key[:16]} of user {self.user_id}"
+
+
+class ContentChange(models.Model):
+    """One change of the approved set, for engines that keep a local copy (``changes.py``).
+
+    Written only by a database trigger on ``library_moduleversion`` (migration
+    0007) in the transaction that approves, supersedes, withdraws, expires or
+    deletes a version, whichever code path does it, so a change is visible
+    exactly when the state it describes is. On PostgreSQL the trigger takes a
+    transaction-level lock before it draws the id, so ids are drawn in commit
+    order and the id is a cursor no later commit can fall behind.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(
+        max_length=16,
+        help_text="'approved', or the status the version left approval for.",
+    )
+    module_id = models.BigIntegerField()
+    version_id = models.BigIntegerField()
+    number = models.PositiveIntegerField()
+    changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"change {self.pk}: version {self.version_id} {self.kind}"
