@@ -359,7 +359,7 @@ def main() -> None:
     for (message, begun, _), (_next, ended, high) in zip(marks, marks[1:], strict=False):
         label = message if _next != "end" else f"{message} + store and activate"
         print(f"  {ended - begun:7.1f}s  {high:7,.0f} MB  {label}")
-    verdict = "UNDER" if peak < 2048 else "OVER"
+    verdict = "UNDER" if peak < 2000 else "OVER"
     print(
         f"peak RSS: {peak:,.0f} MB ({verdict} 2 GB; before training {before:,.0f} MB); "
         f"artifact {len(bytes(stored.artifact)) / 1e6:.1f} MB; cores: {os.cpu_count()}"
