@@ -13,7 +13,7 @@ from content_modules.library.models import Reference, VersionStatus
 from content_modules.review.models import Review, ReviewTask, Signature, TaskStatus
 from tests.factories import PASSWORD, api_client, make_module, make_user
 
-from .helpers import approve_all, decide, submit, task_for
+from .helpers import approve_all, decide, finish_round, submit, task_for
 
 
 @pytest.fixture
@@ -245,7 +245,10 @@ def test_request_changes_through_the_api(in_review, legal):
     )
 
     assert response.status_code == 200
-    in_review.refresh_from_db()
+    assert response.json()["task"]["status"] == "changes_requested"
+    # The other roles still review this round.
+    assert response.json()["task"]["version_status"] == VersionStatus.IN_REVIEW
+    finish_round(in_review)
     assert in_review.status == VersionStatus.CHANGES_REQUESTED
 
 

@@ -22,7 +22,7 @@ from content_modules.review.models import (
 )
 from content_modules.review.pages import browser_offsets_to_raw, highlight_segments
 from tests.factories import PASSWORD, make_module, make_user
-from tests.review.helpers import decide, submit, task_for
+from tests.review.helpers import decide, send_back, submit, task_for
 
 pytestmark = pytest.mark.django_db
 
@@ -209,7 +209,7 @@ def test_review_page_highlights_the_diff_against_the_previous_version(
 ):
     version = make_module(author, body="Patients had fewer events.")
     submit(version)
-    decide(version, "legal", legal, "request_changes", comment="Say how many fewer.")
+    send_back(version, "legal", legal, comment="Say how many fewer.")
     module_edit(
         actor=author, module=version.module, changes={"body": "Patients had 24% fewer events."}
     )
@@ -428,7 +428,7 @@ def test_outdated_comments_are_marked_on_the_next_version(client, author, legal)
         reverse("review:annotation_create", args=[task.pk]),
         {"field": "headline", "start": 0, "end": 13, "text": "Unsupported superlative."},
     )
-    decide(version, "legal", legal, "request_changes", comment="See comment.")
+    send_back(version, "legal", legal, comment="See comment.")
     module_edit(actor=author, module=version.module, changes={"headline": "Proven outcomes"})
     v2 = ModuleVersion.objects.get(module=version.module, number=2)
     submit(v2)
@@ -512,11 +512,15 @@ def test_withdraw_with_wrong_password_keeps_the_module_served(client, approved, 
     response = login(client, medical).post(
         reverse("review:module_withdraw", args=[approved.module_id]),
         {"reason": "Label change", "password": "wrong"},
-        follow=True,
     )
     approved.refresh_from_db()
     assert approved.status == VersionStatus.APPROVED
-    assert "Not withdrawn: Password is missing or wrong" in response.content.decode()
+    # The module page again, the refusal shown, the reason kept and the wrong password not.
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "Password is missing or wrong" in body
+    assert '<textarea name="reason" id="id_withdraw_reason" rows="2" required>Label change' in body
+    assert 'id="id_withdraw_password" autocomplete="current-password" value=""' in body
 
 
 def test_withdraw_from_the_module_page_stops_delivery(client, approved, medical):
@@ -549,7 +553,7 @@ def test_dashboard_charts_cycle_time_first_pass_and_open_tasks(
 ):
     sent_back = make_module(author)
     submit(sent_back)
-    decide(sent_back, "legal", legal, "request_changes", comment="No.")
+    send_back(sent_back, "legal", legal, comment="No.")
     submit(make_module(author))
 
     response = login(client, admin_user).get(reverse("review:dashboard"))
@@ -559,8 +563,8 @@ def test_dashboard_charts_cycle_time_first_pass_and_open_tasks(
     assert body.count("<svg") == 3
     week = response.context["metrics"]["cycle_time"][0]["week"]
     assert week in body
-    # Legal approved one of two first-round decisions; medical and regulatory one of one.
-    assert "50% (1/2)" in body and "100% (1/1)" in body
+    # Legal approved one of two first-round decisions; medical and regulatory both of theirs.
+    assert "50% (1/2)" in body and "100% (2/2)" in body
     assert 'id="kpi-open">3<' in body
 
 
@@ -615,8 +619,9 @@ def test_review_page_query_count_does_not_grow_with_comments(
         annotation_create(actor=medical, version=in_review, text="Reply", parent=root)
     client = login(client, legal)
     url = reverse("review:task", args=[task_for(in_review, "legal").pk])
-    # 16 for the page itself, 3 for the "reuse approved content" panel (claims and their vectors).
-    with django_assert_max_num_queries(19):
+    # 17 for the page itself (2 of them the decision policy: editors, signatures in another
+    # role), 3 for the "reuse approved content" panel (claims and their vectors).
+    with django_assert_max_num_queries(20):
         response = client.get(url)
     assert len(response.context["threads"]) == threads
     assert response.content.decode().count('class="comment reply"') == threads
@@ -671,7 +676,7 @@ def test_review_page_diffs_against_last_approved_and_previous_versions(
     module_edit(actor=author, module=v1.module, changes={"headline": "Second headline"})
     v2 = ModuleVersion.objects.get(module=v1.module, number=2)
     submit(v2)
-    decide(v2, "legal", legal, "request_changes", comment="Also fix the call to action.")
+    send_back(v2, "legal", legal, comment="Also fix the call to action.")
     module_edit(actor=author, module=v1.module, changes={"call_to_action": "See the data"})
     v3 = ModuleVersion.objects.get(module=v1.module, number=3)
     submit(v3)
