@@ -271,18 +271,50 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "contentapp.api.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "contentapp.autoschema.AutoSchema",
     "EXCEPTION_HANDLER": "contentapp.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# The /api/docs/ page's introduction (Markdown): how a client gets and sends a token.
+API_DESCRIPTION = """\
+Modular content library, MLR review and HCP content affinity. The personalization
+engine's contract lives under `/api/v1/` (operations tagged **engine**).
+
+## Getting a token
+
+Swap a username and password for an API token (throttled; the secret is shown once):
+
+```sh
+curl -X POST http://127.0.0.1:8000/api/v1/auth/token \\
+    -H 'Content-Type: application/json' \\
+    -d '{"username": "engine", "password": "...", "name": "engine-prod"}'
+```
+
+An admin can also issue one on the server for a service account:
+`python manage.py issue_api_token <username>`.
+
+## Sending it
+
+Send the token on every request in the `Authorization` header, as
+`Authorization: Token <key>` or `Authorization: Bearer <key>`
+(on this page: **Authorize**, then `Token <key>`). List your tokens with
+`GET /api/v1/auth/tokens`; revoke one with `DELETE /api/v1/auth/tokens/{id}`, or the
+one in use with `DELETE /api/v1/auth/token`.
+"""
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "contentapp API",
-    "DESCRIPTION": (
-        "Modular content library, MLR review and HCP content affinity. "
-        "The personalization engine contract lives under /api/v1/."
-    ),
+    "DESCRIPTION": API_DESCRIPTION,
     "VERSION": "1.0.0",
+    # operationIds and tags start after /api/v1/ (contentapp/autoschema.py names them).
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "TAGS": [
+        {"name": "engine", "description": "The personalization engine's contract (API.md)."},
+        {"name": "authoring", "description": "Modules, versions, vocabularies, references."},
+        {"name": "review", "description": "MLR review: tasks, decisions, annotations."},
+        {"name": "admin", "description": "Admins only: reassignment, audit exports, models."},
+    ],
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from our own static files: the CSP allows no CDN, and CI has no internet.
@@ -298,6 +330,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "VersionStatusEnum": "content_modules.library.models.VersionStatus",
         "TaskStatusEnum": "content_modules.review.models.TaskStatus",
+        "EventTypeEnum": "content_modules.affinity.models.EventType",
     },
 }
 
@@ -448,3 +481,12 @@ BROKER_ENQUEUE_TIMEOUT_SECONDS = float(os.environ.get("BROKER_ENQUEUE_TIMEOUT_SE
 # Nothing reads task results; a sender that subscribes to one waits on the result
 # backend's 20 one-second reconnects when Redis is down.
 CELERY_TASK_IGNORE_RESULT = True
+
+
+# --- engine integration: idempotent calls, content sync, webhooks (issue 13) ---
+# A retry with the same Idempotency-Key within this many hours replays the first answer.
+IDEMPOTENCY_TTL_HOURS = envint("IDEMPOTENCY_TTL_HOURS", 24)
+CELERY_BEAT_SCHEDULE["delivery-prune-idempotency"] = {
+    "task": "content_modules.delivery.tasks.prune_idempotency",
+    "schedule": 3600,
+}

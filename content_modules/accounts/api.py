@@ -1,6 +1,12 @@
 """Token endpoints: obtain (throttled, with lockout), list and revoke."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -14,6 +20,8 @@ from .throttling import LoginRateThrottle
 from .tokens import token_issue, token_revoke, tokens_of
 
 
+# Component "TokenRequest" (request components get "Request" appended, not twice).
+@extend_schema_serializer(component_name="Token")
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=512, trim_whitespace=False)
@@ -58,7 +66,28 @@ class TokenView(APIView):
             return [LoginRateThrottle()]
         return []
 
-    @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponse})
+    @extend_schema(
+        summary="Swap a username and password for an API token",
+        request=TokenRequestSerializer,
+        responses={200: TokenResponse},
+        examples=[
+            OpenApiExample(
+                "Credentials",
+                value={"username": "engine", "password": "...", "name": "engine-prod"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Token",
+                value={
+                    "token": "3q2-7b1X9vR0aE5kT8mN4pLwQz6yH2cJ",
+                    "id": 7,
+                    "name": "engine-prod",
+                    "expires_at": "2027-03-02T09:00:00Z",
+                },
+                response_only=True,
+            ),
+        ],
+    )
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -78,7 +107,9 @@ class TokenView(APIView):
             {"token": key, "id": token.pk, "name": token.name, "expires_at": token.expires_at}
         )
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(
+        summary="Revoke the token this request is made with", request=None, responses={204: None}
+    )
     def delete(self, request):
         if not isinstance(request.auth, ApiToken):
             raise InvalidInput(
@@ -95,7 +126,25 @@ class TokenListView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: TokenSerializer(many=True)})
+    @extend_schema(
+        summary="The caller's live API tokens (without their secrets)",
+        responses={200: TokenSerializer(many=True)},
+        examples=[
+            OpenApiExample(
+                "Tokens",
+                value=[
+                    {
+                        "id": 7,
+                        "name": "engine-prod",
+                        "prefix": "3q2-7b1X",
+                        "created_at": "2026-12-02T09:00:00Z",
+                        "expires_at": "2027-03-02T09:00:00Z",
+                    }
+                ],
+                response_only=True,
+            )
+        ],
+    )
     def get(self, request):
         return Response(TokenSerializer(tokens_of(request.user), many=True).data)
 
@@ -106,6 +155,7 @@ class TokenDetailView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
+        summary="Revoke one of the caller's tokens",
         request=None,
         responses={204: None},
         parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)],

@@ -137,6 +137,16 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> TrainingQueued
     (celery beat, every TRAINING_SWEEP_INTERVAL_SECONDS) runs it once Redis
     is back. Nothing is lost and the caller is told which case it is.
     """
+    task_id = affinity_training_record(actor=actor, evaluate=evaluate)
+    return affinity_training_dispatch(actor=actor, task_id=task_id, evaluate=evaluate)
+
+
+def affinity_training_record(*, actor, evaluate: bool = True) -> str:
+    """The first half of a training request: its row and audit entry; answers the task id.
+
+    Callers that record it inside a transaction of their own (an idempotent
+    call) dispatch it with ``affinity_training_dispatch`` once that commits.
+    """
     from content_modules.audit.services import audit_record
 
     if not can_train(actor):
@@ -154,9 +164,16 @@ def affinity_training_request(*, actor, evaluate: bool = True) -> TrainingQueued
             object_id=task_id,
             data={"task_id": task_id, "evaluate": evaluate},
         )
+    return task_id
+
+
+def affinity_training_dispatch(*, actor, task_id: str, evaluate: bool = True) -> TrainingQueued:
+    """The second half: send the recorded request's task (after its row committed)."""
+    from content_modules.audit.services import audit_record
+
     if not _send_training_task(request_id=task_id, actor_id=actor.pk, evaluate=evaluate):
         with transaction.atomic():
-            TrainingRequest.objects.filter(pk=req.pk).update(queued_at=None)
+            TrainingRequest.objects.filter(pk=task_id).update(queued_at=None)
             audit_record(
                 actor=actor,
                 action="affinity.training_deferred",

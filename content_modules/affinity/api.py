@@ -7,7 +7,12 @@ here only document the bodies in the OpenAPI schema.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -66,6 +71,8 @@ class HCPBulkItemSerializer(HCPProfileSerializer):
     external_id = serializers.CharField(max_length=64)
 
 
+# Component "HCPBulkRequest" (request components get "Request" appended, not twice).
+@extend_schema_serializer(component_name="HCPBulk")
 class HCPBulkRequestSerializer(serializers.Serializer):
     hcps = HCPBulkItemSerializer(many=True, help_text="Up to 10,000 profiles.")
 
@@ -122,6 +129,23 @@ def hcp_as_dict(hcp: HCP) -> dict:
     }
 
 
+EXAMPLE_PROFILE = {
+    "specialty": "cardiology",
+    "segment": "digital-first",
+    "region": "UK-London",
+    "preferred_channel": "email",
+    "attributes": {"years_in_practice": 12},
+}
+EXAMPLE_HCP = {
+    "external_id": "HCP-123",
+    **EXAMPLE_PROFILE,
+    "created_at": "2026-10-01T08:00:00Z",
+    "updated_at": "2026-11-20T09:15:00Z",
+    "unsubscribed_channels": [],
+}
+EXAMPLE_REJECTED = {"index": 1, "errors": {"type": ['"seen" is not a valid choice.']}}
+
+
 class HCPDetailView(APIView):
     """One HCP profile, created or replaced by PUT."""
 
@@ -129,6 +153,8 @@ class HCPDetailView(APIView):
 
     @extend_schema(
         operation_id="hcp_retrieve",
+        summary="One HCP profile",
+        examples=[OpenApiExample("Profile", value=EXAMPLE_HCP, response_only=True)],
         responses={200: HCPSerializer, 400: ErrorsSerializer, 404: ErrorsSerializer},
     )
     def get(self, request: Request, external_id: str) -> Response:
@@ -136,7 +162,12 @@ class HCPDetailView(APIView):
         return Response(hcp_as_dict(hcp))
 
     @extend_schema(
-        operation_id="hcp_put",
+        operation_id="hcp_update",
+        summary="Create or replace one HCP profile",
+        examples=[
+            OpenApiExample("Profile", value=EXAMPLE_PROFILE, request_only=True),
+            OpenApiExample("Stored", value=EXAMPLE_HCP, response_only=True),
+        ],
         request=HCPProfileSerializer,
         responses={200: HCPSerializer, 201: HCPSerializer, 400: ErrorsSerializer},
         description="Creates or replaces the profile: fields left out become empty.",
@@ -156,7 +187,23 @@ class HCPBulkView(APIView):
     permission_classes = [CanIngest]
 
     @extend_schema(
-        operation_id="hcps_bulk",
+        operation_id="hcps_bulk_create",
+        summary="Create or replace up to 10,000 HCP profiles",
+        examples=[
+            OpenApiExample(
+                "Two profiles",
+                value={
+                    "hcps": [
+                        {"external_id": "HCP-123", **EXAMPLE_PROFILE},
+                        {"external_id": "HCP-124", "specialty": "nephrology"},
+                    ]
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Counts", value={"created": 1, "updated": 1, "rejected": []}, response_only=True
+            ),
+        ],
         request=HCPBulkRequestSerializer,
         responses={200: HCPBulkResultSerializer, 400: ErrorsSerializer, 413: ErrorsSerializer},
     )
@@ -174,6 +221,32 @@ class EventsView(APIView):
 
     @extend_schema(
         operation_id="events_create",
+        summary="Record up to 10,000 engagement events (idempotent by event_id)",
+        examples=[
+            OpenApiExample(
+                "One event",
+                value={
+                    "events": [
+                        {
+                            "event_id": "0f7a5c8e-2b1d-4e3f-8a9b-1c2d3e4f5a6b",
+                            "hcp": "HCP-123",
+                            "module": 42,
+                            "type": "opened",
+                            "occurred_at": "2026-11-20T09:15:00Z",
+                            "channel": "email",
+                            "recommendation_id": "5b0e8f5e-4c1d-4d8e-9a57-0c4e6f1b2a10",
+                            "dwell_seconds": None,
+                        }
+                    ]
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Counts",
+                value={"accepted": 1, "duplicates": 0, "rejected": [EXAMPLE_REJECTED]},
+                response_only=True,
+            ),
+        ],
         request=EventBatchSerializer,
         responses={
             200: EventBatchResultSerializer,
@@ -207,6 +280,7 @@ class CanUseReuseFinder(BasePermission):
         )
 
 
+@extend_schema_serializer(component_name="Similar")  # SimilarRequest
 class SimilarRequestSerializer(serializers.Serializer):
     text = serializers.CharField(
         required=False, max_length=REUSE_TEXT_MAX_CHARS, help_text="Text to compare (or version)."
@@ -272,7 +346,7 @@ class SimilarModulesView(APIView):
     permission_classes = [CanUseReuseFinder]
 
     @extend_schema(
-        operation_id="modules_similar",
+        operation_id="modules_similar_create",
         request=SimilarRequestSerializer,
         responses={200: SimilarResponseSerializer, 400: ErrorsSerializer, 404: ErrorsSerializer},
         description=(

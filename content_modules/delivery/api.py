@@ -9,18 +9,25 @@ from __future__ import annotations
 import re
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from content_modules.affinity.models import EventType
 from content_modules.library.api import FilterFriendlyNegotiation
 from contentapp.api import Pagination
 from contentapp.parsers import SizeLimitedJSONParser
 
-from . import services
+from . import idempotency, services
 from .catalogue import Candidate
 
 
@@ -56,6 +63,8 @@ class CanReadContent(BasePermission):
 # --- serializers (validation of shapes, and the schema) ----------------------------------
 
 
+# Component "RecommendationRequest" (request components get "Request" appended, not twice).
+@extend_schema_serializer(component_name="Recommendation")
 class RecommendationRequestSerializer(serializers.Serializer):
     hcp = serializers.CharField(max_length=64, help_text="The HCP's external id.")
     channel = serializers.CharField(max_length=32, required=False, allow_null=True)
@@ -79,6 +88,13 @@ class RecommendationRequestSerializer(serializers.Serializer):
     context = serializers.DictField(
         required=False,
         help_text="Free context, logged; 'specialty' and 'segment' give an unknown HCP's priors.",
+    )
+    request_id = serializers.RegexField(
+        idempotency.KEY_RE,
+        max_length=255,
+        required=False,
+        help_text="An idempotency key, as the Idempotency-Key header (either; same if both): "
+        "a retry with it answers the first answer and logs nothing new.",
     )
 
 
@@ -144,6 +160,11 @@ def plainly_valid_request(data) -> dict | None:
         if type(context) is not dict or not all(type(key) is str for key in context):
             return None
         out["context"] = dict(context)
+    if "request_id" in data:
+        key = data["request_id"]
+        if type(key) is not str or not idempotency.KEY_RE.fullmatch(key):
+            return None
+        out["request_id"] = key
     return out
 
 
@@ -215,10 +236,24 @@ class RecommendationSerializer(serializers.Serializer):
 
 class LoggedEventSerializer(serializers.Serializer):
     event_id = serializers.UUIDField()
-    type = serializers.CharField()
+    type = serializers.ChoiceField(choices=EventType.choices)
     occurred_at = serializers.DateTimeField()
-    channel = serializers.CharField()
+    channel = serializers.CharField(allow_null=True, help_text="Null when the event named none.")
     dwell_seconds = serializers.FloatField(allow_null=True)
+
+
+class LoggedRequestSerializer(serializers.Serializer):
+    """The request as the recommendation log kept it (defaults filled in)."""
+
+    hcp = serializers.CharField()
+    channel = serializers.CharField(allow_null=True)
+    k = serializers.IntegerField()
+    brand = serializers.CharField(allow_null=True)
+    market = serializers.CharField(allow_null=True)
+    slots = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    exclude = serializers.ListField(child=serializers.IntegerField())
+    explore = serializers.BooleanField()
+    context = serializers.DictField(help_text="The free context, as sent.")
 
 
 class LoggedItemSerializer(serializers.Serializer):
@@ -242,7 +277,7 @@ class LoggedRecommendationSerializer(serializers.Serializer):
     policy = serializers.CharField()
     cold_start = serializers.BooleanField()
     reason = serializers.CharField(allow_null=True)
-    request = serializers.DictField()
+    request = LoggedRequestSerializer()
     items = LoggedItemSerializer(many=True)
     unmatched_events = LoggedEventSerializer(many=True)
 
@@ -283,6 +318,109 @@ def content_as_dict(candidate: Candidate, base_url: str) -> dict:
     }
 
 
+# --- examples (the /api/docs/ page and generated clients show them) ---------------------
+
+EXAMPLE_CONTENT = {
+    "title": "CardioZen outcomes",
+    "headline": "Fewer cardiac events",
+    "body": "In the pivotal trial, 24% fewer major cardiac events.",
+    "key_message": "24% fewer major cardiac events",
+    "call_to_action": "Read the study",
+    "image_url": "https://content.example.com/api/v1/images/7/web",
+    "tags": {
+        "message": "efficacy",
+        "theme": ["outcomes"],
+        "tonality": "empathetic",
+        "format": "infographic",
+    },
+    "channels": ["email", "web"],
+    "brand": "cardiozen",
+    "market": "UK",
+}
+EXAMPLE_APPROVED = {
+    "module": 42,
+    "version": 3,
+    "version_id": 117,
+    "approved_at": "2026-11-02T14:05:00Z",
+    "approval_expires_on": "2027-06-30",
+    "content": EXAMPLE_CONTENT,
+}
+_EXAMPLE_ID = "5b0e8f5e-4c1d-4d8e-9a57-0c4e6f1b2a10"
+EXAMPLE_RECOMMENDATION_REQUEST = {
+    "hcp": "HCP-123",
+    "channel": "email",
+    "k": 5,
+    "brand": "cardiozen",
+    "market": "UK",
+    "slots": ["efficacy", "safety"],
+    "exclude": [17, 23],
+    "explore": True,
+    "context": {"journey_stage": "trial"},
+}
+_EXAMPLE_ITEM = {
+    "rank": 1,
+    "slot": "efficacy",
+    "module": 42,
+    "version": 3,
+    "version_id": 117,
+    "score": 0.173,
+    "propensity": 0.91,
+    "explored": False,
+    "frequency_capped": False,
+}
+EXAMPLE_RECOMMENDATION = {
+    "recommendation_id": _EXAMPLE_ID,
+    "model_version": "2026-11-22T10:00:00Z#17",
+    "hcp": "HCP-123",
+    "policy": "epsilon-greedy(0.1)",
+    "cold_start": False,
+    "fallback": False,
+    "reason": None,
+    "unfilled_slots": ["safety"],
+    "items": [
+        {
+            **_EXAMPLE_ITEM,
+            "explanation": {
+                "message": 0.05,
+                "theme": 0.02,
+                "tonality": 0.04,
+                "format": 0.01,
+                "semantic": 0.06,
+                "baseline": -2.1,
+            },
+            "drivers": ["prefers empathetic tone", "engaged with efficacy content"],
+            "approval_expires_on": "2027-06-30",
+            "content": EXAMPLE_CONTENT,
+        }
+    ],
+}
+EXAMPLE_LOGGED = {
+    "recommendation_id": _EXAMPLE_ID,
+    "hcp": "HCP-123",
+    "created_at": "2026-11-23T08:00:00Z",
+    "model_version": "2026-11-22T10:00:00Z#17",
+    "policy": "epsilon-greedy(0.1)",
+    "cold_start": False,
+    "reason": None,
+    "request": {**EXAMPLE_RECOMMENDATION_REQUEST, "context": {"journey_stage": "trial"}},
+    "items": [
+        {
+            **_EXAMPLE_ITEM,
+            "events": [
+                {
+                    "event_id": "0f7a5c8e-2b1d-4e3f-8a9b-1c2d3e4f5a6b",
+                    "type": "opened",
+                    "occurred_at": "2026-11-23T09:15:00Z",
+                    "channel": "email",
+                    "dwell_seconds": None,
+                }
+            ],
+        }
+    ],
+    "unmatched_events": [],
+}
+
+
 # --- views -------------------------------------------------------------------------------
 
 
@@ -296,13 +434,23 @@ class RecommendationsView(APIView):
 
     @extend_schema(
         operation_id="recommendations_create",
+        summary="Ranked approved content for one HCP",
         request=RecommendationRequestSerializer,
+        parameters=[idempotency.SCHEMA_PARAMETER],
+        examples=[
+            OpenApiExample(
+                "Two slots, exploring", value=EXAMPLE_RECOMMENDATION_REQUEST, request_only=True
+            ),
+            OpenApiExample("Answer", value=EXAMPLE_RECOMMENDATION, response_only=True),
+        ],
         responses={
             200: RecommendationSerializer,
             400: OpenApiResponse(ErrorsSerializer, description="Bad input, naming the field."),
+            422: OpenApiResponse(
+                ErrorsSerializer, description="The idempotency key was used for another body."
+            ),
             **_ERRORS,
         },
-        tags=["delivery"],
         description=(
             "Only versions approved now, unexpired, for the requested channel, brand and market "
             "are scored. With `slots`, the best approved variant per message slot in slot order; "
@@ -316,25 +464,25 @@ class RecommendationsView(APIView):
             serializer = RecommendationRequestSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
-        result = services.recommendation_create(
-            actor=request.user,
-            req=services.RecommendationRequest(
-                hcp=data["hcp"],
-                channel=data.get("channel"),
-                k=data.get("k", 5),
-                brand=data.get("brand"),
-                market=data.get("market"),
-                slots=data.get("slots"),
-                exclude=data.get("exclude") or [],
-                explore=data.get("explore", False),
-                context=data.get("context") or {},
-                sent_bytes=_sent_bytes(request),
-            ),
-            base_url=_base_url(request),
+        key = idempotency.key_from(request, data.get("request_id"))
+        req = services.RecommendationRequest(
+            hcp=data["hcp"],
+            channel=data.get("channel"),
+            k=data.get("k", 5),
+            brand=data.get("brand"),
+            market=data.get("market"),
+            slots=data.get("slots"),
+            exclude=data.get("exclude") or [],
+            explore=data.get("explore", False),
+            context=data.get("context") or {},
+            sent_bytes=_sent_bytes(request),
         )
-        rec = result.recommendation
-        return Response(
-            {
+        base_url = _base_url(request)
+
+        def compute() -> tuple[int, dict]:
+            result = services.recommendation_create(actor=request.user, req=req, base_url=base_url)
+            rec = result.recommendation
+            return 200, {
                 "recommendation_id": rec.pk,
                 "model_version": rec.model_version or None,
                 "hcp": rec.hcp_external_id,
@@ -345,7 +493,14 @@ class RecommendationsView(APIView):
                 "unfilled_slots": result.unfilled_slots,
                 "items": result.items,
             }
+
+        if key is None:  # the hot path: no claim, no transaction
+            return Response(compute()[1])
+        body = {k: v for k, v in data.items() if k != "request_id"}
+        outcome = idempotency.run(
+            actor=request.user, scope="recommendations", key=key, body=body, compute=compute
         )
+        return idempotency.response(outcome)
 
 
 class RecommendationDetailView(APIView):
@@ -355,12 +510,13 @@ class RecommendationDetailView(APIView):
 
     @extend_schema(
         operation_id="recommendations_retrieve",
+        summary="One logged recommendation with the events that joined it",
+        examples=[OpenApiExample("Logged answer", value=EXAMPLE_LOGGED, response_only=True)],
         responses={
             200: LoggedRecommendationSerializer,
             404: OpenApiResponse(ErrorsSerializer, description="No such recommendation."),
             **_ERRORS,
         },
-        tags=["delivery"],
     )
     def get(self, request: Request, recommendation_id) -> Response:
         return Response(
@@ -391,6 +547,8 @@ class ContentListView(APIView):
 
     @extend_schema(
         operation_id="content_list",
+        summary="Approved, unexpired content (paginated, filtered)",
+        examples=[OpenApiExample("A page", value=[EXAMPLE_APPROVED], response_only=True)],
         parameters=[
             *_FILTER_PARAMETERS,
             OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY),
@@ -402,7 +560,6 @@ class ContentListView(APIView):
             404: OpenApiResponse(ErrorsSerializer, description="No such page."),
             **_ERRORS,
         },
-        tags=["delivery"],
     )
     def get(self, request: Request) -> Response:
         candidates = services.content_list(actor=request.user, filters=request.query_params)
@@ -419,12 +576,13 @@ class ContentDetailView(APIView):
 
     @extend_schema(
         operation_id="content_retrieve",
+        summary="The version of one module approved now",
+        examples=[OpenApiExample("Approved", value=EXAMPLE_APPROVED, response_only=True)],
         responses={
             200: ApprovedContentSerializer,
             404: OpenApiResponse(ErrorsSerializer, description="None approved now."),
             **_ERRORS,
         },
-        tags=["delivery"],
     )
     def get(self, request: Request, module: int) -> Response:
         candidate = services.content_get(actor=request.user, module_id=module)
@@ -437,7 +595,10 @@ class PingView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        operation_id="ping", responses={200: PingSerializer, **_ERRORS}, tags=["delivery"]
+        operation_id="ping_retrieve",
+        summary="Check the token: answers ok",
+        responses={200: PingSerializer, **_ERRORS},
+        examples=[OpenApiExample("Ok", value={"ok": True}, response_only=True)],
     )
     def get(self, request: Request) -> Response:
         return Response({"ok": True}, status=status.HTTP_200_OK)

@@ -6,7 +6,9 @@ import os
 import time
 import uuid
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class DeliveryGeneration(models.Model):
@@ -120,3 +122,31 @@ class RecommendationItem(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.rank} module {self.module_id} v{self.version_id}"
+
+
+class IdempotentRequest(models.Model):
+    """One answered call made with an ``Idempotency-Key``: a retry replays its answer.
+
+    Keys are scoped per caller (the token's user) and per endpoint (``scope``).
+    The unique constraint is what makes concurrent retries safe: the second
+    insert waits for the first transaction and then finds its row, so one
+    answer is logged however many retries race (``idempotency.py``).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=32, help_text="The endpoint: recommendations, train...")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="sha256 of the canonical body.")
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField(help_text="The answer's body, replayed as sent.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "scope", "key"], name="idempotent_request_unique_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} key {self.key[:16]} of user {self.user_id}"

@@ -461,6 +461,7 @@ def recommendation_get(*, actor, recommendation_id) -> dict:
         .order_by("occurred_at", "id")
         .values("module_id", "event_id", "type", "occurred_at", "channel", "dwell_seconds")
     ):
+        e["channel"] = e["channel"] or None  # stored blank when the event named no channel
         events.setdefault(e.pop("module_id"), []).append(e)
     shown = {i.module_id for i in items}
     return {

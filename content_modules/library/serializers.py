@@ -494,7 +494,12 @@ class ReferenceWriteSerializer(serializers.Serializer):
 class AuditEntrySerializer(serializers.ModelSerializer):
     """One audit trail entry."""
 
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    actor = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username of who acted; null for the system (a task, a migration).",
+    )
 
     class Meta:
         model = AuditEntry

@@ -6,6 +6,7 @@ from datetime import UTC
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from content_modules.accounts.roles import ReviewRole
@@ -35,9 +36,17 @@ class ReviewTaskSerializer(serializers.ModelSerializer):
     submitted_at = serializers.DateTimeField(source="review.submitted_at", read_only=True)
     round = serializers.IntegerField(source="review.round", read_only=True)
     overdue = serializers.SerializerMethodField()
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    assignee = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username of the reviewer the task is assigned to; null: any of the role.",
+    )
     decided_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username of the reviewer who decided.",
     )
 
     class Meta:
@@ -76,7 +85,9 @@ class SignatureSerializer(serializers.ModelSerializer):
 
     version = serializers.IntegerField(source="version.number", read_only=True)
     version_id = serializers.IntegerField(read_only=True)
-    signer = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    signer = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, help_text="Username of the signer."
+    )
     signed_at = UTCDateTimeField(read_only=True)
     manifestation = serializers.CharField(read_only=True)
 
@@ -129,6 +140,7 @@ class ReviewTaskDetailSerializer(ReviewTaskSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(TaskReferenceSerializer(many=True))
     def get_references(self, task: ReviewTask) -> list[dict]:
         checked = set(task.reference_checks.values_list("reference_id", flat=True))
         return TaskReferenceSerializer(
@@ -139,6 +151,7 @@ class ReviewTaskDetailSerializer(ReviewTaskSerializer):
             many=True,
         ).data
 
+    @extend_schema_field(SignatureSerializer(many=True))
     def get_signatures(self, task: ReviewTask) -> list[dict]:
         qs = task.signatures.select_related("version", "signer")
         return SignatureSerializer(qs, many=True).data
@@ -223,9 +236,16 @@ class AnnotationSerializer(serializers.ModelSerializer):
 
     version = serializers.IntegerField(source="version.number", read_only=True)
     version_id = serializers.IntegerField(read_only=True)
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, help_text="Username of the comment's author."
+    )
     author_name = serializers.SerializerMethodField()
-    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    resolved_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username of who resolved the thread.",
+    )
 
     class Meta:
         model = Annotation

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from content_modules.affinity.learning import scoring
+from content_modules.affinity.learning.features import Params
 from content_modules.affinity.models import HCP, AffinityModel, TrainingRequest
 from content_modules.affinity.tasks import train_affinity_task, train_pending_task
 from content_modules.affinity.training_runs import pending_training_requests
@@ -134,6 +135,11 @@ def test_engine_starts_training_in_the_background(
         "model_without_text",
     }
     assert "auc" in evaluation["methods"]["model"]
+    # Typed figures (the schema's ModelMetrics): identifiers, not "ndcg@5"
+    assert 0 <= evaluation["methods"]["model"]["ndcg_at_5"] <= 1
+    assert body["metrics"]["gate"]["popularity"]["ndcg_at_5"]["diff"] is not None
+    assert body["metrics"]["train"]["n"] > 0
+    assert body["params"] == {**Params().as_dict(), **model.params}
 
 
 def test_admin_may_start_training(world, admin_user, django_capture_on_commit_callbacks):
