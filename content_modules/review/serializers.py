@@ -207,9 +207,15 @@ class ReviewRoundSerializer(serializers.ModelSerializer):
     version_id = serializers.IntegerField(read_only=True)
     version_status = serializers.CharField(source="version.status", read_only=True)
     recalled_by = serializers.SlugRelatedField(
-        source="closed_by", slug_field="username", read_only=True, allow_null=True
+        source="closed_by",
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username of who recalled the round; null unless it was recalled.",
     )
-    recall_reason = serializers.CharField(source="close_reason", read_only=True)
+    recall_reason = serializers.CharField(
+        source="close_reason", read_only=True, help_text="Why it was recalled; blank otherwise."
+    )
     tasks = ReviewTaskSerializer(many=True, read_only=True)
 
     class Meta:

@@ -252,8 +252,33 @@ def test_request_changes_needs_a_comment(client, in_review, legal):
         decide_url(in_review, "legal"), {"decision": "request_changes", "password": PASSWORD}
     )
     assert response.status_code == 400
-    assert "Say what must change" in response.content.decode()
+    body = response.content.decode()
+    assert "Say what must change" in body
     assert not Signature.objects.exists()
+    # The typed password and the chosen decision are kept for the second try.
+    assert f'value="{PASSWORD}"' in body
+    assert re.search(r'<input[^>]*value="request_changes"[^>]*checked', body)
+
+
+def test_no_decision_is_preselected(client, in_review, legal):
+    body = login(client, legal).get(reverse("review:task", args=[task_for(in_review, "legal").pk]))
+    html = body.content.decode()
+
+    radios = re.findall(r'<input type="radio" name="decision"[^>]*>', html)
+    assert len(radios) == 3 and not [r for r in radios if "checked" in r]
+    assert "Choose a decision above" in html
+
+
+def test_signing_without_a_decision_is_refused_and_keeps_the_password(client, in_review, legal):
+    # The reviewer typed the password and pressed Enter without choosing.
+    response = login(client, legal).post(decide_url(in_review, "legal"), {"password": PASSWORD})
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Choose a decision: approve, request changes or reject." in body
+    assert f'value="{PASSWORD}"' in body
+    assert not Signature.objects.exists()
+    assert task_for(in_review, "legal").status == TaskStatus.OPEN
 
 
 def test_medical_approval_requires_every_reference_checked(client, in_review, medical, reference):
@@ -538,6 +563,81 @@ def test_withdraw_from_the_module_page_stops_delivery(client, approved, medical)
     assert not ModuleVersion.objects.approved_now().filter(module=approved.module).exists()
     assert "withdrawn from delivery" in response.content.decode()
     assert Signature.objects.filter(meaning="withdrawn", reason="Label change").count() == 1
+
+
+def test_withdraw_without_a_reason_keeps_the_password(client, approved, medical):
+    response = login(client, medical).post(
+        reverse("review:module_withdraw", args=[approved.module_id]),
+        {"reason": " ", "password": PASSWORD},
+    )
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Give the reason for the withdrawal." in body
+    assert f'id="id_withdraw_password" autocomplete="current-password" value="{PASSWORD}"' in body
+    approved.refresh_from_db()
+    assert approved.status == VersionStatus.APPROVED
+
+
+def test_module_page_hands_every_roles_feedback_over_when_the_round_closes(
+    client, in_review, author, medical, legal, regulatory, reference
+):
+    task = task_for(in_review, "legal")
+    login(client, legal).post(
+        reverse("review:annotation_create", args=[task.pk]),
+        {"field": "headline", "start": 0, "end": 5, "text": "Which trial?"},
+    )
+    decide(in_review, "legal", legal, "request_changes", comment="Qualify the claim.")
+    url = reverse("library:module_detail", args=[in_review.module_id])
+
+    # While the round is open the authors see progress, not partial feedback.
+    page = login(client, author).get(url).content.decode()
+    assert 'id="round-progress"' in page and "1 of 3 roles decided" in page
+    assert 'id="reviewer-comments"' not in page and 'id="recall-form"' in page
+
+    decide(
+        in_review,
+        "medical",
+        medical,
+        "request_changes",
+        comment="Cite the trial.",
+        checked_reference_ids=[reference.pk],
+    )
+    decide(in_review, "regulatory", regulatory)
+    page = client.get(url).content.decode()
+
+    feedback = page[page.index('id="reviewer-comments"') :]
+    feedback = feedback[: feedback.index("<h3>Signatures")]
+    assert "Feedback of round 1: changes requested" in page
+    for text in ("Qualify the claim.", "Cite the trial.", "Which trial?", "Rita Regulatory"):
+        assert text in feedback
+    assert 'id="recall-form"' not in page
+
+
+def test_author_recalls_the_round_from_the_module_page(client, in_review, author):
+    url = reverse("review:module_recall", args=[in_review.module_id])
+
+    refused = login(client, author).post(url, {"reason": ""})
+    assert refused.status_code == 400
+    assert "Give the reason for the recall." in refused.content.decode()
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.IN_REVIEW
+
+    response = client.post(url, {"reason": "Wrong market"}, follow=True)
+    body = response.content.decode()
+    assert "Review round 1 of version 1 recalled" in body
+    assert 'id="round-recalled"' in body and "Wrong market" in body
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.CHANGES_REQUESTED
+
+
+def test_reviewers_are_not_offered_the_recall(client, in_review, legal):
+    page = login(client, legal).get(reverse("library:module_detail", args=[in_review.module_id]))
+    assert 'id="recall-form"' not in page.content.decode()
+    refused = client.post(
+        reverse("review:module_recall", args=[in_review.module_id]), {"reason": "x"}
+    )
+    assert refused.status_code == 403
 
 
 def test_authors_are_not_offered_withdrawal(client, approved, author):
