@@ -175,6 +175,7 @@ def run(
         DEBUG="0",
         DB_CONN_MAX_AGE="600",
         LOG_LEVEL="ERROR",
+        ENGINE_THROTTLE_RATE="",  # the bench measures serving, not the per-token throttle
     )
     env.pop("REDIS_URL", None)
     # The load processes inherit the token of this database's engine account.

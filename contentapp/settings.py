@@ -81,6 +81,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # X-Request-Id on every answer; under /api/ every 4xx in the API's one error shape.
+    "contentapp.middleware.ApiEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -262,12 +264,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # JSON bodies over DATA_UPLOAD_MAX_MEMORY_SIZE answer 413 on every endpoint.
-    "DEFAULT_PARSER_CLASSES": [
-        "contentapp.parsers.SizeLimitedJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only (415 for any other body); JSON bodies over DATA_UPLOAD_MAX_MEMORY_SIZE
+    # answer 413. The views that take a file add multipart (library/api.py).
+    "DEFAULT_PARSER_CLASSES": ["contentapp.parsers.SizeLimitedJSONParser"],
+    # Requests made with an API token: ENGINE_THROTTLE_RATE per token (429 past it).
+    "DEFAULT_THROTTLE_CLASSES": ["contentapp.throttling.TokenRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "contentapp.api.Pagination",
     "PAGE_SIZE": 50,
@@ -406,6 +407,10 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["AffinityModelStatusEnum"] = (
 # address per request and shake off every throttle and lock). DRF reads it too.
 NUM_PROXIES = envint("NUM_PROXIES", 0)
 REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+# Requests made with an API token (the engine above all), per token, counted in Redis:
+# past this many in the period the answer is 429 with Retry-After and RateLimit-*.
+# Empty: no limit. Without Redis each process counts on its own.
+ENGINE_THROTTLE_RATE = os.environ.get("ENGINE_THROTTLE_RATE", "6000/min")
 # Sign-in throttle per client address (login page, admin login, token endpoint), kept
 # in the database so that it holds while Redis is down.
 LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "10/min")

@@ -27,14 +27,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens by owner, name and the first characters of the secret; deleting revokes.
 
     Only the hash is stored, so there is no secret to show; tokens are issued
-    through ``POST /api/v1/auth/token`` (the secret is shown once, there).
+    through ``POST /api/v1/auth/token`` or ``/api/v1/auth/tokens`` (with scopes) or
+    ``manage.py issue_api_token`` (the secret is shown once, there).
     """
 
-    list_display = ("name", "user", "prefix", "created_at", "expires_at")
+    list_display = ("name", "user", "prefix", "scope_names", "created_at", "expires_at")
     list_select_related = ("user",)
-    search_fields = ("name", "user__username", "prefix")
-    readonly_fields = ("user", "name", "prefix", "created_at", "expires_at")
-    exclude = ("key_hash",)
+    search_fields = ("name", "user__username", "prefix", "scopes")
+    readonly_fields = ("user", "name", "prefix", "scope_names", "created_at", "expires_at")
+    exclude = ("key_hash", "scopes")
+
+    @admin.display(description="scopes")
+    def scope_names(self, obj):
+        return ", ".join(obj.scope_list) or "unrestricted"
 
     def has_add_permission(self, request):
         return False

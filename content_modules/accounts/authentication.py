@@ -15,6 +15,7 @@ from contentapp.db import run_prepared
 
 from .models import ApiToken
 from .roles import Role
+from .scopes import refuse_outside_scopes
 from .tokens import hash_key
 
 
@@ -34,9 +35,9 @@ class BearerOrTokenAuthentication(TokenAuthentication):
             key = auth[1].decode()
         except UnicodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid token header.") from exc
-        return self.authenticate_credentials(key)
+        return self.authenticate_credentials(key, request)
 
-    def authenticate_credentials(self, key):
+    def authenticate_credentials(self, key, request=None):
         """The token's user, with its roles read in the same query on PostgreSQL.
 
         Every API request needs the roles (permissions check them), so reading
@@ -51,7 +52,7 @@ class BearerOrTokenAuthentication(TokenAuthentication):
             token = ApiToken.objects.select_related("user").filter(key_hash=digest).first()
             if token is None:
                 raise exceptions.AuthenticationFailed(_("Invalid token."))
-            return self._checked(token.user, token)
+            return self._checked(request, token.user, token)
         rows = run_prepared(_token_sql(ApiToken), [digest])
         row = rows[0] if rows else None
         if row is None:
@@ -65,14 +66,16 @@ class BearerOrTokenAuthentication(TokenAuthentication):
         token.user = user
         roles = frozenset(row[-1])
         user._role_cache = roles | {Role.ADMIN.value} if user.is_superuser else roles
-        return self._checked(user, token)
+        return self._checked(request, user, token)
 
     @staticmethod
-    def _checked(user, token):
+    def _checked(request, user, token):
         if token.expires_at <= timezone.now():
             raise exceptions.AuthenticationFailed(_("Token expired; ask for a new one."))
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        if request is not None:
+            refuse_outside_scopes(request, token)
         return (user, token)
 
     def authenticate_header(self, request):

@@ -32,7 +32,9 @@ class ApiToken(models.Model):
     enough: nobody can guess a preimage, and the lookup stays one indexed
     equality on ``key_hash``, prepared on the hot path (authentication.py).
     A user holds any number of named tokens and revokes each on its own.
-    Scopes (issue 13) would be one more column read by that same statement.
+    ``scopes`` (space-separated names from ``scopes.SCOPES``) limit what the
+    token may call; empty means unrestricted: every right of the account's role.
+    It is one more column read by that same statement.
     """
 
     user = models.ForeignKey(
@@ -44,6 +46,12 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=8, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
+    scopes = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Space-separated scopes; empty: unrestricted (the account's role rights).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -51,6 +59,10 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) of {self.user_id}"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
 
 
 class AttemptCounter(models.Model):

@@ -8,6 +8,7 @@ in PostgreSQL per attempt is cheap; the window slides (one row per request).
 
 from __future__ import annotations
 
+import math
 import time
 
 from django.conf import settings
@@ -57,6 +58,10 @@ class LoginRateThrottle(BaseThrottle):
 
     def allow_request(self, request, view):
         self._wait = login_throttle_wait(request)
+        if self._wait is not None:
+            # The 429's RateLimit-* headers (contentapp.api).
+            number, _ = parse_rate(settings.LOGIN_THROTTLE_RATE)
+            request.rate_limit = (number, 0, math.ceil(self._wait))
         return self._wait is None
 
     def wait(self):

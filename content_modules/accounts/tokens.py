@@ -20,10 +20,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from content_modules.audit.actions import AuditAction
 from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, NotFound
 
 from .models import ApiToken
+from .scopes import parse_scopes
 
 DEFAULT_NAME = "API token"
 
@@ -34,9 +36,18 @@ def hash_key(key: str) -> str:
 
 
 def token_issue(
-    *, user, name: str = "", expires_in_days: int | None = None
+    *,
+    user,
+    name: str = "",
+    expires_in_days: int | None = None,
+    scopes: list[str] | None = None,
+    actor=None,
 ) -> tuple[ApiToken, str]:
     """Issue a new token for ``user``: the row and the secret (never stored, shown once).
+
+    ``scopes`` (names from ``scopes.SCOPES``) limit the token; none given, it is
+    unrestricted (every right of the user's role). ``actor`` is who asked (an
+    admin issuing for a service account), the user by default.
 
     The expiry is ``API_TOKEN_EXPIRY_DAYS`` unless a shorter one is asked for;
     a user holds at most ``API_TOKEN_MAX_PER_USER`` live tokens (409 beyond, so
@@ -49,6 +60,7 @@ def token_issue(
     days = max_days if expires_in_days is None else expires_in_days
     if not 1 <= days <= max_days:
         raise InvalidInput(f"A token lives between 1 and {max_days} days.", field="expires_in_days")
+    scope_names = parse_scopes(scopes)
     now = timezone.now()
     key = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -67,12 +79,19 @@ def token_issue(
             key_hash=hash_key(key),
             prefix=key[:8],
             expires_at=now + timedelta(days=days),
+            scopes=" ".join(scope_names),
         )
         audit_record(
-            actor=user,
-            action="token.issued",
+            actor=actor or user,
+            action=AuditAction.TOKEN_ISSUED,
             obj=token,
-            data={"name": token.name, "prefix": token.prefix, "expires_at": token.expires_at},
+            data={
+                "name": token.name,
+                "prefix": token.prefix,
+                "expires_at": token.expires_at,
+                "scopes": scope_names,
+                "owner": user.pk,
+            },
         )
     return token, key
 
@@ -94,7 +113,7 @@ def token_revoke(*, actor, token_id: int, any_owner: bool = False) -> None:
             raise NotFound("No such token.", field="id")
         audit_record(
             actor=actor,
-            action="token.revoked",
+            action=AuditAction.TOKEN_REVOKED,
             obj=token,
             data={"name": token.name, "prefix": token.prefix, "owner": token.user_id},
         )

@@ -7,6 +7,7 @@ here only document the bodies in the OpenAPI schema.
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -20,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from content_modules.accounts.roles import can_see_unapproved
+from content_modules.accounts.scopes import TokenHasScope
 from content_modules.errors import NotFound
 from content_modules.library.models import ModuleVersion
 from content_modules.library.serializers import ErrorSerializer as ErrorsSerializer
@@ -149,7 +151,8 @@ EXAMPLE_REJECTED = {"index": 1, "errors": {"type": ['"seen" is not a valid choic
 class HCPDetailView(APIView):
     """One HCP profile, created or replaced by PUT."""
 
-    permission_classes = [CanIngest]
+    permission_classes = [CanIngest, TokenHasScope]
+    required_scopes = {"GET": "hcps:read", "PUT": "hcps:write"}
 
     @extend_schema(
         operation_id="hcp_retrieve",
@@ -176,15 +179,21 @@ class HCPDetailView(APIView):
         hcp, created = ingest.hcp_upsert(
             actor=request.user, external_id=external_id, data=_data(request)
         )
+        if not created:
+            return Response(hcp_as_dict(hcp))
+        location = reverse("hcp-detail", kwargs={"external_id": hcp.external_id})
         return Response(
-            hcp_as_dict(hcp), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            hcp_as_dict(hcp),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(location)},
         )
 
 
 class HCPBulkView(APIView):
     """Create or replace up to 10,000 HCP profiles in one call."""
 
-    permission_classes = [CanIngest]
+    permission_classes = [CanIngest, TokenHasScope]
+    required_scopes = {"POST": "hcps:write"}
 
     @extend_schema(
         operation_id="hcps_bulk_create",
@@ -217,7 +226,8 @@ class HCPBulkView(APIView):
 class EventsView(APIView):
     """Engagement events from the engine, idempotent by event_id."""
 
-    permission_classes = [CanIngest]
+    permission_classes = [CanIngest, TokenHasScope]
+    required_scopes = {"POST": "events:write"}
 
     @extend_schema(
         operation_id="events_create",

@@ -9,17 +9,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from content_modules.accounts.scopes import TokenHasScope
 from content_modules.delivery import idempotency
 from content_modules.errors import PermissionDenied
+from contentapp.api import ErrorSerializer as ErrorsSerializer
 
 from . import actions
 from .learning.features import Params
 from .models import AffinityModel, ModelStatus
-
-
-class ErrorsSerializer(serializers.Serializer):
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
 
 _probabilities = serializers.DictField(
     child=serializers.FloatField(),
@@ -323,7 +320,8 @@ EXAMPLE_MODEL = {
 
 
 class HCPAffinityView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "hcps:read"}
 
     @extend_schema(
         operation_id="hcp_affinity_retrieve",
@@ -357,7 +355,8 @@ class HCPAffinityView(APIView):
 
 
 class TrainView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"POST": "model:train"}
 
     @extend_schema(
         summary="Start a training run in the background",
@@ -417,7 +416,8 @@ class TrainView(APIView):
 
 
 class ModelView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "model:read"}
 
     @extend_schema(
         summary="The affinity model in use",
@@ -443,7 +443,8 @@ class ModelView(APIView):
 
 
 class ModelListView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "model:read"}
 
     @extend_schema(
         summary="The latest trained models with the gate's verdict, newest first",
@@ -458,7 +459,8 @@ class ModelListView(APIView):
 
 
 class ModelActivateView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"POST": "model:train"}
 
     @extend_schema(
         summary="Activate a stored model (admin); one the gate rejected needs a reason",

@@ -13,9 +13,15 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import generics, status
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +29,7 @@ from rest_framework.views import APIView
 from content_modules.accounts.permissions import AdminsWrite, AuthorsWrite, CanSeeLibrary
 from content_modules.audit.models import AuditEntry
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
+from contentapp.parsers import SizeLimitedJSONParser
 
 from . import files
 from .filters import ModuleFilter
@@ -71,6 +78,38 @@ KIND_PARAMETER = OpenApiParameter(
 
 def _errors(*codes: int) -> dict[int, type[ErrorSerializer]]:
     return dict.fromkeys(codes, ErrorSerializer)
+
+
+# JSON everywhere (settings); multipart only on the views that take a file, and there
+# each body type has a request schema of its own: the JSON one has no file field
+# (a generated client's JSON model would otherwise carry a file), the multipart one has.
+FILE_PARSERS = [SizeLimitedJSONParser, MultiPartParser]
+
+
+@extend_schema_serializer(component_name="ModuleWrite")
+class ModuleWriteJsonSerializer(ModuleWriteSerializer):
+    """``ModuleWrite`` as JSON: no image file (a JSON PATCH may send ``"image": null``)."""
+
+    image = None
+
+
+class ModuleWriteMultipartSerializer(ModuleWriteSerializer):
+    """``ModuleWrite`` as multipart/form-data, with the image file."""
+
+
+@extend_schema_serializer(component_name="ReferenceWrite")
+class ReferenceWriteJsonSerializer(ReferenceWriteSerializer):
+    """``ReferenceWrite`` as JSON: no PDF file."""
+
+    pdf = None
+
+
+class ReferenceWriteMultipartSerializer(ReferenceWriteSerializer):
+    """``ReferenceWrite`` as multipart/form-data, with the PDF file."""
+
+
+def _json_or_multipart(json_serializer, multipart_serializer) -> dict[str, Any]:
+    return {"application/json": json_serializer, "multipart/form-data": multipart_serializer}
 
 
 ID_PARAMETER = OpenApiParameter(
@@ -197,7 +236,12 @@ class VocabularyView(generics.GenericAPIView):
         kind = self._kind()
         data = validated(VocabularyTermSerializer(data=request.data))
         tag = tag_create(actor=request.user, kind=kind, slug=data["slug"], label=data["label"])
-        return Response(VocabularyTermSerializer(tag).data, status=status.HTTP_201_CREATED)
+        location = request.build_absolute_uri(reverse("api-vocabulary", kwargs={"kind": kind}))
+        return Response(
+            VocabularyTermSerializer(tag).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": location},  # the vocabulary, where the term is listed
+        )
 
 
 class ModuleListView(generics.ListAPIView):
@@ -232,6 +276,7 @@ class ModuleListView(generics.ListAPIView):
     serializer_class = ModuleVersionSerializer
     filterset_class = ModuleFilter
     content_negotiation_class = FilterFriendlyNegotiation
+    parser_classes = FILE_PARSERS
 
     def get_queryset(self):
         return library_modules()
@@ -247,7 +292,7 @@ class ModuleListView(generics.ListAPIView):
         return self.get_paginated_response(data)
 
     @extend_schema(
-        request=ModuleWriteSerializer,
+        request=_json_or_multipart(ModuleWriteJsonSerializer, ModuleWriteMultipartSerializer),
         responses={201: ModuleVersionSerializer, **_errors(400, 403, 413)},
     )
     def post(self, request):
@@ -296,6 +341,7 @@ class ModuleDetailView(generics.GenericAPIView):
     permission_classes = [IsAuthenticated, CanSeeLibrary, AuthorsWrite]
     serializer_class = ModuleVersionSerializer
     filter_backends: list = []
+    parser_classes = FILE_PARSERS
 
     def get_queryset(self):
         # Rendering reloads after a PATCH; only a GET needs everything up front.
@@ -312,7 +358,7 @@ class ModuleDetailView(generics.GenericAPIView):
 
     @extend_schema(
         parameters=[ID_PARAMETER],
-        request=ModuleWriteSerializer,
+        request=_json_or_multipart(ModuleWriteJsonSerializer, ModuleWriteMultipartSerializer),
         responses={200: ModuleVersionSerializer, **_errors(400, 403, 404, 409, 413)},
     )
     def patch(self, request, id: int):
@@ -394,6 +440,7 @@ class ReferenceListView(generics.ListAPIView):
     permission_classes = [IsAuthenticated, CanSeeLibrary]
     serializer_class = ReferenceSerializer
     filter_backends: list = []
+    parser_classes = FILE_PARSERS
 
     def get_queryset(self):
         references = Reference.objects.select_related("created_by").order_by("-created_at", "-id")
@@ -411,7 +458,7 @@ class ReferenceListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
-        request=ReferenceWriteSerializer,
+        request=_json_or_multipart(ReferenceWriteJsonSerializer, ReferenceWriteMultipartSerializer),
         responses={201: ReferenceSerializer, **_errors(400, 403, 413)},
     )
     def post(self, request):
@@ -419,9 +466,12 @@ class ReferenceListView(generics.ListAPIView):
         reference = reference_create(
             actor=request.user, citation=data["citation"], url=data["url"], pdf=data.get("pdf")
         )
+        # References have no page of their own: the list finds one by its citation.
+        location = request.build_absolute_uri(reverse("api-reference-list"))
         return Response(
             ReferenceSerializer(reference, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
+            headers={"Location": location},
         )
 
 

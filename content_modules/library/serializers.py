@@ -20,6 +20,8 @@ from rest_framework.utils import html
 from content_modules import bounds
 from content_modules.audit.models import AuditEntry
 from content_modules.errors import InvalidInput
+from contentapp.api import ErrorSerializer as ErrorSerializer  # the one error body, re-exported
+from contentapp.api import flatten_errors
 
 from .images import process_image_upload
 from .models import (
@@ -327,24 +329,6 @@ class ModuleWriteSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         return attrs
 
 
-def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
-    """Nested serializer errors as ``{"tags.message": [...]}``: one list of messages per field."""
-    flat: dict[str, list[str]] = {}
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if prefix and key == "non_field_errors":
-                # "tags": [...] reads better than "tags.non_field_errors".
-                name = prefix
-            if isinstance(value, dict):
-                flat.update(flatten_errors(value, name))
-            else:
-                flat[name] = [str(m) for m in (value if isinstance(value, list) else [value])]
-    else:
-        flat[prefix or "non_field_errors"] = [str(m) for m in detail]
-    return flat
-
-
 def validated(serializer: serializers.Serializer) -> dict[str, Any]:
     """Validate, answering 400 with flat field names, and return the validated data."""
     if not serializer.is_valid():
@@ -353,13 +337,6 @@ def validated(serializer: serializers.Serializer) -> dict[str, Any]:
 
 
 # --- Responses -------------------------------------------------------------------
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The error body: ``{"errors": {field: [messages]}}`` plus an optional summary."""
-
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-    detail = serializers.CharField(required=False)
 
 
 class VocabularyTermSerializer(serializers.Serializer):

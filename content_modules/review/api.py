@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -356,7 +357,12 @@ class ModuleAnnotationsView(generics.ListAPIView):
         annotation = Annotation.objects.select_related("version", "author", "resolved_by").get(
             pk=annotation.pk
         )
-        return Response(AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED)
+        location = reverse("api-module-annotations", kwargs={"id": module.pk})
+        return Response(
+            AnnotationSerializer(annotation).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(location)},
+        )
 
 
 class AnnotationResolveView(APIView):

@@ -26,6 +26,7 @@ from content_modules.accounts.roles import (
     is_admin,
 )
 from content_modules.accounts.services import SignatureRefused, verify_password_for_signature
+from content_modules.audit.actions import AuditAction
 from content_modules.audit.models import AuditEntry
 from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, PermissionDenied
@@ -106,7 +107,7 @@ def _transition(*, actor, version: ModuleVersion, to: str, now: datetime, **data
     version.save(update_fields=fields)
     audit_record(
         actor=actor,
-        action=f"version.{to}",
+        action=AuditAction(f"version.{to}"),
         obj=version,
         module_id=version.module_id,
         version_id=version.pk,
@@ -163,7 +164,7 @@ def version_submit(*, actor, module: Module) -> Review:
     )
     audit_record(
         actor=actor,
-        action="version.submitted",
+        action=AuditAction.VERSION_SUBMITTED,
         obj=version,
         module_id=module.pk,
         version_id=version.pk,
@@ -208,7 +209,7 @@ def _signature_failed(*, actor, exc: SignatureRefused, intent: str, version, tas
     with transaction.atomic():
         audit_record(
             actor=actor,
-            action="signature.failed",
+            action=AuditAction.SIGNATURE_FAILED,
             obj=task if task is not None else version,
             module_id=version.module_id if version is not None else None,
             version_id=version.pk if version is not None else None,
@@ -222,7 +223,7 @@ def _signature_failed(*, actor, exc: SignatureRefused, intent: str, version, tas
             },
         )
         recent = AuditEntry.objects.filter(
-            action="signature.failed", actor=actor, occurred_at__gte=since
+            action=AuditAction.SIGNATURE_FAILED, actor=actor, occurred_at__gte=since
         ).count()
     every = settings.SIGNATURE_FAILURE_ALERT_AFTER
     if every > 0 and recent % every == 0:
@@ -333,7 +334,7 @@ def _decide_locked(
     task.save(update_fields=["status", "decided_by", "decided_at", "comment"])
     audit_record(
         actor=actor,
-        action="signature.applied",
+        action=AuditAction.SIGNATURE_APPLIED,
         obj=signature,
         module_id=module.pk,
         version_id=version.pk,
@@ -348,7 +349,7 @@ def _decide_locked(
     )
     audit_record(
         actor=actor,
-        action="task.decided",
+        action=AuditAction.TASK_DECIDED,
         obj=task,
         module_id=module.pk,
         version_id=version.pk,
@@ -389,7 +390,7 @@ def _record_reference_checks(*, actor, task: ReviewTask, version: ModuleVersion,
         )
         audit_record(
             actor=actor,
-            action="reference.checked",
+            action=AuditAction.REFERENCE_CHECKED,
             obj=check,
             module_id=version.module_id,
             version_id=version.pk,
@@ -414,7 +415,7 @@ def _add_newly_required_tasks(*, review: Review, version: ModuleVersion, tasks, 
         )
         audit_record(
             actor=None,
-            action="task.added",
+            action=AuditAction.TASK_ADDED,
             object_type="review.reviewtask",
             object_id=review.pk,
             module_id=version.module_id,
@@ -483,7 +484,7 @@ def _approve(*, actor, review: Review, version: ModuleVersion, tasks, now) -> bo
             t.save(update_fields=["status", "decided_by", "decided_at"])
             audit_record(
                 actor=None,
-                action="task.reopened",
+                action=AuditAction.TASK_REOPENED,
                 obj=t,
                 module_id=version.module_id,
                 version_id=version.pk,
@@ -635,7 +636,7 @@ def review_recall(*, actor, module: Module, reason: str) -> Review:
         cancelled.append(task)
         audit_record(
             actor=actor,
-            action="task.cancelled",
+            action=AuditAction.TASK_CANCELLED,
             obj=task,
             module_id=module.pk,
             version_id=version.pk,
@@ -648,7 +649,7 @@ def review_recall(*, actor, module: Module, reason: str) -> Review:
     )
     audit_record(
         actor=actor,
-        action="review.recalled",
+        action=AuditAction.REVIEW_RECALLED,
         obj=review,
         module_id=module.pk,
         version_id=version.pk,
@@ -701,7 +702,7 @@ def reference_check_mark(*, actor, task: ReviewTask, reference: Reference) -> Re
     )
     audit_record(
         actor=actor,
-        action="reference.checked",
+        action=AuditAction.REFERENCE_CHECKED,
         obj=check,
         module_id=task.version.module_id,
         version_id=task.version_id,
@@ -735,7 +736,7 @@ def task_reassign(*, actor, task: ReviewTask, assignee) -> ReviewTask:
     task.save(update_fields=["assignee"])
     audit_record(
         actor=actor,
-        action="task.reassigned",
+        action=AuditAction.TASK_REASSIGNED,
         obj=task,
         module_id=module.pk,
         version_id=version.pk,
@@ -794,7 +795,7 @@ def module_withdraw(
         )
         audit_record(
             actor=actor,
-            action="signature.applied",
+            action=AuditAction.SIGNATURE_APPLIED,
             obj=signature,
             module_id=module.pk,
             version_id=version.pk,
@@ -882,7 +883,7 @@ def annotation_create(
     )
     audit_record(
         actor=actor,
-        action="annotation.created",
+        action=AuditAction.ANNOTATION_CREATED,
         obj=annotation,
         module_id=version.module_id,
         version_id=version.pk,
@@ -925,7 +926,7 @@ def annotation_resolve(*, actor, annotation: Annotation) -> Annotation:
     annotation.save(update_fields=["resolved", "resolved_by", "resolved_at"])
     audit_record(
         actor=actor,
-        action="annotation.resolved",
+        action=AuditAction.ANNOTATION_RESOLVED,
         obj=annotation,
         module_id=module.pk,
         version_id=annotation.version_id,
@@ -999,7 +1000,7 @@ def _carry_annotations(*, actor, version: ModuleVersion) -> None:
     if carried or outdated:
         audit_record(
             actor=actor,
-            action="annotations.carried_over",
+            action=AuditAction.ANNOTATIONS_CARRIED_OVER,
             obj=version,
             module_id=version.module_id,
             version_id=version.pk,
@@ -1058,7 +1059,7 @@ def versions_expire(*, today: date | None = None) -> dict[str, int]:
                 continue
             audit_record(
                 actor=None,
-                action="version.expiry_notice_sent",
+                action=AuditAction.VERSION_EXPIRY_NOTICE_SENT,
                 obj=version,
                 module_id=module.pk,
                 version_id=version.pk,
@@ -1104,7 +1105,7 @@ def tasks_remind_overdue(*, now: datetime | None = None) -> int:
                 ]
             audit_record(
                 actor=None,
-                action="task.reminded",
+                action=AuditAction.TASK_REMINDED,
                 obj=task,
                 module_id=task.version.module_id,
                 version_id=task.version_id,

@@ -38,10 +38,11 @@ def test_asking_again_answers_another_token_and_both_work(author, vocabulary):
 
 
 @pytest.mark.django_db
-def test_wrong_password_is_403_and_recorded(author):
+def test_wrong_password_is_401_and_recorded(author):
     response = obtain(author.username, "not-the-password")
 
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
     assert "Wrong username or password" in response.json()["errors"]["non_field_errors"][0]
     assert "token" not in response.json()
     assert not Token.objects.filter(user=author).exists()
@@ -49,10 +50,10 @@ def test_wrong_password_is_403_and_recorded(author):
 
 
 @pytest.mark.django_db
-def test_unknown_user_is_403_like_a_wrong_password(db):
+def test_unknown_user_is_401_like_a_wrong_password(db):
     response = obtain("nobody-here")
 
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert "Wrong username or password" in response.json()["errors"]["non_field_errors"][0]
 
 
@@ -69,7 +70,7 @@ def test_inactive_user_gets_no_token(author):
     author.is_active = False
     author.save()
 
-    assert obtain(author.username).status_code == 403
+    assert obtain(author.username).status_code == 401
 
 
 @pytest.mark.django_db
@@ -145,8 +146,9 @@ def test_token_requests_are_throttled_with_429(author):
 def test_lockout_after_too_many_failures_refuses_even_the_right_password(author, settings):
     settings.LOCKOUT_MAX_FAILURES = 3
     for _ in range(3):
-        assert obtain(author.username, "wrong").status_code == 403
+        assert obtain(author.username, "wrong").status_code == 401
 
+    # The lock is a refusal whatever the password: 403, not a wrong password's 401.
     response = obtain(author.username)
 
     assert response.status_code == 403
@@ -161,8 +163,8 @@ def test_failures_below_the_lockout_are_forgotten_by_the_lock_after_a_success(au
     obtain(author.username, "wrong")
 
     assert obtain(author.username).status_code == 200
-    assert obtain(author.username, "wrong").status_code == 403
-    assert obtain(author.username, "wrong").status_code == 403
+    assert obtain(author.username, "wrong").status_code == 401
+    assert obtain(author.username, "wrong").status_code == 401
     assert obtain(author.username).status_code == 200
     # The log of failures is kept (the admin reads it); only the lock forgets them.
     assert AuthFailure.objects.filter(username=author.username).count() == 4

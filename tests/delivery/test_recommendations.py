@@ -156,7 +156,7 @@ def test_slot_picks_the_highest_scoring_variant(author, engine_client, hcp):
         ({"market": "XX"}, "market"),
         ({"hcp": ""}, "hcp"),
         ({"hcp": "has spaces"}, "hcp"),
-        ({"exclude": ["a"]}, "exclude"),
+        ({"exclude": ["a"]}, "exclude.0"),  # nested fields are dotted
     ],
 )
 def test_bad_input_answers_400_naming_the_field(author, engine_client, hcp, body, field):

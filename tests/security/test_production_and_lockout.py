@@ -99,7 +99,7 @@ def test_token_endpoint_locks_out_after_repeated_failures(author, settings):
         response = client.post(
             "/api/v1/auth/token", {"username": author.username, "password": "no"}, format="json"
         )
-        assert response.status_code == 403 and "Wrong" in response.json()["detail"]
+        assert response.status_code == 401 and "Wrong" in response.json()["detail"]
     response = client.post(
         "/api/v1/auth/token", {"username": author.username, "password": PASSWORD}, format="json"
     )
