@@ -4,7 +4,8 @@ openapi-typescript turns the live server's ``/api/schema/`` into
 ``schema.d.ts``; ``tests/clients/ts/journey.ts`` drives the engine's and the
 authors' journeys with openapi-fetch, typed by it, and ``tsc --noEmit`` must
 accept it. The journey also holds lines that must *not* compile (a string
-``k``, an unknown event type, an unknown path), so a schema typed too loosely
+``k``, an unknown event type, an unknown path), each marked ``@ts-expect-error``:
+tsc fails on a marker with no error under it, so a schema typed too loosely
 fails too. The npm packages are pinned in ``ts/package-lock.json`` and installed
 with ``npm ci`` into a cache outside the repository (``CONTENTAPP_NPM_CACHE``,
 default ``~/.cache/contentapp/ts-client``), once per lock file.
@@ -89,26 +90,3 @@ def test_the_journeys_type_check_against_the_generated_typescript_client(
     assert "recommendations_create: {" in text
 
     _run([*_tsc(node_packages), "--noEmit"], work)
-
-
-def test_tsc_refuses_a_journey_the_schema_does_not_allow(node_packages, schema_ts, tmp_path):
-    """The check has teeth: a field the schema does not have is a compile error."""
-    work = _workdir(tmp_path, node_packages, schema_ts)
-    (work / "journey.ts").write_text(
-        'import createClient from "openapi-fetch";\n'
-        'import type { paths } from "./schema";\n'
-        "const api = createClient<paths>({ baseUrl: 'http://127.0.0.1' });\n"
-        'void api.POST("/api/v1/recommendations", { body: { patient: "HCP-1" } });\n'
-    )
-
-    done = subprocess.run(
-        [*_tsc(node_packages), "--noEmit"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-    assert done.returncode != 0
-    assert "patient" in done.stdout
