@@ -644,7 +644,8 @@ EXAMPLE_CHANGES = {
 class ContentChangesView(APIView):
     """Approvals and tombstones since a cursor: how an engine keeps an exact local copy."""
 
-    permission_classes = [IsAuthenticated, CanReadContent]
+    permission_classes = [IsAuthenticated, TokenHasScope, CanReadContent]
+    required_scopes = {"GET": "content:read"}
     content_negotiation_class = FilterFriendlyNegotiation
 
     @extend_schema(
