@@ -29,7 +29,7 @@ from content_modules.errors import InvalidInput
 
 # Scope name -> what it opens (shown by the API and the admin).
 SCOPES: dict[str, str] = {
-    "content:read": "Read approved content (GET /content, /content/{module}).",
+    "content:read": "Read approved content (GET /content, /content/{module}, /content/changes).",
     "hcps:read": "Read HCP profiles and their learned affinity and engagement profile.",
     "hcps:write": "Create and update HCP profiles (PUT /hcps/{id}, POST /hcps/bulk).",
     "events:write": "Send engagement events (POST /events).",

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from content_modules.audit.actions import AuditAction
 from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, NotFound
 
@@ -82,7 +83,7 @@ def token_issue(
         )
         audit_record(
             actor=actor or user,
-            action="token.issued",
+            action=AuditAction.TOKEN_ISSUED,
             obj=token,
             data={
                 "name": token.name,
@@ -112,7 +113,7 @@ def token_revoke(*, actor, token_id: int, any_owner: bool = False) -> None:
             raise NotFound("No such token.", field="id")
         audit_record(
             actor=actor,
-            action="token.revoked",
+            action=AuditAction.TOKEN_REVOKED,
             obj=token,
             data={"name": token.name, "prefix": token.prefix, "owner": token.user_id},
         )

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils.timezone import now
 
 from content_modules.accounts.roles import Role, has_role
+from content_modules.audit.actions import AuditAction
 from content_modules.errors import (
     Conflict,
     InvalidInput,
@@ -159,7 +160,7 @@ def affinity_training_record(*, actor, evaluate: bool = True) -> str:
         task_id = str(req.pk)
         audit_record(
             actor=actor,
-            action="affinity.training_requested",
+            action=AuditAction.AFFINITY_TRAINING_REQUESTED,
             object_type="affinity.affinitymodel",
             object_id=task_id,
             data={"task_id": task_id, "evaluate": evaluate},
@@ -176,7 +177,7 @@ def affinity_training_dispatch(*, actor, task_id: str, evaluate: bool = True) ->
             TrainingRequest.objects.filter(pk=task_id).update(queued_at=None)
             audit_record(
                 actor=actor,
-                action="affinity.training_deferred",
+                action=AuditAction.AFFINITY_TRAINING_DEFERRED,
                 object_type="affinity.affinitymodel",
                 object_id=task_id,
                 data={"task_id": task_id, "reason": "the task queue did not answer"},

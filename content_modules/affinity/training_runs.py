@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from content_modules.audit.actions import AuditAction
 from content_modules.errors import Conflict, InvalidInput, NotFound
 
 from .learning import gate
@@ -92,7 +93,7 @@ def _activate(*, actor, model: AffinityModel, audit_data: dict) -> list[Affinity
     AffinityModel.objects.filter(pk=model.pk).update(is_active=True)
     audit_record(
         actor=actor,
-        action="affinity.model_activated",
+        action=AuditAction.AFFINITY_MODEL_ACTIVATED,
         obj=model,
         data={
             "model_version": model.model_version,
@@ -132,7 +133,7 @@ def affinity_model_activate(*, actor, model_id, reason: str = "") -> AffinityMod
             model.status, model.override_reason = ModelStatus.FORCED, reason[:500]
             audit_record(
                 actor=actor,
-                action="affinity.model_force_activated",
+                action=AuditAction.AFFINITY_MODEL_FORCE_ACTIVATED,
                 obj=model,
                 data={
                     "model_version": model.model_version,
@@ -217,7 +218,7 @@ def affinity_model_train(
         elif not decision.passed:
             audit_record(
                 actor=actor,
-                action="affinity.model_rejected",
+                action=AuditAction.AFFINITY_MODEL_REJECTED,
                 obj=stored,
                 data={
                     "model_version": stored.model_version,

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from .actions import AuditAction
+
 
 class AuditEntry(models.Model):
     """One state change, decision, signature, edit or withdrawal.
@@ -21,7 +23,7 @@ class AuditEntry(models.Model):
         related_name="audit_entries",
     )
     actor_name = models.CharField(max_length=300, blank=True)
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64, db_index=True, choices=AuditAction.choices)
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)
     module_id = models.BigIntegerField(null=True, blank=True, db_index=True)

@@ -29,11 +29,12 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from .actions import AuditAction
 from .models import AuditChainHead, AuditEntry
 
 GENESIS_HASH = "0" * 64
 # The entry migration 0003 appended after the entries that were written unkeyed.
-CHAIN_KEYED_ACTION = "audit.chain_keyed"
+CHAIN_KEYED_ACTION = AuditAction.AUDIT_CHAIN_KEYED
 
 
 def _canonical(value: Any) -> Any:
@@ -135,7 +136,7 @@ def _actor_name(actor) -> str:
 def audit_record(
     *,
     actor,
-    action: str,
+    action: AuditAction,
     obj: Any = None,
     object_type: str | None = None,
     object_id: Any = None,
@@ -146,8 +147,12 @@ def audit_record(
     """Append one entry to the chain inside the caller's transaction.
 
     The chain head row is locked, so concurrent writers queue and each links
-    to the entry written just before it: the chain cannot fork.
+    to the entry written just before it: the chain cannot fork. ``action`` must
+    be an ``AuditAction`` (its value is what is stored and hashed).
     """
+    if action not in AuditAction.values:
+        raise ValueError(f"Unknown audit action {action!r}: add it to AuditAction first.")
+    action = AuditAction(action)
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id if object_id is not None else obj.pk

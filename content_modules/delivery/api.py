@@ -24,12 +24,13 @@ from rest_framework.views import APIView
 
 from content_modules.accounts.scopes import ANY_TOKEN, TokenHasScope
 from content_modules.affinity.models import EventType
+from content_modules.errors import InvalidInput
 from content_modules.library.api import FilterFriendlyNegotiation
 from contentapp.api import ErrorSerializer as ErrorsSerializer
 from contentapp.api import Pagination
 from contentapp.parsers import SizeLimitedJSONParser
 
-from . import idempotency, services
+from . import changes, idempotency, services
 from .catalogue import Candidate
 
 _ERRORS = {
@@ -583,6 +584,138 @@ class ContentDetailView(APIView):
     def get(self, request: Request, module: int) -> Response:
         candidate = services.content_get(actor=request.user, module_id=module)
         return Response(content_as_dict(candidate, _base_url(request)))
+
+
+class ContentChangeSerializer(serializers.Serializer):
+    type = serializers.CharField(
+        help_text="'approved' (store the content under the module), or a tombstone: "
+        "'withdrawn', 'expired', 'superseded', 'deleted' (drop the module's entry if it "
+        "holds this version_id)."
+    )
+    module = serializers.IntegerField()
+    version = serializers.IntegerField(help_text="The version number.")
+    version_id = serializers.IntegerField()
+    changed_at = serializers.DateTimeField()
+    approved_at = serializers.DateTimeField(allow_null=True, help_text="Approvals only.")
+    approval_expires_on = serializers.DateField(
+        allow_null=True, help_text="Approvals only: stop serving it after this date."
+    )
+    content = ContentObjectSerializer(allow_null=True, help_text="Approvals only.")
+
+
+class ContentChangesSerializer(serializers.Serializer):
+    changes = ContentChangeSerializer(many=True)
+    cursor = serializers.CharField(
+        help_text="Pass as changed_since next time (store it with the local copy)."
+    )
+    has_more = serializers.BooleanField(help_text="More changes wait: ask again at once.")
+    next = serializers.CharField(allow_null=True, help_text="The next page's URL, if has_more.")
+
+
+EXAMPLE_CHANGES = {
+    "changes": [
+        {
+            "type": "approved",
+            "module": 42,
+            "version": 3,
+            "version_id": 118,
+            "changed_at": "2026-11-22T10:00:00Z",
+            "approved_at": "2026-11-22T10:00:00Z",
+            "approval_expires_on": "2027-06-30",
+            "content": EXAMPLE_APPROVED["content"],
+        },
+        {
+            "type": "withdrawn",
+            "module": 17,
+            "version": 2,
+            "version_id": 61,
+            "changed_at": "2026-11-22T11:30:00Z",
+            "approved_at": None,
+            "approval_expires_on": None,
+            "content": None,
+        },
+    ],
+    "cursor": "311",
+    "has_more": False,
+    "next": None,
+}
+
+
+class ContentChangesView(APIView):
+    """Approvals and tombstones since a cursor: how an engine keeps an exact local copy."""
+
+    permission_classes = [IsAuthenticated, TokenHasScope, CanReadContent]
+    required_scopes = {"GET": "content:read"}
+    content_negotiation_class = FilterFriendlyNegotiation
+
+    @extend_schema(
+        operation_id="content_changes_list",
+        summary="Changes of the approved content since a cursor (approvals and tombstones)",
+        description=(
+            "Replay from `changed_since=0`, then pass the `cursor` of each answer. Apply in "
+            "order: `approved` stores the content under its module; any other type drops the "
+            "module's entry if it holds that `version_id`. Also stop serving an entry past its "
+            "`approval_expires_on`. Every change is answered exactly once, in an order no "
+            "later commit can precede (README: Content sync)."
+        ),
+        examples=[OpenApiExample("Two changes", value=EXAMPLE_CHANGES, response_only=True)],
+        parameters=[
+            OpenApiParameter(
+                "changed_since",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                required=True,
+                description="0 for the start, else the cursor of the last answer.",
+            ),
+            OpenApiParameter(
+                "limit",
+                OpenApiTypes.INT,
+                OpenApiParameter.QUERY,
+                description=f"Changes per page (default {changes.DEFAULT_LIMIT}, "
+                f"at most {changes.MAX_LIMIT}).",
+            ),
+        ],
+        responses={
+            200: ContentChangesSerializer,
+            400: OpenApiResponse(ErrorsSerializer, description="Malformed cursor or limit."),
+            **_ERRORS,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        raw_limit = request.query_params.get("limit", str(changes.DEFAULT_LIMIT))
+        if not (raw_limit.isascii() and raw_limit.isdigit()) or len(raw_limit) > 6:
+            raise InvalidInput(f"Between 1 and {changes.MAX_LIMIT}.", field="limit")
+        page = services.content_changes(
+            actor=request.user,
+            cursor=request.query_params.get("changed_since"),
+            limit=int(raw_limit),
+        )
+        base = _base_url(request)
+        next_url = None
+        if page.has_more:
+            query = request.query_params.copy()
+            query["changed_since"] = page.cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        return Response(
+            {
+                "changes": [
+                    {
+                        "type": c.kind,
+                        "module": c.module_id,
+                        "version": c.number,
+                        "version_id": c.version_id,
+                        "changed_at": c.changed_at,
+                        "approved_at": c.candidate.approved_at if c.candidate else None,
+                        "approval_expires_on": c.candidate.expires_on if c.candidate else None,
+                        "content": c.candidate.content_for(base) if c.candidate else None,
+                    }
+                    for c in page.changes
+                ],
+                "cursor": page.cursor,
+                "has_more": page.has_more,
+                "next": next_url,
+            }
+        )
 
 
 class PingView(APIView):

@@ -12,6 +12,7 @@ urlpatterns = [
         name="api-recommendation-detail",
     ),
     path("content", api.ContentListView.as_view(), name="api-content-list"),
+    path("content/changes", api.ContentChangesView.as_view(), name="api-content-changes"),
     path("content/<int:module>", api.ContentDetailView.as_view(), name="api-content-detail"),
     path("ping", api.PingView.as_view(), name="api-ping"),
 ]

@@ -150,3 +150,28 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} key {self.key[:16]} of user {self.user_id}"
+
+
+class ContentChange(models.Model):
+    """One change of the approved set, for engines that keep a local copy (``changes.py``).
+
+    Written only by a database trigger on ``library_moduleversion`` (migration
+    0007) in the transaction that approves, supersedes, withdraws, expires or
+    deletes a version, whichever code path does it, so a change is visible
+    exactly when the state it describes is. On PostgreSQL the trigger takes a
+    transaction-level lock before it draws the id, so ids are drawn in commit
+    order and the id is a cursor no later commit can fall behind.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(
+        max_length=16,
+        help_text="'approved', or the status the version left approval for.",
+    )
+    module_id = models.BigIntegerField()
+    version_id = models.BigIntegerField()
+    number = models.PositiveIntegerField()
+    changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"change {self.pk}: version {self.version_id} {self.kind}"

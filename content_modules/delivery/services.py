@@ -33,7 +33,7 @@ from content_modules.library.models import Brand, Channel, Market, Module, Tag, 
 from contentapp.db import run_prepared
 
 from . import catalogue as catalogue_mod
-from . import log
+from . import changes, log
 from .catalogue import Candidate, Catalogue
 from .models import DeliveryGeneration, Recommendation
 from .policy import Pick, choose, policy_name
@@ -538,3 +538,9 @@ def content_get(*, actor, module_id: int) -> Candidate:
     if candidate is None:
         raise NotFound("This module has no version approved now.", field="module")
     return candidate
+
+
+def content_changes(*, actor, cursor: str | None, limit: int) -> changes.ChangePage:
+    """Approvals and tombstones after ``cursor`` (``changes.py``: how an engine uses them)."""
+    _require(can_read_content(actor), "Your role may not read approved content.")
+    return changes.changes_since(cursor, limit)

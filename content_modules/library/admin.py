@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from content_modules.accounts.roles import ReviewRole, is_admin
+from content_modules.audit.actions import AuditAction
 from content_modules.audit.services import audit_record
 from content_modules.errors import DomainError
 
@@ -62,7 +63,7 @@ class AuditedModelAdmin(admin.ModelAdmin):
     def _audit(self, request, action: str, obj, data: dict[str, Any]) -> None:
         audit_record(
             actor=request.user,
-            action=f"admin.{action}",
+            action=AuditAction(f"admin.{action}"),
             obj=obj,
             data={"model": obj._meta.label_lower, "repr": str(obj)[:200], **data},
         )

@@ -21,6 +21,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image, ImageFile, ImageOps
 
+from content_modules.audit.actions import AuditAction
 from content_modules.audit.services import audit_record
 from content_modules.errors import InvalidInput, PayloadTooLarge, PermissionDenied
 
@@ -365,7 +366,7 @@ def store_image_asset(*, actor, processed: ProcessedImage) -> ImageAsset:
     )
     audit_record(
         actor=actor,
-        action="image.uploaded",
+        action=AuditAction.IMAGE_UPLOADED,
         obj=asset,
         data={
             "sha256": processed.sha256,

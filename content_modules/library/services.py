@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from content_modules import bounds
 from content_modules.accounts.roles import Role, has_role, is_admin
+from content_modules.audit.actions import AuditAction
 from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, PermissionDenied
 
@@ -171,7 +172,7 @@ def module_create(
     _finish_version(version)
     audit_record(
         actor=actor,
-        action="module.created",
+        action=AuditAction.MODULE_CREATED,
         obj=version,
         module_id=module.pk,
         version_id=version.pk,
@@ -215,7 +216,7 @@ def module_edit(*, actor, module: Module, changes: dict[str, Any]) -> ModuleVers
         diff = {k: {"old": before[k], "new": after[k]} for k in after if before.get(k) != after[k]}
         audit_record(
             actor=actor,
-            action="version.edited",
+            action=AuditAction.VERSION_EDITED,
             obj=version,
             module_id=module.pk,
             version_id=version.pk,
@@ -249,7 +250,7 @@ def _next_version(
     diff = {k: {"old": before[k], "new": after[k]} for k in after if before.get(k) != after[k]}
     audit_record(
         actor=actor,
-        action="version.created",
+        action=AuditAction.VERSION_CREATED,
         obj=version,
         module_id=module.pk,
         version_id=version.pk,
@@ -284,7 +285,7 @@ def reference_create(*, actor, citation: str, url: str = "", pdf=None) -> Refere
     reference.save()
     audit_record(
         actor=actor,
-        action="reference.created",
+        action=AuditAction.REFERENCE_CREATED,
         obj=reference,
         data={
             "citation": reference.citation,
@@ -306,5 +307,7 @@ def tag_create(*, actor, kind: str, slug: str, label: str) -> Tag:
     if Tag.objects.filter(kind=kind, slug=slug).exists():
         raise Conflict(f"'{slug}' already exists in {kind}.", field="slug")
     tag = Tag.objects.create(kind=kind, slug=slug, label=label)
-    audit_record(actor=actor, action="tag.created", obj=tag, data={"kind": kind, "slug": slug})
+    audit_record(
+        actor=actor, action=AuditAction.TAG_CREATED, obj=tag, data={"kind": kind, "slug": slug}
+    )
     return tag

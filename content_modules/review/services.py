@@ -27,6 +27,7 @@ from content_modules.accounts.roles import (
     is_admin,
 )
 from content_modules.accounts.services import SignatureRefused, verify_password_for_signature
+from content_modules.audit.actions import AuditAction
 from content_modules.audit.models import AuditEntry
 from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, PermissionDenied
@@ -127,7 +128,7 @@ def _transition(*, actor, version: ModuleVersion, to: str, now: datetime, **data
     version.save(update_fields=fields)
     audit_record(
         actor=actor,
-        action=f"version.{to}",
+        action=AuditAction(f"version.{to}"),
         obj=version,
         module_id=version.module_id,
         version_id=version.pk,
@@ -184,7 +185,7 @@ def version_submit(*, actor, module: Module) -> Review:
     )
     audit_record(
         actor=actor,
-        action="version.submitted",
+        action=AuditAction.VERSION_SUBMITTED,
         obj=version,
         module_id=module.pk,
         version_id=version.pk,
@@ -229,7 +230,7 @@ def _signature_failed(*, actor, exc: SignatureRefused, intent: str, version, tas
     with transaction.atomic():
         audit_record(
             actor=actor,
-            action="signature.failed",
+            action=AuditAction.SIGNATURE_FAILED,
             obj=task if task is not None else version,
             module_id=version.module_id if version is not None else None,
             version_id=version.pk if version is not None else None,
@@ -243,7 +244,7 @@ def _signature_failed(*, actor, exc: SignatureRefused, intent: str, version, tas
             },
         )
         recent = AuditEntry.objects.filter(
-            action="signature.failed", actor=actor, occurred_at__gte=since
+            action=AuditAction.SIGNATURE_FAILED, actor=actor, occurred_at__gte=since
         ).count()
     every = settings.SIGNATURE_FAILURE_ALERT_AFTER
     if every > 0 and recent % every == 0:
@@ -370,7 +371,7 @@ def _decide_locked(
     task.save(update_fields=["status", "decided_by", "decided_at", "comment"])
     audit_record(
         actor=actor,
-        action="signature.applied",
+        action=AuditAction.SIGNATURE_APPLIED,
         obj=signature,
         module_id=module.pk,
         version_id=version.pk,
@@ -385,7 +386,7 @@ def _decide_locked(
     )
     audit_record(
         actor=actor,
-        action="task.decided",
+        action=AuditAction.TASK_DECIDED,
         obj=task,
         module_id=module.pk,
         version_id=version.pk,
@@ -436,7 +437,7 @@ def _record_reference_checks(*, actor, task: ReviewTask, version: ModuleVersion,
         )
         audit_record(
             actor=actor,
-            action="reference.checked",
+            action=AuditAction.REFERENCE_CHECKED,
             obj=check,
             module_id=version.module_id,
             version_id=version.pk,
@@ -460,7 +461,7 @@ def _complete_if_approved(*, actor, review: Review, version: ModuleVersion, now)
         )
         audit_record(
             actor=None,
-            action="task.added",
+            action=AuditAction.TASK_ADDED,
             object_type="review.reviewtask",
             object_id=review.pk,
             module_id=version.module_id,
@@ -490,7 +491,7 @@ def _complete_if_approved(*, actor, review: Review, version: ModuleVersion, now)
             t.save(update_fields=["status", "decided_by", "decided_at"])
             audit_record(
                 actor=None,
-                action="task.reopened",
+                action=AuditAction.TASK_REOPENED,
                 obj=t,
                 module_id=version.module_id,
                 version_id=version.pk,
@@ -551,7 +552,7 @@ def _close_review(
         cancelled.append(other)
         audit_record(
             actor=actor,
-            action="task.cancelled",
+            action=AuditAction.TASK_CANCELLED,
             obj=other,
             module_id=version.module_id,
             version_id=version.pk,
@@ -612,7 +613,7 @@ def reference_check_mark(*, actor, task: ReviewTask, reference: Reference) -> Re
     )
     audit_record(
         actor=actor,
-        action="reference.checked",
+        action=AuditAction.REFERENCE_CHECKED,
         obj=check,
         module_id=task.version.module_id,
         version_id=task.version_id,
@@ -650,7 +651,7 @@ def task_reassign(*, actor, task: ReviewTask, assignee) -> ReviewTask:
     task.save(update_fields=["assignee"])
     audit_record(
         actor=actor,
-        action="task.reassigned",
+        action=AuditAction.TASK_REASSIGNED,
         obj=task,
         module_id=module.pk,
         version_id=version.pk,
@@ -709,7 +710,7 @@ def module_withdraw(
         )
         audit_record(
             actor=actor,
-            action="signature.applied",
+            action=AuditAction.SIGNATURE_APPLIED,
             obj=signature,
             module_id=module.pk,
             version_id=version.pk,
@@ -797,7 +798,7 @@ def annotation_create(
     )
     audit_record(
         actor=actor,
-        action="annotation.created",
+        action=AuditAction.ANNOTATION_CREATED,
         obj=annotation,
         module_id=version.module_id,
         version_id=version.pk,
@@ -840,7 +841,7 @@ def annotation_resolve(*, actor, annotation: Annotation) -> Annotation:
     annotation.save(update_fields=["resolved", "resolved_by", "resolved_at"])
     audit_record(
         actor=actor,
-        action="annotation.resolved",
+        action=AuditAction.ANNOTATION_RESOLVED,
         obj=annotation,
         module_id=module.pk,
         version_id=annotation.version_id,
@@ -914,7 +915,7 @@ def _carry_annotations(*, actor, version: ModuleVersion) -> None:
     if carried or outdated:
         audit_record(
             actor=actor,
-            action="annotations.carried_over",
+            action=AuditAction.ANNOTATIONS_CARRIED_OVER,
             obj=version,
             module_id=version.module_id,
             version_id=version.pk,
@@ -973,7 +974,7 @@ def versions_expire(*, today: date | None = None) -> dict[str, int]:
                 continue
             audit_record(
                 actor=None,
-                action="version.expiry_notice_sent",
+                action=AuditAction.VERSION_EXPIRY_NOTICE_SENT,
                 obj=version,
                 module_id=module.pk,
                 version_id=version.pk,
@@ -1019,7 +1020,7 @@ def tasks_remind_overdue(*, now: datetime | None = None) -> int:
                 ]
             audit_record(
                 actor=None,
-                action="task.reminded",
+                action=AuditAction.TASK_REMINDED,
                 obj=task,
                 module_id=task.version.module_id,
                 version_id=task.version_id,

@@ -57,12 +57,14 @@ def test_a_content_read_token_lists_content_and_is_refused_events_and_recommenda
 
     listed = reader.get("/api/v1/content")
     one = reader.get(f"/api/v1/content/{approved.pk}")
+    changes = reader.get("/api/v1/content/changes", {"changed_since": "0"})
     events = reader.post("/api/v1/events", {"events": [EVENT]}, format="json")
     recommended = reader.post("/api/v1/recommendations", {"hcp": "HCP-SCOPE-1"}, format="json")
 
     assert listed.status_code == 200
     assert [row["module"] for row in listed.json()["results"]] == [approved.pk]
     assert one.status_code == 200
+    assert changes.status_code == 200
     assert events.status_code == 403
     assert "events:write" in events.json()["detail"]
     assert recommended.status_code == 403
