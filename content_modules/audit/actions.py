@@ -35,6 +35,7 @@ class AuditAction(models.TextChoices):
     TASK_REASSIGNED = "task.reassigned", "Review task reassigned"
     TASK_REMINDED = "task.reminded", "Review task reminder sent"
     TASK_REOPENED = "task.reopened", "Review task reopened"
+    REVIEW_RECALLED = "review.recalled", "Review round recalled"
     REFERENCE_CHECKED = "reference.checked", "Reference checked"
     SIGNATURE_APPLIED = "signature.applied", "Signature applied"
     SIGNATURE_FAILED = "signature.failed", "Signature failed"

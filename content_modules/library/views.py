@@ -156,6 +156,11 @@ def _version_context(version: ModuleVersion) -> dict[str, Any]:
 @library_page
 def module_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A module's newest version as the HCP sees it, its approval state, variants and history."""
+    return render(request, "library/module_detail.html", module_detail_context(request, pk))
+
+
+def module_detail_context(request: HttpRequest, pk: int) -> dict[str, Any]:
+    """What the module page shows; the review app re-renders it with a form's errors."""
     module = _module_or_404(pk)
     if module.latest_id is None:
         raise Http404("This module has no version.")
@@ -172,7 +177,7 @@ def module_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("brand", "market", "latest", "latest__tonality", "latest__format")
         .order_by("id")
     )
-    context = {
+    return {
         "nav": "library",
         "module": module,
         **_version_context(version),
@@ -185,7 +190,6 @@ def module_detail(request: HttpRequest, pk: int) -> HttpResponse:
             REVIEW_PANEL_TEMPLATE if _template_exists(REVIEW_PANEL_TEMPLATE) else None
         ),
     }
-    return render(request, "library/module_detail.html", context)
 
 
 @require_safe

@@ -8,6 +8,7 @@ in those actions.
 
 from __future__ import annotations
 
+from django.db.models import Prefetch
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -33,13 +34,15 @@ from content_modules.library.models import Module, ModuleVersion
 from content_modules.library.serializers import ErrorSerializer, ModuleVersionSerializer
 
 from . import exports, queries, services
-from .models import Annotation, ReviewTask, TaskStatus
+from .models import Annotation, Review, ReviewTask, TaskStatus
 from .serializers import (
     AnnotationSerializer,
     AnnotationWriteSerializer,
     DecisionResultSerializer,
     DecisionSerializer,
     ReassignSerializer,
+    RecallSerializer,
+    ReviewRoundSerializer,
     ReviewTaskDetailSerializer,
     ReviewTaskSerializer,
     SignatureSerializer,
@@ -129,6 +132,38 @@ class ModuleWithdrawView(APIView):
             request=request,
         )
         return Response(SignatureSerializer(signature).data)
+
+
+class ModuleRecallView(APIView):
+    """``POST`` closes the module's open review round before every role decided.
+
+    The module's authors and admins may recall, with a reason (audited). The
+    open tasks are cancelled; the version returns to its authors as rejected
+    when a role already rejected it, otherwise as changes requested.
+    """
+
+    permission_classes = [IsAuthenticated, CanSeeLibrary]
+
+    @extend_schema(
+        parameters=[_id("Module id")],
+        request=RecallSerializer,
+        responses={200: ReviewRoundSerializer, **_errors(400, 403, 404, 409)},
+    )
+    def post(self, request, id: int):
+        module = get_object_or_404(Module, pk=id)
+        data = RecallSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = services.review_recall(
+            actor=request.user, module=module, reason=data.validated_data.get("reason", "")
+        )
+        review = (
+            Review.objects.select_related("version", "closed_by")
+            .prefetch_related(
+                Prefetch("tasks", queryset=ReviewTask.objects.with_context().order_by("role"))
+            )
+            .get(pk=review.pk)
+        )
+        return Response(ReviewRoundSerializer(review).data)
 
 
 # --- tasks ---------------------------------------------------------------------------------

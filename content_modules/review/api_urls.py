@@ -7,6 +7,7 @@ from . import api
 urlpatterns = [
     path("modules/<int:id>/submit", api.ModuleSubmitView.as_view(), name="api-module-submit"),
     path("modules/<int:id>/withdraw", api.ModuleWithdrawView.as_view(), name="api-module-withdraw"),
+    path("modules/<int:id>/recall", api.ModuleRecallView.as_view(), name="api-module-recall"),
     path(
         "modules/<int:id>/annotations",
         api.ModuleAnnotationsView.as_view(),

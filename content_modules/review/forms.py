@@ -44,18 +44,26 @@ class DecisionForm(forms.Form):
     reach the action, which records it as a failed signature attempt.
     """
 
+    # No initial choice: typing the password and pressing Enter must not approve.
     decision = forms.ChoiceField(
-        choices=Decision.choices, widget=forms.RadioSelect, initial=Decision.APPROVE
+        choices=Decision.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose a decision: approve, request changes or reject."},
     )
     comment = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Required when you request changes or reject: say what must change and why.",
     )
+    # render_value: a refusal for another field (no decision, no comment) keeps the typed
+    # password; the view clears it when the password itself was refused.
     password = forms.CharField(
         required=False,
         strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        widget=forms.PasswordInput(
+            attrs={"autocomplete": "current-password", "aria-describedby": "signature-statement"},
+            render_value=True,
+        ),
         label="Your password (electronic signature)",
     )
     checked_references = forms.MultipleChoiceField(
@@ -92,11 +100,24 @@ class AnnotationForm(forms.Form):
 class WithdrawForm(forms.Form):
     """Pull an approved module from delivery: a reason and an electronic signature."""
 
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Give the reason for the withdrawal."},
+    )
     password = forms.CharField(
         required=False,
         strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}, render_value=True),
+    )
+
+
+class RecallForm(forms.Form):
+    """An admin or author closes the open review round early, with a reason (audited)."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=5000,
+        error_messages={"required": "Give the reason for the recall."},
     )
 
 

@@ -18,6 +18,8 @@ class ReviewStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     CHANGES_REQUESTED = "changes_requested", "Changes requested"
     REJECTED = "rejected", "Rejected"
+    # Closed by an admin or an author before every role decided (closed_by, close_reason).
+    RECALLED = "recalled", "Recalled"
     CANCELLED = "cancelled", "Cancelled"
 
 
@@ -35,6 +37,11 @@ class Review(models.Model):
     )
     submitted_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Who recalled the round and why (blank unless recalled).
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    close_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-submitted_at"]

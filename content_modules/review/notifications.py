@@ -67,3 +67,26 @@ def send_on_commit(*, subject: str, body: str, recipients: Iterable) -> None:
 def version_label(version) -> str:
     """How an email names a version."""
     return f"'{version.title}' (module {version.module_id}, version {version.number})"
+
+
+def round_feedback(
+    *, version, review, tasks, verb: str, recalled_by: str = "", reason: str = ""
+) -> str:
+    """The email body that hands every role's decision and comments of a round to the authors."""
+    from .pages import round_feedback as feedback_of  # the page shows the same feedback
+
+    lines = [f"{verb}: {version_label(version)}, review round {review.round}."]
+    if recalled_by:
+        lines.append(f"Recalled by {recalled_by} before every role decided. Reason: {reason}")
+    lines.append("")
+    for item in feedback_of(review, tasks=tasks):
+        task = item["task"]
+        who = f" by {item['decided_by']}" if item["decided_by"] else ""
+        lines.append(f"{task.get_role_display()}: {task.get_status_display()}{who}")
+        if task.comment:
+            lines.append(f"  {task.comment}")
+        for a in item["annotations"]:
+            lines.append(f'  On "{a.quoted_text[:80]}" ({a.get_field_display()}): {a.text}')
+        lines.append("")
+    lines.append("Open the module page to read every comment and revise the module.")
+    return "\n".join(lines) + "\n"

@@ -12,7 +12,6 @@ from typing import Any
 from django.db.models import Prefetch
 
 from content_modules.accounts.roles import (
-    REVIEW_ROLE_GROUP,
     ReviewRole,
     can_see_unapproved,
     has_role,
@@ -21,8 +20,9 @@ from content_modules.accounts.roles import (
 )
 from content_modules.library.models import Module, ModuleVersion, Reference
 
-from .models import Annotation, Review, ReviewTask, Signature, TaskStatus
-from .services import WITHDRAW_ROLES
+from .models import Annotation, Review, ReviewStatus, ReviewTask, Signature, TaskStatus
+from .policy import decision_policy
+from .services import WITHDRAW_ROLES, may_recall
 
 # --- who may open which page ---------------------------------------------------------------
 
@@ -40,11 +40,6 @@ def may_see_history(user) -> bool:
 def may_withdraw(user) -> bool:
     """Whether the withdraw form is offered (the action checks again)."""
     return has_role(user, *WITHDRAW_ROLES)
-
-
-def holds_task_role(user, role: str) -> bool:
-    """True when the user is in the group of this task's review role."""
-    return has_role(user, REVIEW_ROLE_GROUP[ReviewRole(role)])
 
 
 # --- text anchoring ------------------------------------------------------------------------
@@ -266,14 +261,48 @@ SIGN_VERBS = {
 
 def signature_statement(version: ModuleVersion, role: str, decision: str = "approve") -> str:
     """The meaning a reviewer signs: the decision, the version and its content hash."""
-    verb = SIGN_VERBS.get(decision, "approve")
+    if decision not in SIGN_VERBS:
+        return "Choose a decision above; your signature states it, the version and its hash."
+    verb = SIGN_VERBS[decision]
     return (
         f"By signing I {verb} version {version.number} "
         f"(hash {version.content_hash[:12]}…) as {role} reviewer."
     )
 
 
-# --- the module page panel -----------------------------------------------------------------
+# --- the module page panel ----------------------------------------------------------------
+
+
+def _person(user) -> str:
+    return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+def round_feedback(review: Review, tasks: list[ReviewTask] | None = None) -> list[dict[str, Any]]:
+    """Every role's decision, comment and text comments of one round, in role order.
+
+    The open text comments on the version are grouped under the role of the
+    reviewer who wrote them in this round; comments by anyone else (an admin,
+    an earlier round's reviewer) come last under ``task`` None.
+    """
+    tasks = sorted(tasks if tasks is not None else review_tasks(review), key=lambda t: t.role)
+    threads = [a for a in annotation_threads(review.version) if not a.resolved]
+    role_of = {}
+    for t in tasks:
+        for person in (t.decided_by_id, t.assignee_id):
+            if person is not None:
+                role_of.setdefault(person, t.pk)
+    items = [
+        {
+            "task": t,
+            "decided_by": _person(t.decided_by) if t.decided_by_id else "",
+            "annotations": [a for a in threads if role_of.get(a.author_id) == t.pk],
+        }
+        for t in tasks
+    ]
+    others = [a for a in threads if a.author_id not in role_of]
+    if others:
+        items.append({"task": None, "decided_by": "", "annotations": others})
+    return items
 
 
 def module_panel(user, module: Module, version: ModuleVersion) -> dict[str, Any]:
@@ -283,7 +312,7 @@ def module_panel(user, module: Module, version: ModuleVersion) -> dict[str, Any]
 
     latest_review = (
         Review.objects.filter(version=version)
-        .select_related("submitted_by")
+        .select_related("submitted_by", "closed_by", "version__module")
         .order_by("-submitted_at", "-id")
         .first()
     )
@@ -293,13 +322,11 @@ def module_panel(user, module: Module, version: ModuleVersion) -> dict[str, Any]
         .select_related("version")
         .order_by("-signed_at", "-id")[:20]
     )
-    comments = [t for t in tasks if t.comment]
-    threads = [a for a in annotation_threads(version) if not a.resolved]
+    round_open = latest_review is not None and latest_review.status == ReviewStatus.OPEN
     my_task = None
     if version.status == VersionStatus.IN_REVIEW and may_review(user):
         my_task = next(
-            (t for t in tasks if t.status == TaskStatus.OPEN and holds_task_role(user, t.role)),
-            None,
+            (t for t in tasks if decision_policy.may_decide(user, t, version=version)), None
         )
     approved = ModuleVersion.objects.approved_now().filter(module=module).first()
     return {
@@ -307,11 +334,17 @@ def module_panel(user, module: Module, version: ModuleVersion) -> dict[str, Any]
         "version": version,
         "review": latest_review,
         "tasks": tasks,
-        "comments": comments,
-        "threads": threads,
+        "round_open": round_open,
+        "decided_count": sum(1 for t in tasks if t.status != TaskStatus.OPEN),
+        "waiting_for": [t.get_role_display().lower() for t in tasks if t.status == TaskStatus.OPEN],
+        # Feedback is handed over when the round closes, every role's at once.
+        "feedback": round_feedback(latest_review, tasks)
+        if latest_review and not round_open
+        else [],
         "signatures": signatures,
         "my_task": my_task,
         "can_submit": version.status == VersionStatus.DRAFT and can_edit_module(user, module),
+        "can_recall": round_open and may_recall(user, module),
         "required_roles": module.brand.required_review_roles(),
         "approved_version": approved,
         "can_withdraw": approved is not None and may_withdraw(user),

@@ -7,13 +7,14 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
-from content_modules.accounts.roles import ReviewRole, review_roles_of
+from content_modules.accounts.roles import ReviewRole
 from content_modules.library.models import Module, ModuleVersion
 
 from .models import TASK_DECIDED, Review, ReviewStatus, ReviewTask, Signature, TaskStatus
+from .policy import decision_policy
 
 
 def _truthy(value: Any) -> bool:
@@ -22,44 +23,17 @@ def _truthy(value: Any) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
-def actionable_tasks(user, queryset=None):
-    """Open tasks of the user's review roles that the user may decide.
-
-    Leaves out tasks assigned to someone else, versions the user wrote or
-    edited, and versions where the user already signed in another role
-    (segregation of duties), so the queue never offers what would be refused.
-    """
-    queryset = ReviewTask.objects.all() if queryset is None else queryset
-    roles = review_roles_of(user)
-    editors = ModuleVersion.editors.through.objects.filter(
-        moduleversion_id=OuterRef("version_id"), user_id=user.pk
-    )
-    signed_other_role = (
-        Signature.objects.filter(version_id=OuterRef("version_id"), signer=user, task__isnull=False)
-        .exclude(role=OuterRef("role"))
-        .values("pk")
-    )
-    return (
-        queryset.filter(status=TaskStatus.OPEN, role__in=roles)
-        .filter(Q(assignee__isnull=True) | Q(assignee=user))
-        .exclude(version__created_by=user)
-        .exclude(version__module__created_by=user)
-        .exclude(Exists(editors))
-        .exclude(Exists(signed_other_role))
-    )
-
-
 def review_queue(user, filters: dict | None = None, *, now: datetime | None = None):
     """Review tasks for a list or queue, overdue first, then by due date.
 
-    ``filters``: ``mine`` (open tasks of my roles I may act on), ``role``,
+    ``filters``: ``mine`` (the tasks I may decide, by ``decision_policy``), ``role``,
     ``status``, ``overdue``, ``module``, ``brand``, ``market``.
     """
     filters = filters or {}
     now = now or timezone.now()
     qs = ReviewTask.objects.with_context()
     if _truthy(filters.get("mine", False)):
-        qs = actionable_tasks(user, qs)
+        qs = decision_policy.decidable_tasks(user, qs)
     if filters.get("role"):
         qs = qs.filter(role=filters["role"])
     if filters.get("status"):
@@ -202,7 +176,7 @@ def review_record(version: ModuleVersion) -> dict[str, Any]:
     current_hash = version.compute_content_hash()
     reviews = (
         Review.objects.filter(version=version)
-        .select_related("submitted_by")
+        .select_related("submitted_by", "closed_by")
         .prefetch_related("tasks__decided_by", "tasks__assignee")
         .order_by("submitted_at", "id")
     )
@@ -231,6 +205,8 @@ def review_record(version: ModuleVersion) -> dict[str, Any]:
                 "submitted_by": review.submitted_by.get_username(),
                 "submitted_at": review.submitted_at,
                 "closed_at": review.closed_at,
+                "recalled_by": review.closed_by.get_username() if review.closed_by else None,
+                "recall_reason": review.close_reason,
                 "tasks": [
                     {
                         "id": task.pk,

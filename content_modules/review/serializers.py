@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from content_modules.accounts.roles import ReviewRole
 
-from .models import Annotation, AnnotationField, Decision, ReviewTask, Signature
+from .models import Annotation, AnnotationField, Decision, Review, ReviewTask, Signature
 
 
 class UTCDateTimeField(serializers.DateTimeField):
@@ -191,6 +191,50 @@ class WithdrawSerializer(serializers.Serializer):
     password = serializers.CharField(
         required=False, allow_blank=True, trim_whitespace=False, max_length=512
     )
+
+
+class RecallSerializer(serializers.Serializer):
+    """``{"reason"}``: why the open review round is closed before every role decided."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class ReviewRoundSerializer(serializers.ModelSerializer):
+    """One review round of a version: its outcome and every role's task."""
+
+    module = serializers.IntegerField(source="version.module_id", read_only=True)
+    version = serializers.IntegerField(source="version.number", read_only=True)
+    version_id = serializers.IntegerField(read_only=True)
+    version_status = serializers.CharField(source="version.status", read_only=True)
+    recalled_by = serializers.SlugRelatedField(
+        source="closed_by",
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username of who recalled the round; null unless it was recalled.",
+    )
+    recall_reason = serializers.CharField(
+        source="close_reason", read_only=True, help_text="Why it was recalled; blank otherwise."
+    )
+    tasks = ReviewTaskSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Review
+        fields = [
+            "id",
+            "round",
+            "status",
+            "module",
+            "version",
+            "version_id",
+            "version_status",
+            "submitted_at",
+            "closed_at",
+            "recalled_by",
+            "recall_reason",
+            "tasks",
+        ]
+        read_only_fields = fields
 
 
 class AnnotationSerializer(serializers.ModelSerializer):

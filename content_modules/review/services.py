@@ -19,7 +19,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from content_modules.accounts.roles import (
-    REVIEW_ROLE_GROUP,
     ReviewRole,
     Role,
     can_see_unapproved,
@@ -37,6 +36,7 @@ from content_modules.library.signals import announce_delivery_change
 
 from . import notifications
 from .models import (
+    TASK_DECIDED,
     Annotation,
     AnnotationField,
     Decision,
@@ -49,6 +49,9 @@ from .models import (
     SignatureMeaning,
     TaskStatus,
 )
+from .policy import RefusalCode, authors_of, decision_policy, holds_review_role
+
+__all__ = ["authors_of", "holds_review_role"]  # re-exported: callers check authorship here
 
 DECISION_OUTCOME = {
     Decision.APPROVE: (TaskStatus.APPROVED, SignatureMeaning.APPROVED),
@@ -79,30 +82,6 @@ def add_business_days(start: datetime, days: int) -> datetime:
 def printed_name(user) -> str:
     """The signer's name as the signature manifestation prints it."""
     return user.get_full_name().strip() or user.get_username()
-
-
-def authors_of(version: ModuleVersion) -> set[int]:
-    """User ids that wrote this version's content: its creator, editors and the module's creator.
-
-    The module's creator counts even on later versions they did not edit,
-    because the content carried over from their first draft is still theirs.
-    """
-    ids = {version.created_by_id, version.module.created_by_id}
-    ids.update(version.editors.values_list("pk", flat=True))
-    return ids
-
-
-def holds_review_role(user, role: str) -> bool:
-    """True when the user belongs to the group of this review role."""
-    return has_role(user, REVIEW_ROLE_GROUP[ReviewRole(role)])
-
-
-def _roles_signed_by(version: ModuleVersion, user) -> set[str]:
-    return set(
-        Signature.objects.filter(version=version, signer=user, task__isnull=False).values_list(
-            "role", flat=True
-        )
-    )
 
 
 def _lock_version(version_id: int) -> tuple[Module, ModuleVersion]:
@@ -316,23 +295,7 @@ def _decide_locked(
         ReviewTask.objects.select_for_update(of=("self",)).select_related("review").get(pk=task_id)
     )
 
-    if not holds_review_role(actor, task.role):
-        raise PermissionDenied(f"This is a {task.role} task; you do not hold that role.", "role")
-    if task.status != TaskStatus.OPEN:
-        raise Conflict(f"This task is already {task.status}.", field="status")
-    if task.assignee_id is not None and task.assignee_id != actor.pk:
-        raise PermissionDenied("This task is assigned to someone else.", field="assignee")
-    if actor.pk in authors_of(version):
-        raise PermissionDenied(
-            "You wrote or edited this version, so you may not review it.", field="non_field_errors"
-        )
-    other_roles = _roles_signed_by(version, actor) - {task.role}
-    if other_roles:
-        raise PermissionDenied(
-            f"You already signed this version as {', '.join(sorted(other_roles))}; "
-            "one person fills at most one review role.",
-            field="non_field_errors",
-        )
+    decision_policy.check(actor, task, version=version)
 
     now = timezone.now()
     _record_reference_checks(actor=actor, task=task, version=version, ids=checked_reference_ids)
@@ -398,17 +361,7 @@ def _decide_locked(
         },
     )
 
-    if decision == Decision.APPROVE:
-        _complete_if_approved(actor=actor, review=task.review, version=version, now=now)
-    else:
-        _close_review(
-            actor=actor,
-            review=task.review,
-            version=version,
-            decided=task,
-            outcome=task_status,
-            now=now,
-        )
+    _close_round_if_decided(actor=actor, review=task.review, version=version, now=now)
     return signature
 
 
@@ -445,19 +398,20 @@ def _record_reference_checks(*, actor, task: ReviewTask, version: ModuleVersion,
         )
 
 
-def _complete_if_approved(*, actor, review: Review, version: ModuleVersion, now) -> bool:
-    """Approve the version when every required role approved its current content hash."""
-    tasks = list(ReviewTask.objects.select_for_update().filter(review=review))
+def _add_newly_required_tasks(*, review: Review, version: ModuleVersion, tasks, now) -> bool:
+    """Open a task for every role the brand started requiring during the review."""
     required = set(version.module.brand.required_review_roles())
-    present = {t.role for t in tasks}
-    for role in sorted(required - present):
+    missing = sorted(required - {t.role for t in tasks})
+    for role in missing:
         # The brand's roles changed during the review: the new role must review too.
-        ReviewTask.objects.create(
-            review=review,
-            version=version,
-            role=role,
-            created_at=now,
-            due_at=add_business_days(now, settings.REVIEW_DUE_BUSINESS_DAYS),
+        tasks.append(
+            ReviewTask.objects.create(
+                review=review,
+                version=version,
+                role=role,
+                created_at=now,
+                due_at=add_business_days(now, settings.REVIEW_DUE_BUSINESS_DAYS),
+            )
         )
         audit_record(
             actor=None,
@@ -468,9 +422,48 @@ def _complete_if_approved(*, actor, review: Review, version: ModuleVersion, now)
             version_id=version.pk,
             data={"review": review.pk, "role": role, "reason": "role newly required by brand"},
         )
-    if required - present or any(t.status != TaskStatus.APPROVED for t in tasks):
-        return False
+    return bool(missing)
 
+
+def round_outcome(statuses) -> str:
+    """A round's outcome from its tasks' decisions (DESIGN.md, lifecycle).
+
+    Rejected when any role rejects, approved when every role approves,
+    otherwise changes requested.
+    """
+    statuses = set(statuses)
+    if TaskStatus.REJECTED in statuses:
+        return ReviewStatus.REJECTED
+    if statuses and statuses <= {TaskStatus.APPROVED}:
+        return ReviewStatus.APPROVED
+    return ReviewStatus.CHANGES_REQUESTED
+
+
+def _close_round_if_decided(*, actor, review: Review, version: ModuleVersion, now) -> str | None:
+    """Close the round once every required role has decided; return its outcome, or None.
+
+    Every role finishes its round: a request for changes or a rejection no
+    longer cancels the other roles' tasks, so the author gets every role's
+    feedback on the round together.
+    """
+    tasks = list(ReviewTask.objects.select_for_update().filter(review=review).order_by("role"))
+    if _add_newly_required_tasks(review=review, version=version, tasks=tasks, now=now):
+        return None
+    if any(t.status == TaskStatus.OPEN for t in tasks):
+        return None
+    outcome = round_outcome(t.status for t in tasks)
+    if outcome == ReviewStatus.APPROVED:
+        return (
+            outcome
+            if _approve(actor=actor, review=review, version=version, tasks=tasks, now=now)
+            else None
+        )
+    _close_round(actor=actor, review=review, version=version, tasks=tasks, outcome=outcome, now=now)
+    return outcome
+
+
+def _approve(*, actor, review: Review, version: ModuleVersion, tasks, now) -> bool:
+    """Approve the version when every role's approval was signed on its current content hash."""
     current_hash = version.compute_content_hash()
     latest_approval: dict[int, Signature] = {}
     for sig in Signature.objects.filter(task__in=tasks, meaning=SignatureMeaning.APPROVED):
@@ -538,56 +531,155 @@ def _complete_if_approved(*, actor, review: Review, version: ModuleVersion, now)
     return True
 
 
-def _close_review(
-    *, actor, review: Review, version: ModuleVersion, decided: ReviewTask, outcome: str, now
+OUTCOME_VERSION_STATUS = {
+    ReviewStatus.CHANGES_REQUESTED: VersionStatus.CHANGES_REQUESTED,
+    ReviewStatus.REJECTED: VersionStatus.REJECTED,
+}
+OUTCOME_VERB = {
+    ReviewStatus.CHANGES_REQUESTED: "Changes requested",
+    ReviewStatus.REJECTED: "Rejected",
+}
+
+
+def _close_round(
+    *,
+    actor,
+    review: Review,
+    version: ModuleVersion,
+    tasks,
+    outcome: str,
+    now,
+    recall_reason: str = "",
+    cancelled=(),
 ) -> None:
-    """End a review after a request for changes or a rejection; cancel the other tasks."""
-    cancelled = []
-    for other in ReviewTask.objects.select_for_update().filter(
-        review=review, status=TaskStatus.OPEN
-    ):
-        other.status = TaskStatus.CANCELLED
-        other.decided_at = now
-        other.save(update_fields=["status", "decided_at"])
-        cancelled.append(other)
-        audit_record(
-            actor=actor,
-            action=AuditAction.TASK_CANCELLED,
-            obj=other,
-            module_id=version.module_id,
-            version_id=version.pk,
-            data={**_task_data(other), "because": outcome, "decided_task": decided.pk},
-        )
-    version_status = (
-        VersionStatus.CHANGES_REQUESTED
-        if outcome == TaskStatus.CHANGES_REQUESTED
-        else VersionStatus.REJECTED
-    )
-    review.status = (
-        ReviewStatus.CHANGES_REQUESTED
-        if outcome == TaskStatus.CHANGES_REQUESTED
-        else ReviewStatus.REJECTED
-    )
+    """End a round that did not approve: the version goes back to its authors with every
+    role's decision and comments in one notification."""
+    review.status = ReviewStatus.RECALLED if recall_reason else outcome
     review.closed_at = now
-    review.save(update_fields=["status", "closed_at"])
+    fields = ["status", "closed_at"]
+    if recall_reason:
+        review.closed_by = actor
+        review.close_reason = recall_reason
+        fields += ["closed_by", "close_reason"]
+    review.save(update_fields=fields)
+    to = OUTCOME_VERSION_STATUS[outcome]
+    decided = [t for t in tasks if t.status in TASK_DECIDED]
     _transition(
         actor=actor,
         version=version,
-        to=version_status,
+        to=to,
         now=now,
         review=review.pk,
-        by_role=decided.role,
-        comment=decided.comment,
-        cancelled_tasks=[t.pk for t in cancelled],
+        round=review.round,
+        decisions={t.role: t.status for t in decided},
+        comments={t.role: t.comment for t in decided if t.comment},
+        **({"recalled": True, "reason": recall_reason} if recall_reason else {}),
+        **({"cancelled_tasks": [t.pk for t in cancelled]} if cancelled else {}),
     )
-    verb = "Changes requested" if version_status == VersionStatus.CHANGES_REQUESTED else "Rejected"
     notifications.send_on_commit(
-        subject=f"{verb}: {notifications.version_label(version)}",
-        body=(
-            f"{verb} by the {decided.role} reviewer ({printed_name(actor)}):\n\n{decided.comment}\n"
+        subject=f"{OUTCOME_VERB[outcome]}: {notifications.version_label(version)}",
+        body=notifications.round_feedback(
+            version=version,
+            review=review,
+            tasks=tasks,
+            verb=OUTCOME_VERB[outcome],
+            recalled_by=printed_name(actor) if recall_reason else "",
+            reason=recall_reason,
         ),
         recipients=notifications.owners_of(version),
     )
+
+
+# --- recall --------------------------------------------------------------------------------
+
+
+def may_recall(user, module: Module) -> bool:
+    """Admins and the module's authors may recall its open review."""
+    return is_admin(user) or can_edit_module(user, module)
+
+
+@transaction.atomic
+def review_recall(*, actor, module: Module, reason: str) -> Review:
+    """Close the module's open review round before every role decided, with a reason.
+
+    The open tasks are cancelled; the version goes back to its authors as
+    rejected when a role already rejected it, otherwise as changes requested,
+    with the decisions and comments given so far.
+    """
+    if not may_recall(actor, module):
+        raise PermissionDenied("Only the module's authors or an admin may recall its review.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Give the reason for the recall.", field="reason")
+    version_id = (
+        Review.objects.filter(version__module=module, status=ReviewStatus.OPEN)
+        .values_list("version_id", flat=True)
+        .first()
+    )
+    if version_id is None:
+        raise Conflict("This module has no review in progress to recall.", field="status")
+    module, version = _lock_version(version_id)
+    review = (
+        Review.objects.select_for_update().filter(version=version, status=ReviewStatus.OPEN).first()
+    )
+    if review is None or version.status != VersionStatus.IN_REVIEW:
+        raise Conflict("This module has no review in progress to recall.", field="status")
+    now = timezone.now()
+    tasks = list(ReviewTask.objects.select_for_update().filter(review=review).order_by("role"))
+    cancelled = []
+    for task in tasks:
+        if task.status != TaskStatus.OPEN:
+            continue
+        task.status = TaskStatus.CANCELLED
+        task.decided_at = now
+        task.save(update_fields=["status", "decided_at"])
+        cancelled.append(task)
+        audit_record(
+            actor=actor,
+            action=AuditAction.TASK_CANCELLED,
+            obj=task,
+            module_id=module.pk,
+            version_id=version.pk,
+            data={**_task_data(task), "because": "recalled", "reason": reason},
+        )
+    outcome = (
+        ReviewStatus.REJECTED
+        if any(t.status == TaskStatus.REJECTED for t in tasks)
+        else ReviewStatus.CHANGES_REQUESTED
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.REVIEW_RECALLED,
+        obj=review,
+        module_id=module.pk,
+        version_id=version.pk,
+        data={
+            "review": review.pk,
+            "round": review.round,
+            "reason": reason,
+            "outcome": outcome,
+            "decided": {t.role: t.status for t in tasks if t.status in TASK_DECIDED},
+            "cancelled_tasks": [t.pk for t in cancelled],
+        },
+    )
+    _close_round(
+        actor=actor,
+        review=review,
+        version=version,
+        tasks=tasks,
+        outcome=outcome,
+        now=now,
+        recall_reason=reason,
+        cancelled=cancelled,
+    )
+    # The reviewers still working on it are told they can stop.
+    notifications.send_on_commit(
+        subject=f"Review recalled: {notifications.version_label(version)}",
+        body=f"{printed_name(actor)} recalled this review; your task is cancelled.\n\n"
+        f"Reason: {reason}\n",
+        recipients=[t.assignee for t in cancelled if t.assignee_id],
+    )
+    return review
 
 
 # --- reference checks, reassignment ------------------------------------------------------
@@ -599,10 +691,7 @@ def reference_check_mark(*, actor, task: ReviewTask, reference: Reference) -> Re
     task = (
         ReviewTask.objects.select_for_update(of=("self",)).select_related("version").get(pk=task.pk)
     )
-    if not holds_review_role(actor, task.role):
-        raise PermissionDenied(f"This is a {task.role} task; you do not hold that role.", "role")
-    if task.status != TaskStatus.OPEN:
-        raise Conflict(f"This task is already {task.status}.", field="status")
+    decision_policy.check(actor, task, version=task.version)
     if not task.version.references.filter(pk=reference.pk).exists():
         raise InvalidInput("This reference is not cited by the version.", field="reference")
     check = ReferenceCheck.objects.filter(task=task, reference=reference).first()
@@ -632,20 +721,16 @@ def task_reassign(*, actor, task: ReviewTask, assignee) -> ReviewTask:
     task = ReviewTask.objects.select_for_update().get(pk=task.pk)
     if task.status != TaskStatus.OPEN:
         raise Conflict(f"This task is already {task.status}.", field="status")
-    if not assignee.is_active or not holds_review_role(assignee, task.role):
-        raise InvalidInput(
-            f"{assignee.get_username()} does not hold the {task.role} reviewer role.",
-            field="assignee",
-        )
-    if assignee.pk in authors_of(version):
-        raise InvalidInput(
-            f"{assignee.get_username()} wrote or edited this version.", field="assignee"
-        )
-    if _roles_signed_by(version, assignee) - {task.role}:
-        raise InvalidInput(
-            f"{assignee.get_username()} already signed this version in another role.",
-            field="assignee",
-        )
+    refusal = decision_policy.refusal(assignee, task, version=version, assigning=True)
+    if refusal is not None:
+        name = assignee.get_username()
+        why = {
+            RefusalCode.INACTIVE: f"{name} does not hold the {task.role} reviewer role.",
+            RefusalCode.ROLE: f"{name} does not hold the {task.role} reviewer role.",
+            RefusalCode.AUTHORED: f"{name} wrote or edited this version.",
+            RefusalCode.OTHER_ROLE: f"{name} already signed this version in another role.",
+        }
+        raise InvalidInput(why.get(refusal.code, refusal.message), field="assignee")
     old = task.assignee_id
     task.assignee = assignee
     task.save(update_fields=["assignee"])

@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("modules/<int:pk>/submit/", views.module_submit, name="module_submit"),
     path("modules/<int:pk>/withdraw/", views.module_withdraw_view, name="module_withdraw"),
+    path("modules/<int:pk>/recall/", views.module_recall_view, name="module_recall"),
     path("modules/<int:pk>/history/", views.module_history, name="module_history"),
     path("modules/<int:pk>/audit.csv", views.module_audit_csv, name="module_audit_csv"),
     path(

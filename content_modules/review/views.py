@@ -24,15 +24,22 @@ from content_modules.accounts.roles import is_admin, review_roles_of
 from content_modules.audit.models import AuditEntry
 from content_modules.errors import DomainError, InvalidInput
 from content_modules.library.models import Module, ModuleVersion, VersionStatus
-from content_modules.library.views import similar_context
+from content_modules.library.views import module_detail_context, similar_context
 
 from . import pages
 from .diff import last_approved_version, previous_version, version_diff
 from .exports import audit_csv_lines, review_record_csv
-from .forms import AnnotationForm, DecisionForm, QueueFilterForm, ReassignForm, WithdrawForm
-from .models import Annotation, Decision, ReferenceCheck, ReviewTask, TaskStatus
+from .forms import (
+    AnnotationForm,
+    DecisionForm,
+    QueueFilterForm,
+    ReassignForm,
+    RecallForm,
+    WithdrawForm,
+)
+from .models import Annotation, ReferenceCheck, ReviewTask, TaskStatus
+from .policy import RefusalCode, decision_policy
 from .queries import (
-    actionable_tasks,
     dashboard_metrics,
     module_signatures,
     review_queue,
@@ -42,6 +49,7 @@ from .services import (
     annotation_create,
     annotation_resolve,
     module_withdraw,
+    review_recall,
     task_decide,
     task_reassign,
     version_submit,
@@ -92,7 +100,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     status = filters.pop("status", "")
     roles = review_roles_of(user)
     if status in ("", TaskStatus.OPEN) and roles:
-        tasks = actionable_tasks(user, review_queue(user, filters))
+        tasks = decision_policy.decidable_tasks(user, review_queue(user, filters))
     else:
         tasks = review_queue(user, {**filters, "status": status or TaskStatus.OPEN})
         if not is_admin(user):
@@ -166,7 +174,9 @@ def _task_context(
             }
         )
     threads = pages.annotation_threads(version)
-    can_decide = task.status == TaskStatus.OPEN and pages.holds_task_role(user, task.role)
+    # The same rule as the queue and the action (policy.py): the form is offered exactly
+    # when a signature would be accepted; otherwise the page says why not.
+    refusal = decision_policy.refusal(user, task, version=version)
     checked = set(ReferenceCheck.objects.filter(task=task).values_list("reference_id", flat=True))
     if decision_form is None:
         decision_form = DecisionForm(
@@ -177,11 +187,7 @@ def _task_context(
         chosen = {str(v) for v in decision_form.data.getlist("checked_references")}
     else:
         chosen = {str(i) for i in checked}
-    decision = (
-        decision_form.data.get("decision", Decision.APPROVE)
-        if decision_form.is_bound
-        else Decision.APPROVE
-    )
+    decision = decision_form.data.get("decision", "") if decision_form.is_bound else ""
     return {
         # Reviewers see which approved claims this one resembles: reused claims review faster.
         **similar_context(version=version),
@@ -202,9 +208,14 @@ def _task_context(
         "threads": threads,
         "outdated": pages.outdated_threads(previous),
         "segments": pages.field_segments(version, threads),
-        "can_decide": can_decide,
-        "in_my_queue": can_decide
-        and actionable_tasks(user, ReviewTask.objects.filter(pk=task.pk)).exists(),
+        "can_decide": refusal is None,
+        # Why a reviewer of this role may not decide it (closed tasks say so themselves).
+        "refusal": (
+            refusal
+            if refusal is not None
+            and refusal.code not in (RefusalCode.CLOSED, RefusalCode.ROLE, RefusalCode.INACTIVE)
+            else None
+        ),
         "is_medical_task": task.role == "medical",
         "overdue": task.is_overdue(),
         "decision_form": decision_form,
@@ -268,9 +279,24 @@ def task_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
             )
             if version.status == VersionStatus.APPROVED:
                 text += " Every role has approved: the version is approved and now served."
+            elif version.status == VersionStatus.IN_REVIEW:
+                waiting = ReviewTask.objects.filter(
+                    review_id=task.review_id, status=TaskStatus.OPEN
+                )
+                roles = ", ".join(waiting.order_by("role").values_list("role", flat=True))
+                text += (
+                    f" The round stays open until {roles or 'every role'} decided; the authors "
+                    "then get every role's comments together."
+                )
+            else:
+                outcome = version.get_status_display().lower()
+                text += f" Every role has decided: the round closed as {outcome}."
             messages.success(request, text)
             return redirect("review:queue")
-    # The password is never echoed back into the form.
+    if form.errors.get("password") or (error is not None and error.field == "password"):
+        # A refused password is never echoed back; any other refusal keeps what was typed.
+        form.data = form.data.copy()
+        form.data["password"] = ""
     context = _task_context(request, task, decision_form=form, error=error)
     return render(request, "review/task.html", context, status=status)
 
@@ -375,6 +401,12 @@ def module_submit(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("library:module_detail", pk=module.pk)
 
 
+def _module_page_with_form(request: HttpRequest, module: Module, status: int, **forms):
+    """The module page again, with a refused form keeping what was typed and its errors."""
+    context = {**module_detail_context(request, module.pk), **forms}
+    return render(request, "library/module_detail.html", context, status=status)
+
+
 @require_POST
 @content_page
 def module_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
@@ -382,8 +414,7 @@ def module_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
     module = get_object_or_404(Module, pk=pk)
     form = WithdrawForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Not withdrawn: give the reason for the withdrawal.")
-        return redirect(f"{reverse('library:module_detail', args=[module.pk])}#withdraw")
+        return _module_page_with_form(request, module, 400, withdraw_form=form)
     try:
         signature = module_withdraw(
             actor=request.user,
@@ -393,12 +424,38 @@ def module_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
             request=request,
         )
     except DomainError as exc:
-        messages.error(request, f"Not withdrawn: {exc.message}")
-        return redirect(f"{reverse('library:module_detail', args=[module.pk])}#withdraw")
+        _add_domain_error(form, exc)
+        if exc.field == "password":
+            form.data = form.data.copy()
+            form.data["password"] = ""
+        return _module_page_with_form(request, module, exc.status_code, withdraw_form=form)
     messages.success(
         request,
         f"Version {signature.version.number} withdrawn from delivery "
         f"({signature.manifestation()}).",
+    )
+    return redirect("library:module_detail", pk=module.pk)
+
+
+@require_POST
+@content_page
+def module_recall_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """An admin or author closes the open review round early, with a reason."""
+    module = get_object_or_404(Module, pk=pk)
+    form = RecallForm(request.POST)
+    if not form.is_valid():
+        return _module_page_with_form(request, module, 400, recall_form=form)
+    try:
+        review = review_recall(
+            actor=request.user, module=module, reason=form.cleaned_data["reason"]
+        )
+    except DomainError as exc:
+        _add_domain_error(form, exc)
+        return _module_page_with_form(request, module, exc.status_code, recall_form=form)
+    messages.success(
+        request,
+        f"Review round {review.round} of version {review.version.number} recalled; "
+        f"the version is {review.version.get_status_display().lower()} and can be revised.",
     )
     return redirect("library:module_detail", pk=module.pk)
 

@@ -21,7 +21,7 @@ from content_modules.accounts.models import AuthFailure
 from content_modules.library.models import Module, ModuleVersion, Reference, VersionStatus
 from content_modules.review.models import Annotation, Signature, TaskStatus
 from tests.factories import PASSWORD, api_client, make_module
-from tests.review.helpers import approve_all, decide
+from tests.review.helpers import approve_all, send_back
 from tests.review.helpers import submit as submit_version
 
 from .helpers import (
@@ -321,7 +321,13 @@ def test_dashboard_and_queue_show_a_working_month(
             _backdate(version, now - timedelta(weeks=6 - week, hours=n), 20 + 12 * week + 30 * n)
     sent_back = make_module(author, title="Sent back once")
     submit_version(sent_back)
-    decide(sent_back, "legal", legal, "request_changes", comment="Qualify the claim.")
+    send_back(
+        sent_back,
+        "legal",
+        legal,
+        comment="Qualify the claim.",
+        reviewers={"medical": medical, "regulatory": regulatory},
+    )
     # Open tasks of several ages, two of them overdue.
     for age_days, title in ((0, "Fresh"), (2, "Two days old"), (4, "Four days old"), (8, "Late")):
         version = make_module(author, title=f"Open: {title}")

@@ -43,3 +43,35 @@ def approve_all(version: ModuleVersion, medical, legal, regulatory) -> ModuleVer
 
 def open_tasks(version: ModuleVersion) -> list[ReviewTask]:
     return list(ReviewTask.objects.filter(version=version, status=TaskStatus.OPEN))
+
+
+ROLE_GROUP = {
+    "medical": "medical_reviewer",
+    "legal": "legal_reviewer",
+    "regulatory": "regulatory_reviewer",
+}
+
+
+def finish_round(version: ModuleVersion, reviewers: dict | None = None, decision: str = "approve"):
+    """Have every role still open on the version decide (``decision``), so its round closes.
+
+    ``reviewers`` maps a role to the user who signs for it; other roles get a
+    fresh reviewer. The medical reviewer checks every reference first.
+    """
+    from tests.factories import make_user
+
+    reviewers = reviewers or {}
+    for task in sorted(open_tasks(version), key=lambda t: t.role):
+        user = reviewers.get(task.role) or make_user(ROLE_GROUP[task.role])
+        refs = list(version.references.values_list("pk", flat=True))
+        decide(version, task.role, user, decision, checked_reference_ids=refs)
+    version.refresh_from_db()
+    return version
+
+
+def send_back(version: ModuleVersion, role: str, user, decision: str = "request_changes", **kw):
+    """One role requests changes (or rejects); the others approve, closing the round."""
+    reviewers = kw.pop("reviewers", None)
+    signature = decide(version, role, user, decision, **kw)
+    finish_round(version, reviewers)
+    return signature

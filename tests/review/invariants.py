@@ -23,6 +23,7 @@ from content_modules.review.models import (
     ReviewTask,
     Signature,
     SignatureMeaning,
+    TaskStatus,
 )
 
 ONCE_APPROVED = {
@@ -188,8 +189,60 @@ def check_audit() -> None:
     assert actions["task.decided"] >= decided
 
 
+ROUND_VERSION_STATUS = {
+    ReviewStatus.APPROVED: ONCE_APPROVED,
+    ReviewStatus.CHANGES_REQUESTED: {VersionStatus.CHANGES_REQUESTED},
+    ReviewStatus.REJECTED: {VersionStatus.REJECTED},
+}
+
+
+def check_rounds() -> None:
+    """The lifecycle's round rule (DESIGN.md): every required role finishes its round.
+
+    An open round keeps its version in review while any task is open; a round
+    closes only when every task is decided (approved when all approve, rejected
+    when any rejects, otherwise changes requested), or when an admin or author
+    recalls it with a reason, which is the only way a task is cancelled.
+    """
+    tasks: dict[int, list[str]] = defaultdict(list)
+    roles: dict[int, set[str]] = defaultdict(set)
+    for review_id, role, status in ReviewTask.objects.values_list("review_id", "role", "status"):
+        tasks[review_id].append(status)
+        roles[review_id].add(role)
+    recalled = set(
+        AuditEntry.objects.filter(action="review.recalled").values_list("object_id", flat=True)
+    )
+    for review in Review.objects.select_related("version__module__brand"):
+        statuses = tasks[review.pk]
+        if review.status == ReviewStatus.OPEN:
+            assert review.version.status == VersionStatus.IN_REVIEW, review
+            assert TaskStatus.OPEN in statuses, f"{review} is open with every task decided"
+            assert TaskStatus.CANCELLED not in statuses
+            continue
+        assert TaskStatus.OPEN not in statuses, f"{review} closed with a task still open"
+        assert review.closed_at is not None
+        if review.status == ReviewStatus.RECALLED:
+            assert review.closed_by_id is not None and review.close_reason.strip()
+            assert str(review.pk) in recalled, f"{review} recalled without an audit entry"
+            rejected = TaskStatus.REJECTED in statuses
+            expected = VersionStatus.REJECTED if rejected else VersionStatus.CHANGES_REQUESTED
+            assert review.version.status == expected, review
+            continue
+        assert TaskStatus.CANCELLED not in statuses, f"{review} cancelled a task without recall"
+        assert set(review.version.module.brand.required_review_roles()) <= roles[review.pk]
+        if TaskStatus.REJECTED in statuses:
+            outcome = ReviewStatus.REJECTED
+        elif set(statuses) == {TaskStatus.APPROVED}:
+            outcome = ReviewStatus.APPROVED
+        else:
+            outcome = ReviewStatus.CHANGES_REQUESTED
+        assert review.status == outcome, f"{review}: tasks {statuses}"
+        assert review.version.status in ROUND_VERSION_STATUS[outcome], review
+
+
 def check_all(today=None) -> None:
-    """Every compliance invariant 1-6."""
+    """Every compliance invariant 1-6, and the round rule of the lifecycle."""
+    check_rounds()
     check_delivery(today)
     check_frozen_and_supersession()
     check_approvals()

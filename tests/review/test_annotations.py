@@ -9,7 +9,7 @@ from content_modules.review.models import Annotation
 from content_modules.review.services import annotation_create, annotation_resolve
 from tests.factories import api_client, make_module
 
-from .helpers import decide, submit
+from .helpers import send_back, submit
 
 BODY = "In the pivotal trial, patients on CardioZen had fewer major cardiac events."
 
@@ -135,7 +135,7 @@ def test_on_a_new_version_comments_are_reanchored_or_marked_outdated(in_review, 
         actor=legal, version=in_review, field="title", start=0, end=3, text="ok"
     )
     annotation_resolve(actor=legal, annotation=resolved)
-    decide(in_review, "legal", legal, "request_changes", comment="See comments")
+    send_back(in_review, "legal", legal, comment="See comments")
     new_body = "Across two trials, adults on CardioZen had fewer major cardiac events."
     v2 = module_edit(actor=author, module=in_review.module, changes={"body": new_body})
 

@@ -13,7 +13,7 @@ from content_modules.library.models import Reference, VersionStatus
 from content_modules.review.models import Review, ReviewTask, Signature, TaskStatus
 from tests.factories import PASSWORD, api_client, make_module, make_user
 
-from .helpers import approve_all, decide, submit, task_for
+from .helpers import approve_all, decide, finish_round, submit, task_for
 
 
 @pytest.fixture
@@ -245,7 +245,10 @@ def test_request_changes_through_the_api(in_review, legal):
     )
 
     assert response.status_code == 200
-    in_review.refresh_from_db()
+    assert response.json()["task"]["status"] == "changes_requested"
+    # The other roles still review this round.
+    assert response.json()["task"]["version_status"] == VersionStatus.IN_REVIEW
+    finish_round(in_review)
     assert in_review.status == VersionStatus.CHANGES_REQUESTED
 
 
@@ -427,3 +430,34 @@ def test_withdrawal_removes_the_module_from_the_engines_content_api_in_the_same_
     assert engine_client.get(f"/api/v1/content/{version.module_id}").status_code == 404
     listed = engine_client.get("/api/v1/content").json()["results"]
     assert version.module_id not in [item["module"] for item in listed]
+
+
+def test_author_recalls_the_open_round_through_the_api(in_review, author, legal):
+    decide(in_review, "legal", legal, "request_changes", comment="Qualify")
+    url = f"/api/v1/modules/{in_review.module_id}/recall"
+
+    response = api_client(author).post(url, {"reason": "Wrong market"}, format="json")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["status"], body["version_status"]) == ("recalled", "changes_requested")
+    assert (body["recalled_by"], body["recall_reason"]) == (author.username, "Wrong market")
+    assert {t["role"]: t["status"] for t in body["tasks"]} == {
+        "legal": "changes_requested",
+        "medical": "cancelled",
+        "regulatory": "cancelled",
+    }
+    assert AuditEntry.objects.filter(action="review.recalled", actor=author).count() == 1
+    again = api_client(author).post(url, {"reason": "Again"}, format="json")
+    assert again.status_code == 409
+
+
+def test_recall_refuses_a_missing_reason_and_a_reviewer(in_review, author, legal):
+    url = f"/api/v1/modules/{in_review.module_id}/recall"
+
+    missing = api_client(author).post(url, {}, format="json")
+    reviewer = api_client(legal).post(url, {"reason": "Mine now"}, format="json")
+
+    assert missing.status_code == 400 and "reason" in missing.json()["errors"]
+    assert reviewer.status_code == 403
+    assert Review.objects.get(version=in_review).status == "open"

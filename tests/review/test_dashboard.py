@@ -8,7 +8,7 @@ from content_modules.review.models import Review, ReviewTask
 from content_modules.review.queries import dashboard_metrics, percentile
 from tests.factories import make_module
 
-from .helpers import approve_all, decide, submit
+from .helpers import approve_all, decide, send_back, submit
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # a Friday in ISO week 47
 
@@ -50,7 +50,7 @@ def test_first_pass_rate_counts_first_round_decisions_per_role(author, medical, 
     second = make_module(author)
     submit(second)
     decide(second, "medical", medical)
-    decide(second, "legal", legal, "request_changes", comment="Fix")
+    send_back(second, "legal", legal, comment="Fix", reviewers={"regulatory": regulatory})
     v2 = module_edit(actor=author, module=second.module, changes={"title": "Fixed"})
     approve_all(v2, medical, legal, regulatory)  # round 2: not first pass
 
@@ -58,8 +58,8 @@ def test_first_pass_rate_counts_first_round_decisions_per_role(author, medical, 
 
     assert rates["medical"] == {"role": "medical", "decided": 2, "approved": 2, "rate": 1.0}
     assert rates["legal"] == {"role": "legal", "decided": 2, "approved": 1, "rate": 0.5}
-    # The regulatory task of the second module was cancelled, not decided.
-    assert rates["regulatory"] == {"role": "regulatory", "decided": 1, "approved": 1, "rate": 1.0}
+    # Every role finishes its round: regulatory reviewed the sent-back round 1 too.
+    assert rates["regulatory"] == {"role": "regulatory", "decided": 2, "approved": 2, "rate": 1.0}
 
 
 def test_open_tasks_by_role_and_age_bucket(author, legal):

@@ -17,10 +17,10 @@ from content_modules.review.models import (
     SignatureMeaning,
     TaskStatus,
 )
-from content_modules.review.services import task_decide
+from content_modules.review.services import review_recall, task_decide
 from tests.factories import PASSWORD, make_module, make_user
 
-from .helpers import approve_all, decide, open_tasks, submit, task_for
+from .helpers import approve_all, decide, open_tasks, send_back, submit, task_for
 
 
 @pytest.fixture
@@ -70,33 +70,123 @@ def test_signature_records_name_meaning_utc_time_and_content_hash(in_review, med
     assert signature.manifestation().endswith(" UTC, Approved")
 
 
-def test_request_changes_returns_version_to_author_and_cancels_other_tasks(
-    in_review, author, django_capture_on_commit_callbacks
+def test_request_changes_keeps_the_round_open_until_every_role_decided(
+    in_review, author, medical, regulatory, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         decide(in_review, "legal", make_user("legal_reviewer"), "request_changes", comment="Fix")
+
+    # The other roles still review this round; the authors hear nothing yet.
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.IN_REVIEW
+    assert sorted(t.role for t in open_tasks(in_review)) == ["medical", "regulatory"]
+    assert Review.objects.get(version=in_review).status == ReviewStatus.OPEN
+    assert not mail.outbox
+
+    with django_capture_on_commit_callbacks(execute=True):
+        decide(in_review, "medical", medical, "request_changes", comment="Cite the trial")
+        decide(in_review, "regulatory", regulatory)
 
     in_review.refresh_from_db()
     assert in_review.status == VersionStatus.CHANGES_REQUESTED
     statuses = dict(ReviewTask.objects.filter(version=in_review).values_list("role", "status"))
     assert statuses == {
         "legal": TaskStatus.CHANGES_REQUESTED,
-        "medical": TaskStatus.CANCELLED,
-        "regulatory": TaskStatus.CANCELLED,
+        "medical": TaskStatus.CHANGES_REQUESTED,
+        "regulatory": TaskStatus.APPROVED,
     }
     assert Review.objects.get(version=in_review).status == ReviewStatus.CHANGES_REQUESTED
-    [message] = [m for m in mail.outbox if m.subject.startswith("Changes requested")]
+    # One email at close hands every role's feedback to the author together.
+    [message] = mail.outbox
+    assert message.subject.startswith("Changes requested")
     assert author.email in message.to
-    assert "Fix" in message.body
+    assert "Fix" in message.body and "Cite the trial" in message.body
+    assert "Regulatory: Approved by Rita Regulatory" in message.body
+    entry = AuditEntry.objects.get(action="version.changes_requested")
+    assert entry.data["comments"] == {"legal": "Fix", "medical": "Cite the trial"}
 
 
-def test_reject_ends_the_version(in_review, regulatory):
+def test_any_rejection_rejects_the_round_once_every_role_decided(
+    in_review, medical, legal, regulatory
+):
     decide(in_review, "regulatory", regulatory, "reject", comment="Off-label claim")
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.IN_REVIEW
+
+    decide(in_review, "legal", legal, "request_changes", comment="Qualify")
+    decide(in_review, "medical", medical)
 
     in_review.refresh_from_db()
     assert in_review.status == VersionStatus.REJECTED
     assert open_tasks(in_review) == []
     assert Review.objects.get(version=in_review).status == ReviewStatus.REJECTED
+    assert not ReviewTask.objects.filter(status=TaskStatus.CANCELLED).exists()
+
+
+def test_author_recalls_an_open_round_with_a_reason(
+    in_review, author, legal, django_capture_on_commit_callbacks
+):
+    decide(in_review, "legal", legal, "request_changes", comment="Qualify the claim")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        review = review_recall(actor=author, module=in_review.module, reason="  Wrong market  ")
+
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.CHANGES_REQUESTED
+    assert (review.status, review.closed_by, review.close_reason) == (
+        ReviewStatus.RECALLED,
+        author,
+        "Wrong market",
+    )
+    statuses = dict(ReviewTask.objects.filter(version=in_review).values_list("role", "status"))
+    assert statuses == {
+        "legal": TaskStatus.CHANGES_REQUESTED,
+        "medical": TaskStatus.CANCELLED,
+        "regulatory": TaskStatus.CANCELLED,
+    }
+    entry = AuditEntry.objects.get(action="review.recalled")
+    assert entry.actor == author
+    assert entry.data["reason"] == "Wrong market"
+    assert entry.data["decided"] == {"legal": "changes_requested"}
+    assert AuditEntry.objects.filter(action="task.cancelled").count() == 2
+    [message] = [m for m in mail.outbox if m.subject.startswith("Changes requested")]
+    assert "Wrong market" in message.body and "Qualify the claim" in message.body
+    # The author revises at once: the next version is a draft.
+    v2 = module_edit(actor=author, module=in_review.module, changes={"title": "Revised"})
+    assert (v2.number, v2.status) == (2, VersionStatus.DRAFT)
+
+
+def test_recall_after_a_rejection_rejects(in_review, admin_user, regulatory):
+    decide(in_review, "regulatory", regulatory, "reject", comment="Off-label")
+
+    review_recall(actor=admin_user, module=in_review.module, reason="Stop the round")
+
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.REJECTED
+
+
+def test_recall_needs_a_reason_and_an_author_or_admin(in_review, legal):
+    before = _counts()
+
+    with pytest.raises(InvalidInput) as err:
+        review_recall(actor=in_review.created_by, module=in_review.module, reason="  ")
+    assert err.value.field == "reason"
+    with pytest.raises(PermissionDenied):
+        review_recall(actor=legal, module=in_review.module, reason="Not mine to recall")
+    with pytest.raises(PermissionDenied):
+        review_recall(actor=make_user("author"), module=in_review.module, reason="Not my module")
+
+    assert _counts() == before
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.IN_REVIEW
+
+
+def test_recall_without_an_open_round_is_a_conflict(author):
+    draft = make_module(author)
+
+    with pytest.raises(Conflict) as err:
+        review_recall(actor=author, module=draft.module, reason="Nothing to recall")
+    assert err.value.field == "status"
 
 
 def test_request_changes_needs_a_comment(in_review, legal):
@@ -235,7 +325,7 @@ def test_resubmission_opens_a_new_review_where_every_role_reviews_again(
     v1 = make_module(author)
     submit(v1)
     decide(v1, "medical", medical)
-    decide(v1, "legal", legal, "request_changes", comment="Soften the claim")
+    send_back(v1, "legal", legal, comment="Soften the claim")
 
     v2 = module_edit(actor=author, module=v1.module, changes={"key_message": "Softer claim."})
     assert v2.number == 2 and v2.status == VersionStatus.DRAFT

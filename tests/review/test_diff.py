@@ -13,7 +13,7 @@ from content_modules.review.diff import (
 )
 from tests.factories import make_module, tag
 
-from .helpers import approve_all, decide, submit
+from .helpers import approve_all, send_back, submit
 
 
 def test_word_level_opcodes_mark_only_the_changed_words():
@@ -82,7 +82,7 @@ def test_diff_targets_are_the_previous_and_the_last_approved_version(
     v1 = approve_all(make_module(author), medical, legal, regulatory)
     v2 = module_edit(actor=author, module=v1.module, changes={"title": "Second"})
     submit(v2)
-    decide(v2, "legal", legal, "request_changes", comment="Again")
+    send_back(v2, "legal", legal, comment="Again")
     v3 = module_edit(actor=author, module=v1.module, changes={"title": "Third"})
 
     assert previous_version(v3) == v2

@@ -11,11 +11,11 @@ from content_modules.errors import PermissionDenied
 from content_modules.library.models import FrozenVersionError, ModuleVersion, VersionStatus
 from content_modules.library.services import module_edit
 from content_modules.review.models import Signature
-from content_modules.review.services import module_withdraw, versions_expire
+from content_modules.review.services import module_withdraw, review_recall, versions_expire
 from tests.factories import PASSWORD, force_status, make_module
 
 from . import invariants
-from .helpers import approve_all, decide, submit
+from .helpers import approve_all, decide, send_back, submit
 
 # Invariant 1 -----------------------------------------------------------------------------
 
@@ -58,7 +58,7 @@ def test_approved_version_keeps_serving_until_the_next_one_is_approved(
     assert module.approved_version() == v1  # while drafted
     submit(v2)
     assert module.approved_version() == v1  # while in review
-    decide(v2, "legal", legal, "request_changes", comment="Not yet")
+    send_back(v2, "legal", legal, comment="Not yet")
     assert module.approved_version() == v1  # after changes were requested
     v3 = module_edit(actor=author, module=module, changes={"headline": "Revised again"})
     submit(v3)
@@ -164,12 +164,15 @@ def test_every_workflow_step_writes_a_chained_audit_entry_and_verify_passes(
 ):
     v1 = make_module(author)
     submit(v1)
-    decide(v1, "legal", legal, "request_changes", comment="Fix")
+    send_back(v1, "legal", legal, comment="Fix")
     v2 = module_edit(actor=author, module=v1.module, changes={"title": "Fixed"})
     approve_all(v2, medical, legal, regulatory)
     module_withdraw(actor=admin_user, module=v2.module, reason="Recall", password=PASSWORD)
     expiring = approve_all(make_module(author), medical, legal, regulatory)
     versions_expire(today=expiring.expires_on + timedelta(days=1))
+    recalled = make_module(author)
+    submit(recalled)
+    review_recall(actor=author, module=recalled.module, reason="Wrong market")
 
     actions = set(AuditEntry.objects.values_list("action", flat=True))
     assert {
@@ -177,6 +180,7 @@ def test_every_workflow_step_writes_a_chained_audit_entry_and_verify_passes(
         "signature.applied",
         "task.decided",
         "task.cancelled",
+        "review.recalled",
         "version.changes_requested",
         "version.approved",
         "version.withdrawn",

@@ -22,7 +22,7 @@ from content_modules.review.models import (
 )
 from content_modules.review.pages import browser_offsets_to_raw, highlight_segments
 from tests.factories import PASSWORD, make_module, make_user
-from tests.review.helpers import decide, submit, task_for
+from tests.review.helpers import decide, send_back, submit, task_for
 
 pytestmark = pytest.mark.django_db
 
@@ -209,7 +209,7 @@ def test_review_page_highlights_the_diff_against_the_previous_version(
 ):
     version = make_module(author, body="Patients had fewer events.")
     submit(version)
-    decide(version, "legal", legal, "request_changes", comment="Say how many fewer.")
+    send_back(version, "legal", legal, comment="Say how many fewer.")
     module_edit(
         actor=author, module=version.module, changes={"body": "Patients had 24% fewer events."}
     )
@@ -252,8 +252,33 @@ def test_request_changes_needs_a_comment(client, in_review, legal):
         decide_url(in_review, "legal"), {"decision": "request_changes", "password": PASSWORD}
     )
     assert response.status_code == 400
-    assert "Say what must change" in response.content.decode()
+    body = response.content.decode()
+    assert "Say what must change" in body
     assert not Signature.objects.exists()
+    # The typed password and the chosen decision are kept for the second try.
+    assert f'value="{PASSWORD}"' in body
+    assert re.search(r'<input[^>]*value="request_changes"[^>]*checked', body)
+
+
+def test_no_decision_is_preselected(client, in_review, legal):
+    body = login(client, legal).get(reverse("review:task", args=[task_for(in_review, "legal").pk]))
+    html = body.content.decode()
+
+    radios = re.findall(r'<input type="radio" name="decision"[^>]*>', html)
+    assert len(radios) == 3 and not [r for r in radios if "checked" in r]
+    assert "Choose a decision above" in html
+
+
+def test_signing_without_a_decision_is_refused_and_keeps_the_password(client, in_review, legal):
+    # The reviewer typed the password and pressed Enter without choosing.
+    response = login(client, legal).post(decide_url(in_review, "legal"), {"password": PASSWORD})
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Choose a decision: approve, request changes or reject." in body
+    assert f'value="{PASSWORD}"' in body
+    assert not Signature.objects.exists()
+    assert task_for(in_review, "legal").status == TaskStatus.OPEN
 
 
 def test_medical_approval_requires_every_reference_checked(client, in_review, medical, reference):
@@ -428,7 +453,7 @@ def test_outdated_comments_are_marked_on_the_next_version(client, author, legal)
         reverse("review:annotation_create", args=[task.pk]),
         {"field": "headline", "start": 0, "end": 13, "text": "Unsupported superlative."},
     )
-    decide(version, "legal", legal, "request_changes", comment="See comment.")
+    send_back(version, "legal", legal, comment="See comment.")
     module_edit(actor=author, module=version.module, changes={"headline": "Proven outcomes"})
     v2 = ModuleVersion.objects.get(module=version.module, number=2)
     submit(v2)
@@ -512,11 +537,15 @@ def test_withdraw_with_wrong_password_keeps_the_module_served(client, approved, 
     response = login(client, medical).post(
         reverse("review:module_withdraw", args=[approved.module_id]),
         {"reason": "Label change", "password": "wrong"},
-        follow=True,
     )
     approved.refresh_from_db()
     assert approved.status == VersionStatus.APPROVED
-    assert "Not withdrawn: Password is missing or wrong" in response.content.decode()
+    # The module page again, the refusal shown, the reason kept and the wrong password not.
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "Password is missing or wrong" in body
+    assert '<textarea name="reason" id="id_withdraw_reason" rows="2" required>Label change' in body
+    assert 'id="id_withdraw_password" autocomplete="current-password" value=""' in body
 
 
 def test_withdraw_from_the_module_page_stops_delivery(client, approved, medical):
@@ -536,6 +565,81 @@ def test_withdraw_from_the_module_page_stops_delivery(client, approved, medical)
     assert Signature.objects.filter(meaning="withdrawn", reason="Label change").count() == 1
 
 
+def test_withdraw_without_a_reason_keeps_the_password(client, approved, medical):
+    response = login(client, medical).post(
+        reverse("review:module_withdraw", args=[approved.module_id]),
+        {"reason": " ", "password": PASSWORD},
+    )
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Give the reason for the withdrawal." in body
+    assert f'id="id_withdraw_password" autocomplete="current-password" value="{PASSWORD}"' in body
+    approved.refresh_from_db()
+    assert approved.status == VersionStatus.APPROVED
+
+
+def test_module_page_hands_every_roles_feedback_over_when_the_round_closes(
+    client, in_review, author, medical, legal, regulatory, reference
+):
+    task = task_for(in_review, "legal")
+    login(client, legal).post(
+        reverse("review:annotation_create", args=[task.pk]),
+        {"field": "headline", "start": 0, "end": 5, "text": "Which trial?"},
+    )
+    decide(in_review, "legal", legal, "request_changes", comment="Qualify the claim.")
+    url = reverse("library:module_detail", args=[in_review.module_id])
+
+    # While the round is open the authors see progress, not partial feedback.
+    page = login(client, author).get(url).content.decode()
+    assert 'id="round-progress"' in page and "1 of 3 roles decided" in page
+    assert 'id="reviewer-comments"' not in page and 'id="recall-form"' in page
+
+    decide(
+        in_review,
+        "medical",
+        medical,
+        "request_changes",
+        comment="Cite the trial.",
+        checked_reference_ids=[reference.pk],
+    )
+    decide(in_review, "regulatory", regulatory)
+    page = client.get(url).content.decode()
+
+    feedback = page[page.index('id="reviewer-comments"') :]
+    feedback = feedback[: feedback.index("<h3>Signatures")]
+    assert "Feedback of round 1: changes requested" in page
+    for text in ("Qualify the claim.", "Cite the trial.", "Which trial?", "Rita Regulatory"):
+        assert text in feedback
+    assert 'id="recall-form"' not in page
+
+
+def test_author_recalls_the_round_from_the_module_page(client, in_review, author):
+    url = reverse("review:module_recall", args=[in_review.module_id])
+
+    refused = login(client, author).post(url, {"reason": ""})
+    assert refused.status_code == 400
+    assert "Give the reason for the recall." in refused.content.decode()
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.IN_REVIEW
+
+    response = client.post(url, {"reason": "Wrong market"}, follow=True)
+    body = response.content.decode()
+    assert "Review round 1 of version 1 recalled" in body
+    assert 'id="round-recalled"' in body and "Wrong market" in body
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.CHANGES_REQUESTED
+
+
+def test_reviewers_are_not_offered_the_recall(client, in_review, legal):
+    page = login(client, legal).get(reverse("library:module_detail", args=[in_review.module_id]))
+    assert 'id="recall-form"' not in page.content.decode()
+    refused = client.post(
+        reverse("review:module_recall", args=[in_review.module_id]), {"reason": "x"}
+    )
+    assert refused.status_code == 403
+
+
 def test_authors_are_not_offered_withdrawal(client, approved, author):
     page = login(client, author).get(reverse("library:module_detail", args=[approved.module_id]))
     assert 'id="withdraw-form"' not in page.content.decode()
@@ -549,7 +653,7 @@ def test_dashboard_charts_cycle_time_first_pass_and_open_tasks(
 ):
     sent_back = make_module(author)
     submit(sent_back)
-    decide(sent_back, "legal", legal, "request_changes", comment="No.")
+    send_back(sent_back, "legal", legal, comment="No.")
     submit(make_module(author))
 
     response = login(client, admin_user).get(reverse("review:dashboard"))
@@ -559,8 +663,8 @@ def test_dashboard_charts_cycle_time_first_pass_and_open_tasks(
     assert body.count("<svg") == 3
     week = response.context["metrics"]["cycle_time"][0]["week"]
     assert week in body
-    # Legal approved one of two first-round decisions; medical and regulatory one of one.
-    assert "50% (1/2)" in body and "100% (1/1)" in body
+    # Legal approved one of two first-round decisions; medical and regulatory both of theirs.
+    assert "50% (1/2)" in body and "100% (2/2)" in body
     assert 'id="kpi-open">3<' in body
 
 
@@ -615,8 +719,9 @@ def test_review_page_query_count_does_not_grow_with_comments(
         annotation_create(actor=medical, version=in_review, text="Reply", parent=root)
     client = login(client, legal)
     url = reverse("review:task", args=[task_for(in_review, "legal").pk])
-    # 16 for the page itself, 3 for the "reuse approved content" panel (claims and their vectors).
-    with django_assert_max_num_queries(19):
+    # 17 for the page itself (2 of them the decision policy: editors, signatures in another
+    # role), 3 for the "reuse approved content" panel (claims and their vectors).
+    with django_assert_max_num_queries(20):
         response = client.get(url)
     assert len(response.context["threads"]) == threads
     assert response.content.decode().count('class="comment reply"') == threads
@@ -671,7 +776,7 @@ def test_review_page_diffs_against_last_approved_and_previous_versions(
     module_edit(actor=author, module=v1.module, changes={"headline": "Second headline"})
     v2 = ModuleVersion.objects.get(module=v1.module, number=2)
     submit(v2)
-    decide(v2, "legal", legal, "request_changes", comment="Also fix the call to action.")
+    send_back(v2, "legal", legal, comment="Also fix the call to action.")
     module_edit(actor=author, module=v1.module, changes={"call_to_action": "See the data"})
     v3 = ModuleVersion.objects.get(module=v1.module, number=3)
     submit(v3)

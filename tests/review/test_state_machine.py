@@ -1,5 +1,5 @@
-"""Random workflows (create, edit, submit, decide, withdraw, expire) by random users,
-checking compliance invariants 1-6 after every step."""
+"""Random workflows (create, edit, submit, decide, recall, withdraw, expire) by random users,
+checking compliance invariants 1-6 and the round rule after every step."""
 
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ from hypothesis.stateful import (
 from content_modules.errors import DomainError
 from content_modules.library.models import Module, ModuleVersion, VersionStatus
 from content_modules.library.services import module_edit
-from content_modules.review.models import ReviewTask, TaskStatus
+from content_modules.review.models import Review, ReviewStatus, ReviewTask, TaskStatus
 from content_modules.review.services import (
     authors_of,
     module_withdraw,
+    review_recall,
     task_decide,
     version_submit,
     versions_expire,
@@ -177,6 +178,11 @@ class ReviewWorkflow(RuleBasedStateMachine):
         # Aimed: a reviewer holding the task's role (the plain one, never an author).
         actor = self._user(task.role if aimed else who)
         was_open = task.status == TaskStatus.OPEN
+        others_open = (
+            ReviewTask.objects.filter(review_id=task.review_id, status=TaskStatus.OPEN)
+            .exclude(pk=task.pk)
+            .exists()
+        )
         try:
             task_decide(
                 actor=actor,
@@ -193,6 +199,30 @@ class ReviewWorkflow(RuleBasedStateMachine):
         assert actor.pk not in authors_of(task.version)
         task.version.refresh_from_db()
         OUTCOMES[task.version.status] += 1
+        if others_open:
+            # Every role finishes its round: whatever this one decided, the round waits.
+            assert task.version.status == VersionStatus.IN_REVIEW
+            OUTCOMES[f"round kept open after {decision}"] += 1
+
+    @rule(pick=PICK, aimed=AIMED, who=ANYONE, reason=st.sampled_from(["Wrong market", " "]))
+    @precondition(lambda self: Review.objects.filter(status=ReviewStatus.OPEN).exists())
+    def recall(self, pick, aimed, who, reason):
+        """An author or admin closes an open round early, with a reason."""
+        open_reviews = Review.objects.filter(status=ReviewStatus.OPEN)
+        review = Review.objects.select_related("version__module").get(
+            pk=_choose(list(open_reviews.values_list("pk", flat=True)), pick)
+        )
+        module = review.version.module
+        actor = self._user(module.created_by if aimed else who)
+        try:
+            review_recall(actor=actor, module=module, reason=reason)
+        except DomainError as exc:
+            self._refused(exc)
+            return
+        assert reason.strip()
+        review.refresh_from_db()
+        assert review.status == ReviewStatus.RECALLED
+        OUTCOMES["recalled"] += 1
 
     @rule(
         pick=PICK,
@@ -265,5 +295,15 @@ def test_random_workflows_keep_every_compliance_invariant():
         ),
     )
     print(dict(OUTCOMES))
-    for reached in ("approved", "changes_requested", "rejected", "withdrawn", "expired"):
+    reached_all = (
+        "approved",
+        "changes_requested",
+        "rejected",
+        "withdrawn",
+        "expired",
+        "recalled",
+        "round kept open after request_changes",
+        "round kept open after reject",
+    )
+    for reached in reached_all:
         assert OUTCOMES[reached] > 0, f"no random run reached {reached}: {dict(OUTCOMES)}"

@@ -70,6 +70,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("api-reference-pdf", "get"): PEOPLE,
     ("api-module-submit", "post"): {AUTHOR, ADMIN},
     ("api-module-withdraw", "post"): {ADMIN, MEDICAL, REGULATORY},
+    ("api-module-recall", "post"): {AUTHOR, ADMIN},
     ("api-module-annotations", "get"): PEOPLE,
     ("api-module-annotations", "post"): PEOPLE,
     ("api-module-signatures", "get"): PEOPLE,

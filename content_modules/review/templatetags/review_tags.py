@@ -5,7 +5,7 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 
 from content_modules.review import pages
-from content_modules.review.forms import WithdrawForm
+from content_modules.review.forms import RecallForm, WithdrawForm
 
 register = template.Library()
 
@@ -49,7 +49,7 @@ def text_diff(opcodes) -> str:
 
 @register.inclusion_tag("review/_panel_body.html", takes_context=True)
 def review_panel(context):
-    """The review panel of a module page: submit, withdraw, review status and signatures."""
+    """The review panel of a module page: submit, recall, withdraw, round feedback, signatures."""
     request = context["request"]
     data = pages.module_panel(request.user, context["module"], context["version"])
     data.update(
@@ -57,7 +57,9 @@ def review_panel(context):
             "request": request,
             "user": request.user,
             "csrf_token": context.get("csrf_token"),
-            "withdraw_form": WithdrawForm(),
+            # A refused form comes back bound, keeping what was typed and its errors.
+            "withdraw_form": context.get("withdraw_form") or WithdrawForm(),
+            "recall_form": context.get("recall_form") or RecallForm(),
         }
     )
     return data
