@@ -13,7 +13,6 @@ import uuid
 from datetime import timedelta
 from http import HTTPStatus
 
-import httpx
 import pytest
 from django.utils import timezone
 
@@ -29,16 +28,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 PACKAGE = "contentapp_generated_client"
 V1 = "/api/v1"
 EMBED_ON_CHANGE = "affinity.embed_version_on_change"
-
-
-@pytest.fixture(scope="module")
-def schema_file(live_server, tmp_path_factory):
-    """The schema as the live server serves it."""
-    answer = httpx.get(f"{live_server.url}/api/schema/?format=json", timeout=60)
-    assert answer.status_code == 200, answer.text[:500]
-    path = tmp_path_factory.mktemp("schema") / "schema.json"
-    path.write_bytes(answer.content)
-    return path
 
 
 @pytest.fixture(scope="module")

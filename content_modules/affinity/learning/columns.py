@@ -494,8 +494,14 @@ def design_matrix(
     vocab: Vocab,
     layout: Layout,
     params: Params,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The raw (unstandardised) feature matrix, float32 (rows, columns)."""
-    X = np.zeros((len(ctx.item), layout.width), dtype=np.float32)
-    fill_blocks(Frame(ctx, items, history, vocab, params), layout.spans, X)
-    return X
+    """The raw (unstandardised) feature matrix, float32 (rows, columns).
+
+    With ``out`` (zeros, float32, rows x width: e.g. rows of a larger matrix
+    allocated once) the values are written there and ``out`` is answered.
+    """
+    if out is None:
+        out = np.zeros((len(ctx.item), layout.width), dtype=np.float32)
+    fill_blocks(Frame(ctx, items, history, vocab, params), layout.spans, out)
+    return out

@@ -198,7 +198,7 @@ def challenge(
         return Decision(False, "the held-out events hold no engagement to rank", figures)
     say("gate: fitting the challenger on the events before the holdout")
     try:
-        challenger = fit(train_ds, params)
+        challenger = fit(train_ds, params, pooled=False)
     except Conflict as exc:
         return Decision(
             False, f"the challenger cannot be fitted before the holdout: {exc}", figures
@@ -228,7 +228,7 @@ def challenge(
             refit = "same configuration as the challenger"
         else:
             say("gate: refitting the active model's configuration on the same events")
-            champion = fit(train_ds, champion_params)
+            champion = fit(train_ds, champion_params, pooled=False)
             champion_history = compute_history(
                 history_pairs,
                 ds.items,
