@@ -193,10 +193,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     given = response.data.get("detail") if isinstance(response.data, dict) else None
     message = str(given) if given is not None else str(exc)
     code = ERROR_CODES.get(response.status_code)
-    if isinstance(exc, exceptions.APIException):
-        default: str = getattr(exc, "default_code", None) or code or "error"
-        code = _DRF_CODES.get(default, default) if code is None else code
-    response.data = error_body(code or "error", message)
+    if code is None:  # a status of no common code: DRF's own, renamed where it reads better
+        default: str = getattr(exc, "default_code", None) or "error"
+        code = _DRF_CODES.get(default, default)
+    response.data = error_body(code, message)
     if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
         _rate_limit_headers(response, context.get("request"))
     return response

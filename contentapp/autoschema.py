@@ -29,6 +29,7 @@ _BY_MODULE = {
     "content_modules.affinity.model_api": ENGINE,
     "content_modules.library.api": AUTHORING,
     "content_modules.review.api": REVIEW,
+    "content_modules.webhooks.api": ADMIN,
 }
 _BY_VIEW = {
     "SimilarModulesView": AUTHORING,

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "content_modules.review",
     "content_modules.affinity",
     "content_modules.delivery",
+    "content_modules.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -495,4 +496,16 @@ IDEMPOTENCY_TTL_HOURS = envint("IDEMPOTENCY_TTL_HOURS", 24)
 CELERY_BEAT_SCHEDULE["delivery-prune-idempotency"] = {
     "task": "content_modules.delivery.tasks.prune_idempotency",
     "schedule": 3600,
+}
+# Webhooks: each delivery is POSTed within WEBHOOK_TIMEOUT_SECONDS; a failure is retried
+# after RETRY_BASE * 2**(attempt-1) seconds (at most RETRY_MAX), by the beat sweep, until
+# WEBHOOK_MAX_ATTEMPTS, then it is a dead letter (Django admin: webhook deliveries).
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "10"))
+WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_SECONDS", "3600"))
+WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 12)
+WEBHOOK_SWEEP_INTERVAL_SECONDS = envint("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10)
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
+    "task": "content_modules.webhooks.tasks.sweep_webhooks_task",
+    "schedule": WEBHOOK_SWEEP_INTERVAL_SECONDS,
 }

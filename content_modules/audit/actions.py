@@ -53,6 +53,9 @@ class AuditAction(models.TextChoices):
     # Accounts
     TOKEN_ISSUED = "token.issued", "API token issued"
     TOKEN_REVOKED = "token.revoked", "API token revoked"
+    # Webhooks
+    WEBHOOK_REGISTERED = "webhook.registered", "Webhook registered"
+    WEBHOOK_DELETED = "webhook.deleted", "Webhook deleted"
     # The Django admin: "admin.<added|changed|deleted>"
     ADMIN_ADDED = "admin.added", "Added in the admin"
     ADMIN_CHANGED = "admin.changed", "Changed in the admin"

@@ -262,7 +262,10 @@ SIGN_VERBS = {
 def signature_statement(version: ModuleVersion, role: str, decision: str = "approve") -> str:
     """The meaning a reviewer signs: the decision, the version and its content hash."""
     if decision not in SIGN_VERBS:
-        return "Choose a decision above; your signature states it, the version and its hash."
+        return (
+            f"Choose a decision above; you sign it on version {version.number} "
+            f"(hash {version.content_hash[:12]}…) as {role} reviewer."
+        )
     verb = SIGN_VERBS[decision]
     return (
         f"By signing I {verb} version {version.number} "

@@ -95,6 +95,9 @@ def _lock_version(version_id: int) -> tuple[Module, ModuleVersion]:
     return module, version
 
 
+_WEBHOOK_EVENTS = (VersionStatus.APPROVED, VersionStatus.WITHDRAWN, VersionStatus.EXPIRED)
+
+
 def _transition(*, actor, version: ModuleVersion, to: str, now: datetime, **data) -> None:
     """Move a locked version to another status and audit it as ``version.<to>``."""
     from_status = version.status
@@ -113,6 +116,21 @@ def _transition(*, actor, version: ModuleVersion, to: str, now: datetime, **data
         version_id=version.pk,
         data={"version": version.number, "from": from_status, "to": to, **data},
     )
+    if to in _WEBHOOK_EVENTS:
+        from content_modules.webhooks import outbox
+
+        # The outbox rows commit with this transition or not at all.
+        outbox.record(
+            f"version.{to}",
+            {
+                "module": version.module_id,
+                "version": version.number,
+                "version_id": version.pk,
+                "status": to,
+                "from": from_status,
+                **({"reason": data["reason"]} if "reason" in data else {}),
+            },
+        )
 
 
 def _task_data(task: ReviewTask) -> dict:

@@ -220,15 +220,34 @@ def test_module_goes_from_draft_through_changes_to_approved_in_the_browser(
     assert BODY_V1[annotation.start : annotation.end] == SPAN
     screenshot(browser, "review-task-annotated")
     _sign(browser, "request_changes", comment="See the comment on the body: no superlatives.")
-    assert "changes requested" in wait_for_css(browser, ".messages .success").text.lower()
+    signed = wait_for_css(browser, ".messages .success").text
+    assert "changes requested" in signed.lower() and "The round stays open" in signed
     logout(browser)
     assert _approved_listing(engine) == []  # nothing of it is served yet
 
-    # The author reads the comment on the module page, revises and resubmits.
+    # Every role finishes the round: the author sees progress, not partial feedback.
+    login(browser, live_server, author)
+    browser.get(module_url)
+    assert "1 of 3 roles decided" in wait_for_css(browser, "#round-progress").text
+    assert not browser.find_elements(By.ID, "reviewer-comments")
+    logout(browser)
+    login(browser, live_server, medical)
+    _open_my_task(browser, live_server, "Outcomes email")
+    _sign(browser, "request_changes", comment="Quote the trial's measured effect.")
+    logout(browser)
+    login(browser, live_server, regulatory)
+    _open_my_task(browser, live_server, "Outcomes email")
+    _sign(browser, "approve")
+    assert "closed as changes requested" in wait_for_css(browser, ".messages .success").text
+    logout(browser)
+
+    # The author reads every role's feedback together, revises and resubmits.
     login(browser, live_server, author)
     browser.get(module_url)
     comments = wait_for_css(browser, "#reviewer-comments").text
     assert "no superlatives" in comments and SPAN in comments
+    assert "measured effect" in comments and "Rita Regulatory" in comments
+    screenshot(browser, "review-module-panel-round-feedback")
     submit(browser, browser.find_element(By.LINK_TEXT, "Edit"))
     _fill(browser, "id_body", BODY_V2)
     submit(browser, browser.find_element(By.CSS_SELECTOR, ".form-actions button[type=submit]"))
@@ -251,7 +270,7 @@ def test_module_goes_from_draft_through_changes_to_approved_in_the_browser(
     _sign(browser, "approve", password="not-the-password")
     assert "Password is missing or wrong" in wait_for_css(browser, "#decision-error").text
     assert AuthFailure.objects.filter(username=medical.username).count() == 1
-    assert not Signature.objects.filter(signer=medical).exists()
+    assert not Signature.objects.filter(signer=medical, version__number=2).exists()
     screenshot(browser, "review-task-wrong-password")
     _sign(browser, "approve")
     assert "as medical reviewer" in wait_for_css(browser, ".messages .success").text
