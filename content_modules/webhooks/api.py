@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -16,14 +17,10 @@ from content_modules.accounts.permissions import IsAdmin
 from content_modules.audit.actions import AuditAction
 from content_modules.audit.services import audit_record
 from content_modules.errors import NotFound
+from contentapp.api import ErrorSerializer
 from contentapp.parsers import SizeLimitedJSONParser
 
 from .models import Webhook, WebhookEvent
-
-
-class WebhookErrorSerializer(serializers.Serializer):
-    errors = serializers.DictField(help_text="Messages per field.")
-    detail = serializers.CharField(required=False)
 
 
 def _http_url(value: str) -> str:
@@ -68,8 +65,8 @@ _EXAMPLE = {
     "created_at": "2026-12-02T09:00:00Z",
 }
 _ERRORS = {
-    401: OpenApiResponse(WebhookErrorSerializer, description="No valid credentials."),
-    403: OpenApiResponse(WebhookErrorSerializer, description="Admins only."),
+    401: OpenApiResponse(ErrorSerializer, description="No valid credentials."),
+    403: OpenApiResponse(ErrorSerializer, description="Admins only."),
 }
 
 
@@ -105,7 +102,7 @@ class WebhookListView(APIView):
         ],
         responses={
             201: WebhookCreatedSerializer,
-            400: OpenApiResponse(WebhookErrorSerializer, description="Bad url or events."),
+            400: OpenApiResponse(ErrorSerializer, description="Bad url or events."),
             **_ERRORS,
         },
     )
@@ -125,7 +122,12 @@ class WebhookListView(APIView):
             obj=hook,
             data={"url": hook.url, "events": hook.events},
         )
-        return Response({**_as_dict(hook), "secret": hook.secret}, status=status.HTTP_201_CREATED)
+        location = reverse("api-webhook-detail", kwargs={"webhook_id": hook.pk})
+        return Response(
+            {**_as_dict(hook), "secret": hook.secret},
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(location)},
+        )
 
 
 class WebhookDetailView(APIView):
@@ -136,7 +138,7 @@ class WebhookDetailView(APIView):
         summary="Delete a webhook (its pending deliveries go with it)",
         responses={
             204: None,
-            404: OpenApiResponse(WebhookErrorSerializer, description="No such webhook."),
+            404: OpenApiResponse(ErrorSerializer, description="No such webhook."),
             **_ERRORS,
         },
     )

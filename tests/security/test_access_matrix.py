@@ -54,6 +54,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("api-token", "post"): set(ROLES),  # logging in is public (throttled, lockout)
     ("api-token", "delete"): SIGNED_IN,
     ("api-tokens", "get"): SIGNED_IN,  # one's own tokens
+    ("api-tokens", "post"): SIGNED_IN,  # a token for oneself (admins: for anyone)
     ("api-token-detail", "delete"): SIGNED_IN,  # one's own (404 for anyone else's)
     ("api-vocabulary", "get"): SIGNED_IN,
     ("api-vocabulary", "post"): {ADMIN},
@@ -97,11 +98,20 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("api-recommendation-detail", "get"): {ENGINE, ADMIN},
     ("api-content-list", "get"): PEOPLE | {ENGINE},
     ("api-content-detail", "get"): PEOPLE | {ENGINE},
+    ("api-content-changes", "get"): PEOPLE | {ENGINE},
+    ("api-webhooks", "get"): {ADMIN},
+    ("api-webhooks", "post"): {ADMIN},
+    ("api-webhook-detail", "delete"): {ADMIN},
     ("api-ping", "get"): SIGNED_IN,
 }
 # Reads whose answer depends on data the fixture does not make (e.g. no trained
 # model yet answers 409): allowed roles pass the role check but need not get 200.
-READS_NOT_ALWAYS_200 = {("affinity-model", "get"), ("hcp-affinity", "get")}
+# The change feed needs its `changed_since` cursor (400 without one).
+READS_NOT_ALWAYS_200 = {
+    ("affinity-model", "get"),
+    ("hcp-affinity", "get"),
+    ("api-content-changes", "get"),
+}
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -185,6 +195,7 @@ def url_for(route: str, name: str, world: dict) -> str:
         "<uuid:recommendation_id>": world["recommendation_id"],
         "<uuid:model_id>": "00000000-0000-0000-0000-000000000000",
         "<int:module>": world["module"],
+        "<int:webhook_id>": 999_999,
         "<str:rendition>": "web",
     }
     for placeholder, value in values.items():

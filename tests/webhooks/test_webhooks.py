@@ -69,6 +69,7 @@ def receiver():
 def register(admin_user, url, events=("version.approved", "version.withdrawn", "version.expired")):
     response = api_client(admin_user).post(URL, {"url": url, "events": list(events)}, format="json")
     assert response.status_code == 201, response.content
+    assert response["Location"].endswith(f"{URL}/{response.json()['id']}")
     return response.json()
 
 
