@@ -71,8 +71,8 @@ case "${1:-}" in
         "$PY" tools/dependency_audit.py
         "$VENV/bin/ruff" check .
         "$VENV/bin/ruff" format --check .
-        # Types ([tool.mypy]): not wired in yet; 12 errors in code merged since are open.
-        # "$VENV/bin/mypy"
+        # Types: mypy with the Django and DRF stubs ([tool.mypy] in pyproject.toml).
+        "$VENV/bin/mypy"
         "$PY" manage.py makemigrations --check --dry-run
         "$PY" manage.py spectacular --validate --fail-on-warn --file /dev/null
         ;;

@@ -289,7 +289,7 @@ def round_feedback(review: Review, tasks: list[ReviewTask] | None = None) -> lis
     """
     tasks = sorted(tasks if tasks is not None else review_tasks(review), key=lambda t: t.role)
     threads = [a for a in annotation_threads(review.version) if not a.resolved]
-    role_of = {}
+    role_of: dict[int, int] = {}
     for t in tasks:
         for person in (t.decided_by_id, t.assignee_id):
             if person is not None:

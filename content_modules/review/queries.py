@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from content_modules.accounts.roles import ReviewRole
@@ -31,7 +31,7 @@ def review_queue(user, filters: dict | None = None, *, now: datetime | None = No
     """
     filters = filters or {}
     now = now or timezone.now()
-    qs = ReviewTask.objects.with_context()
+    qs: QuerySet = ReviewTask.objects.with_context()
     if _truthy(filters.get("mine", False)):
         qs = decision_policy.decidable_tasks(user, qs)
     if filters.get("role"):

@@ -206,7 +206,7 @@ class ReviewRoundSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="version.number", read_only=True)
     version_id = serializers.IntegerField(read_only=True)
     version_status = serializers.CharField(source="version.status", read_only=True)
-    recalled_by = serializers.SlugRelatedField(
+    recalled_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
         source="closed_by",
         slug_field="username",
         read_only=True,

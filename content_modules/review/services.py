@@ -552,11 +552,11 @@ def _approve(*, actor, review: Review, version: ModuleVersion, tasks, now) -> bo
     return True
 
 
-OUTCOME_VERSION_STATUS = {
+OUTCOME_VERSION_STATUS: dict[str, str] = {
     ReviewStatus.CHANGES_REQUESTED: VersionStatus.CHANGES_REQUESTED,
     ReviewStatus.REJECTED: VersionStatus.REJECTED,
 }
-OUTCOME_VERB = {
+OUTCOME_VERB: dict[str, str] = {
     ReviewStatus.CHANGES_REQUESTED: "Changes requested",
     ReviewStatus.REJECTED: "Rejected",
 }

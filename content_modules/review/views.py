@@ -296,8 +296,9 @@ def task_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("review:queue")
     if form.errors.get("password") or (error is not None and error.field == "password"):
         # A refused password is never echoed back; any other refusal keeps what was typed.
-        form.data = form.data.copy()
-        form.data["password"] = ""
+        data = cast(QueryDict, form.data).copy()
+        data["password"] = ""
+        form.data = data
     context = _task_context(request, task, decision_form=form, error=error)
     return render(request, "review/task.html", context, status=status)
 
@@ -428,8 +429,9 @@ def module_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         _add_domain_error(form, exc)
         if exc.field == "password":
-            form.data = form.data.copy()
-            form.data["password"] = ""
+            data = cast(QueryDict, form.data).copy()
+            data["password"] = ""
+            form.data = data
         return _module_page_with_form(request, module, exc.status_code, withdraw_form=form)
     messages.success(
         request,

@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -132,7 +133,7 @@ def deliver(delivery_id) -> str | None:
         error = f"{type(exc).__name__}: {exc}"[:500]
     now = timezone.now()
     attempts = delivery.attempts + 1
-    fields = {"attempts": attempts, "leased_until": None, "last_status_code": code}
+    fields: dict[str, Any] = {"attempts": attempts, "leased_until": None, "last_status_code": code}
     if not error:
         fields.update(status=DeliveryStatus.DELIVERED, delivered_at=now, last_error="")
     elif attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
@@ -141,7 +142,7 @@ def deliver(delivery_id) -> str | None:
     else:
         fields.update(next_attempt_at=now + _backoff(attempts), last_error=error)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
-    return fields.get("status", DeliveryStatus.PENDING)
+    return str(fields.get("status", DeliveryStatus.PENDING))
 
 
 def sweep(limit: int = 500) -> int:

@@ -166,7 +166,7 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.hcp)
 
-    def select(self, mask: np.ndarray) -> Pairs:
+    def select(self, mask: np.ndarray | slice) -> Pairs:
         return Pairs(
             self.hcp[mask], self.item[mask], self.t[mask], self.y[mask], self.channel[mask]
         )

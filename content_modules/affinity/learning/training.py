@@ -377,8 +377,7 @@ def fit(
     clf = LogisticRegression(C=params.C, max_iter=400).fit(Xs, y)
     metrics["train"] = calibration_metrics(y, clf.predict_proba(Xs)[:, 1])
     del Xs
-    history = last_history
-    if pooled:
+    if last_history is None:  # pooled, or (never: y holds both kinds) no window filled
         say("pooled statistics for scoring")
         history = compute_history(
             event_pairs(ds),
@@ -389,7 +388,8 @@ def fit(
             params.half_life_days,
             params.taste_shrink,
         )
-    assert history is not None  # at least one window was filled (y holds both kinds)
+    else:
+        history = last_history
     return TrainedModel(
         vocab=ds.vocab,
         params=params,
