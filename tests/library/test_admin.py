@@ -38,6 +38,7 @@ from content_modules.library.models import (
     VersionStatus,
 )
 from content_modules.library.services import reference_create
+from content_modules.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
 from tests.factories import PASSWORD, force_status, make_module, new_token
 
 REGISTERED = sorted(admin.site._registry, key=lambda m: m._meta.label)
@@ -68,6 +69,8 @@ BUILT_HERE = {
     "library.ModuleVersion",
     "library.Reference",
     "library.Tag",
+    "webhooks.Webhook",
+    "webhooks.WebhookDelivery",
 }
 
 
@@ -125,6 +128,20 @@ def populated(db, admin_user, author, medical, django_capture_on_commit_callback
     )
     AuthFailure.objects.create(username="mallory", kind=AuthFailure.Kind.LOGIN)
     new_token(author)
+    hook = Webhook.objects.create(
+        url="https://engine.example.com/hook",
+        events=["version.withdrawn"],
+        secret="whsec_" + "0" * 48,
+        created_by=admin_user,
+    )
+    WebhookDelivery.objects.create(
+        webhook=hook,
+        event="version.withdrawn",
+        payload={"module": approved.module_id, "version": approved.number},
+        status=DeliveryStatus.DEAD,
+        attempts=12,
+        last_error="answered 503",
+    )
     _review_rows(author, medical)
     _recommendation_rows(hcp, approved)
     return {"draft": draft, "approved": approved, "reference": reference, "asset": asset}
