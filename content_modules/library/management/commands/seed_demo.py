@@ -356,6 +356,17 @@ class Command(BaseCommand):
                 comment="The headline overstates the claim; align it with the reference.",
                 password=self._password("legal"),
             )
+            # The round closes once every role has decided (DESIGN.md's lifecycle).
+            for other in ReviewTask.objects.filter(
+                version=version, status=TaskStatus.OPEN
+            ).order_by("role"):
+                task_decide(
+                    actor=users[other.role],
+                    task=other,
+                    decision="approve",
+                    password=self._password(other.role),
+                    checked_reference_ids=list(version.references.values_list("pk", flat=True)),
+                )
             return
         self._approve(version, users)
         if state == VersionStatus.WITHDRAWN:
