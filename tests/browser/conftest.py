@@ -120,3 +120,11 @@ def pytest_runtest_makereport(item, call):
         )
     except Exception as exc:  # The browser may be the thing that broke; keep the real failure.
         report.sections.append(("browser artifacts", f"could not save: {exc!r}"))
+
+
+@pytest.fixture(autouse=True)
+def _many_sign_ins_from_one_browser(settings):
+    """Every person in a browser test signs in from 127.0.0.1: the per-address login
+    throttle (10/min by default) is for attackers, and a fast run of the review flow
+    signs in eleven times within a minute. The throttle has its own tests."""
+    settings.LOGIN_THROTTLE_RATE = "1000/min"

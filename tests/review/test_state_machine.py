@@ -298,7 +298,10 @@ def test_random_workflows_keep_every_compliance_invariant():
     reached_all = (
         "approved",
         "changes_requested",
-        "rejected",
+        # "rejected" (a closed round in which a role rejected) needs every role to
+        # decide with one rejection; the fixed-seed runs reach it on some databases
+        # and not others, so its rule is held by the deterministic
+        # test_any_rejection_rejects_the_round_once_every_role_decided instead.
         "withdrawn",
         "expired",
         "recalled",
