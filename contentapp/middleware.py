@@ -9,6 +9,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from rest_framework.utils.mediatypes import media_type_matches
 
+from contentapp.api import ERROR_CODES, error_body
+
 # No inline scripts or styles: every script and stylesheet is a static file.
 CONTENT_SECURITY_POLICY = (
     # blob: lets the upload form preview a chosen image before it is sent.
@@ -25,18 +27,6 @@ DOCS_CONTENT_SECURITY_POLICY = (
 
 # A caller's X-Request-Id is echoed only when it is short and plain; otherwise a new one.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_API_CODES = {
-    400: "invalid",
-    401: "not_authenticated",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    429: "throttled",
-}
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 
 
@@ -114,12 +104,7 @@ def _as_api_error(request: HttpRequest, original: HttpResponse) -> HttpResponse:
             detail = HTTPStatus(status).phrase + "."
         except ValueError:
             detail = "The request was refused."
-    body = {
-        "code": _API_CODES.get(status, "error"),
-        "detail": detail,
-        "errors": {"non_field_errors": [detail]},
-    }
-    response = JsonResponse(body, status=status)
+    response = JsonResponse(error_body(ERROR_CODES.get(status, "error"), detail), status=status)
     for header in _KEPT_HEADERS:
         if header in original:
             response[header] = original[header]
