@@ -317,16 +317,15 @@ class Command(BaseCommand):
 
     def _approve(self, version: ModuleVersion, users: dict[str, User]) -> None:
         version_submit(actor=version.created_by, module=version.module)
-        reviewer = {
-            "medical": users["medical"],
-            "legal": users["legal"],
-            "regulatory": users["regulatory"],
-        }
+        self._approve_open_tasks(version, users)
+
+    def _approve_open_tasks(self, version: ModuleVersion, users: dict[str, User]) -> None:
+        """Every role whose task is still open approves (in role order)."""
         for task in ReviewTask.objects.filter(version=version, status=TaskStatus.OPEN).order_by(
             "role"
         ):
             task_decide(
-                actor=reviewer[task.role],
+                actor=users[task.role],
                 task=task,
                 decision="approve",
                 password=self._password(task.role),
@@ -357,16 +356,7 @@ class Command(BaseCommand):
                 password=self._password("legal"),
             )
             # The round closes once every role has decided (DESIGN.md's lifecycle).
-            for other in ReviewTask.objects.filter(
-                version=version, status=TaskStatus.OPEN
-            ).order_by("role"):
-                task_decide(
-                    actor=users[other.role],
-                    task=other,
-                    decision="approve",
-                    password=self._password(other.role),
-                    checked_reference_ids=list(version.references.values_list("pk", flat=True)),
-                )
+            self._approve_open_tasks(version, users)
             return
         self._approve(version, users)
         if state == VersionStatus.WITHDRAWN:
