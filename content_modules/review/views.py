@@ -243,6 +243,13 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "review/task.html", _task_context(request, task))
 
 
+def _forget_password(form) -> None:
+    """Re-render ``form`` without the refused password (everything else stays typed)."""
+    data = cast(QueryDict, form.data).copy()
+    data["password"] = ""
+    form.data = data
+
+
 def _add_domain_error(form, exc: DomainError) -> None:
     target = exc.field if exc.field in form.fields else None
     form.add_error(target, exc.message)
@@ -296,9 +303,7 @@ def task_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("review:queue")
     if form.errors.get("password") or (error is not None and error.field == "password"):
         # A refused password is never echoed back; any other refusal keeps what was typed.
-        data = cast(QueryDict, form.data).copy()
-        data["password"] = ""
-        form.data = data
+        _forget_password(form)
     context = _task_context(request, task, decision_form=form, error=error)
     return render(request, "review/task.html", context, status=status)
 
@@ -429,9 +434,7 @@ def module_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         _add_domain_error(form, exc)
         if exc.field == "password":
-            data = cast(QueryDict, form.data).copy()
-            data["password"] = ""
-            form.data = data
+            _forget_password(form)
         return _module_page_with_form(request, module, exc.status_code, withdraw_form=form)
     messages.success(
         request,
