@@ -142,3 +142,28 @@ class ReassignForm(forms.Form):
             .objects.filter(is_active=True, groups__name=REVIEW_ROLE_GROUP[ReviewRole(role)])
             .order_by("last_name", "first_name", "username")
         )
+
+
+class DashboardFilterForm(forms.Form):
+    """The MLR dashboard's filters: brand, market and a window of whole UTC days."""
+
+    brand = forms.ChoiceField(required=False)
+    market = forms.ChoiceField(required=False)
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["brand"]).choices = [("", "Any brand")] + [
+            (b.slug, b.name) for b in Brand.objects.order_by("name")
+        ]
+        cast(forms.ChoiceField, self.fields["market"]).choices = [("", "Any market")] + [
+            (m.code, m.code) for m in Market.objects.order_by("code")
+        ]
+
+    def clean(self):
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return data

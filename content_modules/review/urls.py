@@ -29,4 +29,5 @@ urlpatterns = [
     ),
     path("audit.csv", views.audit_csv, name="audit_csv"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard.csv", views.dashboard_csv, name="dashboard_csv"),
 ]
