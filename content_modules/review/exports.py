@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
 
-from content_modules.audit.models import AuditEntry
+from content_modules.audit.trail import AuditFilters, audit_trail
 
 AUDIT_COLUMNS = (
     "seq",
@@ -54,18 +54,17 @@ def _safe(value: Any) -> Any:
     return value
 
 
-def audit_entries(module_id: int | None = None):
-    """Audit entries in chain order, optionally only those of one module."""
-    qs = AuditEntry.objects.order_by("seq")
-    if module_id is not None:
-        qs = qs.filter(module_id=module_id)
-    return qs
+def audit_entries(module_id: int | None = None, filters: AuditFilters | None = None):
+    """Audit entries in chain order, optionally only those of one module, narrowed by filters."""
+    return audit_trail(module_id=module_id, filters=filters)
 
 
-def audit_csv_lines(module_id: int | None = None) -> Iterator[str]:
+def audit_csv_lines(
+    module_id: int | None = None, filters: AuditFilters | None = None
+) -> Iterator[str]:
     """The audit trail as CSV lines (header first), streamed in chain order."""
     yield _line(AUDIT_COLUMNS)
-    for entry in audit_entries(module_id).iterator(chunk_size=2000):
+    for entry in audit_entries(module_id, filters).iterator(chunk_size=2000):
         yield _line(
             [
                 entry.seq,

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from content_modules.accounts.roles import REVIEW_ROLE_GROUP, ReviewRole
+from content_modules.audit.actions import AuditAction
 from content_modules.library.models import Brand, Market
 
 from .models import AnnotationField, Decision, TaskStatus
@@ -160,6 +161,34 @@ class DashboardFilterForm(forms.Form):
         cast(forms.ChoiceField, self.fields["market"]).choices = [("", "Any market")] + [
             (m.code, m.code) for m in Market.objects.order_by("code")
         ]
+
+    def clean(self):
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return data
+
+
+class AuditFilterForm(forms.Form):
+    """The audit trail's filters: who (a username), which action, and a window of UTC days."""
+
+    user = forms.CharField(required=False, max_length=150, label="User (username)")
+    action = forms.ChoiceField(required=False)
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["action"]).choices = [("", "Any action")] + sorted(
+            AuditAction.choices, key=lambda c: str(c[1])
+        )
+
+    def clean_user(self) -> str:
+        username = (self.cleaned_data.get("user") or "").strip()
+        if username and not get_user_model().objects.filter(username=username).exists():
+            raise forms.ValidationError("No user has this username.")
+        return username
 
     def clean(self):
         data = super().clean() or {}

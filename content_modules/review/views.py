@@ -58,6 +58,8 @@ from .services import (
     task_reassign,
     version_submit,
 )
+from .trail_views import audit_filters
+from .work import progress_by_review
 
 QUEUE_PAGE_SIZE = 50
 HISTORY_AUDIT_LIMIT = 500
@@ -112,8 +114,11 @@ def queue(request: HttpRequest) -> HttpResponse:
     tasks = tasks.select_related("review__submitted_by")
     page = Paginator(tasks, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
+    # Every role's state on each task's round (medical approved, legal pending...): one query.
+    progress = progress_by_review(t.review_id for t in page.object_list)
     for task in page.object_list:
         task.overdue_now = task.is_overdue(now)
+        task.progress = progress.get(task.review_id, [])
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -507,12 +512,23 @@ def module_history(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _bad_filter(form) -> HttpResponse:
+    """A 400 naming each refused filter and why (a CSV download has no page to show it on)."""
+    problems = "; ".join(
+        f"{name}: {' '.join(map(str, errs))}" for name, errs in form.errors.items()
+    )
+    return HttpResponse(f"Invalid filter ({problems})\n", status=400, content_type="text/plain")
+
+
 @require_GET
 @content_page
-def module_audit_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+def module_audit_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The audit entries of one module as CSV, in chain order."""
     module = get_object_or_404(Module, pk=pk)
-    response = StreamingHttpResponse(audit_csv_lines(module.pk), content_type="text/csv")
+    form, filters = audit_filters(request)
+    if form.errors:
+        return _bad_filter(form)
+    response = StreamingHttpResponse(audit_csv_lines(module.pk, filters), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="module-{module.pk}-audit.csv"'
     return response
 
@@ -535,7 +551,10 @@ def audit_csv(request: HttpRequest) -> HttpResponseBase:
     """The whole audit trail as CSV (admins only)."""
     if not is_admin(request.user):
         return forbidden(request, "The full audit trail export is for administrators.")
-    response = StreamingHttpResponse(audit_csv_lines(), content_type="text/csv")
+    form, filters = audit_filters(request)
+    if form.errors:
+        return _bad_filter(form)
+    response = StreamingHttpResponse(audit_csv_lines(None, filters), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
     return response
 
@@ -600,10 +619,7 @@ def dashboard_csv(request: HttpRequest) -> HttpResponse:
     """The dashboard's figures, with the same filters, as CSV (one row per figure)."""
     form, filters = _dashboard_filters(request)
     if form.errors:
-        problems = "; ".join(
-            f"{name}: {' '.join(map(str, errs))}" for name, errs in form.errors.items()
-        )
-        return HttpResponse(f"Invalid filter ({problems})\n", status=400, content_type="text/plain")
+        return _bad_filter(form)
     body = dashboard_csv_text(dashboard_metrics(filters=filters))
     response = HttpResponse(body, content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="mlr-dashboard.csv"'
