@@ -174,7 +174,13 @@ def test_every_role_reads_its_main_pages_on_a_phone_without_sideways_scrolling(
     login(browser, live_server, author)
     _phone(browser)
     _assert_fits_the_phone(browser, "author-landing")
-    for path, name in [(reverse("library:module_create"), "new-module"), *library_pages]:
+    author_pages = [
+        (reverse("library:module_create"), "new-module"),
+        (reverse("review:my_modules"), "my-modules"),
+        (reverse("review:module_audit", args=[module.pk]), "module-audit"),
+        *library_pages,
+    ]
+    for path, name in author_pages:
         _visit(browser, live_server, path, f"author-{name}")
     _desktop_logout(browser)
 
@@ -195,7 +201,11 @@ def test_every_role_reads_its_main_pages_on_a_phone_without_sideways_scrolling(
 
     # An admin: the same pages plus the admin site's index (Django's own layout)
     login(browser, live_server, admin_user)
-    for path, name in reviewer_pages[:1] + reviewer_pages[3:]:
+    for path, name in [
+        *reviewer_pages[:1],
+        (reverse("review:audit"), "audit"),
+        *reviewer_pages[3:],
+    ]:
         _visit(browser, live_server, path, f"admin-{name}")
     browser.get(live_server.url + reverse("admin:index"))
     _phone(browser)
