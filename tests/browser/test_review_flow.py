@@ -176,7 +176,7 @@ def test_module_goes_from_draft_through_changes_to_approved_in_the_browser(
     Select(browser.find_element(By.ID, "id_format")).select_by_visible_text("Text")
     _check(browser, "channels", "Email")
     _check(browser, "channels", "Web")
-    Select(browser.find_element(By.ID, "id_references")).select_by_visible_text(CITATION)
+    _check(browser, "references", CITATION)
     browser.execute_script(
         "document.getElementById('id_expires_on').value = arguments[0];",
         (timezone.localdate() + timedelta(days=365)).isoformat(),
