@@ -132,10 +132,16 @@ def claim_link_refusal(user, version: ModuleVersion) -> str | None:
 
 
 def _check_may_link(user, version: ModuleVersion) -> None:
+    """403 for someone who never links claims on this module's versions; 409 for someone
+    who does, but not in the version's present state (a reviewer on a draft, an author
+    while it is in review, anyone once it is closed)."""
     refusal = claim_link_refusal(user, version)
     if refusal is None:
         return
-    if version.status in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
+    works_on_it = (
+        can_edit_module(user, version.module) or is_admin(user) or has_role(user, *REVIEW_ROLES)
+    )
+    if not works_on_it:
         raise PermissionDenied(refusal)
     raise Conflict(refusal, field="version")
 

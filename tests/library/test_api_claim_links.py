@@ -96,13 +96,15 @@ def test_a_reference_not_attached_answers_400(author, draft):
 
 
 @pytest.mark.django_db
-def test_a_reviewer_may_not_link_on_a_draft_and_nobody_on_an_approved_version(
-    medical, author, draft, ref
+def test_a_reviewer_links_only_once_the_draft_is_submitted_and_others_never(
+    medical, engine, draft, ref
 ):
-    response = api_client(medical).post(
-        f"/api/v1/modules/{draft.module_id}/claim-links", link_body(draft, ref), format="json"
-    )
-    assert response.status_code == 403
+    url = f"/api/v1/modules/{draft.module_id}/claim-links"
+    response = api_client(medical).post(url, link_body(draft, ref), format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "conflict"
+    assert api_client(engine).post(url, link_body(draft, ref), format="json").status_code == 403
+    assert not ClaimLink.objects.exists()
 
 
 @pytest.mark.django_db

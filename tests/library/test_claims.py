@@ -183,7 +183,8 @@ def test_the_same_claim_and_reference_twice_is_a_conflict(author, draft):
 def test_who_links_depends_on_the_version_state(author, other_author, medical, draft):
     ref = reference(author)
     draft.references.add(ref)
-    with pytest.raises(PermissionDenied):
+    # A reviewer links claims once the draft is submitted: a state conflict, not a 403.
+    with pytest.raises(Conflict):
         claim_link_create(actor=medical, version=draft, field="body", start=0, end=9, reference=ref)
     with pytest.raises(PermissionDenied):
         claim_link_create(
@@ -195,6 +196,8 @@ def test_who_links_depends_on_the_version_state(author, other_author, medical, d
         actor=medical, version=draft, field="body", start=0, end=9, reference=ref
     )
     assert link.created_by == medical
+    with pytest.raises(Conflict):  # the author waits until the review ends
+        claim_link_delete(actor=author, link=link)
 
     force_status(draft, VersionStatus.APPROVED)
     with pytest.raises(Conflict):
