@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("library", "0003_module_latest"),
+        ("library", "0004_version_image_alt"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
