@@ -179,6 +179,10 @@ class ContentObjectSerializer(serializers.Serializer):
     key_message = serializers.CharField()
     call_to_action = serializers.CharField()
     image_url = serializers.CharField(allow_null=True)
+    image_alt = serializers.CharField(
+        allow_null=True,
+        help_text="The image's alt text (the headline unless written); null without an image.",
+    )
     tags = TagsSerializer()
     channels = serializers.ListField(child=serializers.CharField())
     brand = serializers.CharField()
@@ -321,6 +325,7 @@ EXAMPLE_CONTENT = {
     "key_message": "24% fewer major cardiac events",
     "call_to_action": "Read the study",
     "image_url": "https://content.example.com/api/v1/images/7/web",
+    "image_alt": "Bar chart: 24% fewer major cardiac events than placebo",
     "tags": {
         "message": "efficacy",
         "theme": ["outcomes"],
