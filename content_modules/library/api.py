@@ -303,6 +303,7 @@ class ModuleListView(generics.ListAPIView):
             body=data["body"],
             key_message=data["key_message"],
             call_to_action=data.get("call_to_action", ""),
+            image_alt=data.get("image_alt", ""),
             message=data["tags"]["message"],
             tonality=data["tags"]["tonality"],
             format=data["tags"]["format"],

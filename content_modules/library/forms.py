@@ -150,6 +150,13 @@ class ModuleForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
     remove_image = forms.BooleanField(required=False, label="Remove the current image")
+    image_alt = forms.CharField(
+        max_length=300,
+        required=False,
+        label="Alt text",
+        help_text="What the image shows, for people who cannot see it. Left blank, the "
+        "headline is used.",
+    )
 
     def __init__(self, *args: Any, module: Module | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -242,8 +249,8 @@ class ModuleForm(forms.Form):
             if key == "image":
                 continue
             value = data.get(key)
-            if key == "call_to_action":
-                value = value or ""
+            if key in ("call_to_action", "image_alt"):
+                value = (value or "").strip()
             if key in M2M_FIELDS:
                 value = list(value or [])
             values[key] = value
@@ -285,4 +292,5 @@ class ModuleForm(forms.Form):
             "channels": [c.pk for c in version.channels.all()],
             "references": [r.pk for r in version.references.all()],
             "expires_on": version.expires_on,
+            "image_alt": version.image_alt,
         }

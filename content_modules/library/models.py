@@ -265,6 +265,11 @@ class ModuleVersion(models.Model):
     image = models.ForeignKey(
         ImageAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="versions"
     )
+    image_alt = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The image's text alternative for screen readers; blank uses the headline.",
+    )
     expires_on = models.DateField(null=True, blank=True)
 
     content_hash = models.CharField(max_length=64, blank=True, db_index=True)
@@ -309,6 +314,11 @@ class ModuleVersion(models.Model):
     def is_frozen(self) -> bool:
         return self.status != VersionStatus.DRAFT
 
+    @property
+    def image_alt_text(self) -> str:
+        """What every <img> of this version says: the author's alt text, else the headline."""
+        return self.image_alt.strip() or self.headline
+
     def is_approved_now(self, today: date | None = None) -> bool:
         """Approved and not past its expiry date."""
         today = today or timezone.localdate()
@@ -334,6 +344,9 @@ class ModuleVersion(models.Model):
             "expires_on": self.expires_on.isoformat() if self.expires_on else None,
             "brand": self.module.brand.slug,
             "market": self.module.market.code,
+            # Only when written, so the hash of every version signed before the field
+            # existed (all of them blank) is unchanged and its signatures still verify.
+            **({"image_alt": self.image_alt} if self.image_alt else {}),
         }
 
     def compute_content_hash(self) -> str:
@@ -375,6 +388,7 @@ CONTENT_FIELDS = (
     "tonality_id",
     "format_id",
     "image_id",
+    "image_alt",
     "expires_on",
 )
 

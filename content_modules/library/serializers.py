@@ -237,6 +237,7 @@ class ModuleWriteSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
             "approved_at",
             "status_changed_at",
             "approved_version",
+            "image_alt_text",
         }
     )
 
@@ -280,6 +281,12 @@ class ModuleWriteSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         allow_null=True,
         default=None,
         error_messages={"does_not_exist": "Unknown module {pk_value}."},
+    )
+    image_alt = serializers.CharField(
+        max_length=300,
+        required=False,
+        allow_blank=True,
+        help_text="The image's alt text; blank (the default) uses the headline.",
     )
     image = serializers.FileField(
         required=False,
@@ -407,6 +414,12 @@ class ModuleVersionSerializer(serializers.Serializer):
     expires_on = serializers.DateField(allow_null=True)
     content_hash = serializers.CharField()
     image = ImageOutSerializer(allow_null=True)
+    image_alt = serializers.CharField(
+        help_text="The alt text as the author wrote it; blank means the headline is used."
+    )
+    image_alt_text = serializers.CharField(
+        help_text="The alt text every <img> of this version carries: image_alt, else the headline."
+    )
     created_by = serializers.CharField(source="module.created_by.username")
     created_at = serializers.DateTimeField(source="module.created_at")
     updated_at = serializers.DateTimeField()

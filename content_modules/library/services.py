@@ -48,8 +48,10 @@ SCALAR_FIELDS = (
     "tonality",
     "format",
     "image",
+    "image_alt",
     "expires_on",
 )
+IMAGE_ALT_MAX_CHARS = 300
 M2M_FIELDS = ("themes", "channels", "references")
 CONTENT_KEYS = SCALAR_FIELDS + M2M_FIELDS
 
@@ -71,6 +73,7 @@ class VersionContent:
     references: list[Reference] = field(default_factory=list)
     expires_on: date | None = None
     image: ImageAsset | None = None
+    image_alt: str = ""
 
 
 def validate_content_rules(data: dict[str, Any], *, partial: bool = False) -> None:
@@ -88,6 +91,12 @@ def validate_content_rules(data: dict[str, Any], *, partial: bool = False) -> No
             )
     if "themes" in data and not data["themes"]:
         raise InvalidInput("At least one theme is required.", field="themes")
+    alt = data.get("image_alt") or ""
+    if len(alt) > IMAGE_ALT_MAX_CHARS:
+        raise InvalidInput(
+            f"Alt text is {len(alt)} characters; the limit is {IMAGE_ALT_MAX_CHARS}.",
+            field="image_alt",
+        )
     if "channels" in data and not data["channels"]:
         raise InvalidInput("At least one channel is required.", field="channels")
     expected = {
@@ -102,6 +111,18 @@ def validate_content_rules(data: dict[str, Any], *, partial: bool = False) -> No
     for tag in data.get("themes") or []:
         if tag.kind != TagKind.THEME:
             raise InvalidInput(f"'{tag.slug}' is not a theme tag.", field="themes")
+
+
+def vocabulary_labels() -> dict[str, dict[str, str]]:
+    """Every vocabulary's slug -> label, per kind (message, theme, tonality, format, channel).
+
+    Pages show people labels ("Quality of life"), never the slugs machines use.
+    """
+    labels: dict[str, dict[str, str]] = {kind: {} for kind in TagKind.values}
+    for kind, slug, label in Tag.objects.values_list("kind", "slug", "label"):
+        labels.setdefault(kind, {})[slug] = label
+    labels["channel"] = dict(Channel.objects.values_list("slug", "label"))
+    return labels
 
 
 def can_author(user) -> bool:
@@ -142,6 +163,15 @@ def _finish_version(version: ModuleVersion) -> None:
 
 def _snapshot(version: ModuleVersion) -> dict[str, Any]:
     return version.content_dict()
+
+
+def _content_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Old and new value of every changed key; a key only one side has (image_alt) counts."""
+    return {
+        k: {"old": before.get(k), "new": after.get(k)}
+        for k in dict.fromkeys([*after, *before])
+        if before.get(k) != after.get(k)
+    }
 
 
 @transaction.atomic
@@ -215,7 +245,7 @@ def module_edit(*, actor, module: Module, changes: dict[str, Any]) -> ModuleVers
         version.editors.add(actor)
         _finish_version(version)
         after = _snapshot(version)
-        diff = {k: {"old": before[k], "new": after[k]} for k in after if before.get(k) != after[k]}
+        diff = _content_diff(before, after)
         audit_record(
             actor=actor,
             action=AuditAction.VERSION_EDITED,
@@ -249,7 +279,7 @@ def _next_version(
     version.editors.add(actor)
     _finish_version(version)
     after = _snapshot(version)
-    diff = {k: {"old": before[k], "new": after[k]} for k in after if before.get(k) != after[k]}
+    diff = _content_diff(before, after)
     audit_record(
         actor=actor,
         action=AuditAction.VERSION_CREATED,
