@@ -109,6 +109,7 @@ def compare_rows(a: ModuleVersion, b: ModuleVersion) -> list[CompareRow]:
         for name, label in TEXT_ROWS
     ]
     rows.append(CompareRow("image", "Image", "image", a.image, b.image))
+    rows.append(CompareRow("image_alt", "Image description", "value", _alt(a), _alt(b)))
     rows += [
         CompareRow("message", "Message", "value", a.message.label, b.message.label),
         CompareRow(
@@ -131,3 +132,8 @@ def compare_rows(a: ModuleVersion, b: ModuleVersion) -> list[CompareRow]:
         CompareRow("expires_on", "Expires", "value", a.expires_on, b.expires_on),
     ]
     return rows
+
+
+def _alt(version: ModuleVersion) -> str:
+    """The image's description as HCPs' screen readers get it (none without an image)."""
+    return version.image_alt_text if version.image is not None else ""

@@ -71,6 +71,7 @@ def test_compare_shows_both_versions_field_by_field_with_thumbnails(two_versions
     assert '<tr data-field="image" class="changed">' in html
     assert '<tr data-field="headline">' in html
     assert "2 fields differ: key message, image." in html
+    assert '<tr data-field="image_alt">' in html
 
 
 def test_the_thumbnails_are_served_to_the_people_who_see_the_page(two_versions, medical):
