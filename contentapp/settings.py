@@ -343,6 +343,9 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "VersionStatusEnum": "content_modules.library.models.VersionStatus",
         "TaskStatusEnum": "content_modules.review.models.TaskStatus",
         "EventTypeEnum": "content_modules.affinity.models.EventType",
+        # Two choice sets of fields named "field": annotations keep the name they had.
+        "FieldEnum": "content_modules.review.models.AnnotationField",
+        "ClaimFieldEnum": "content_modules.library.models.ClaimField",
     },
 }
 

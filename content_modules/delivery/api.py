@@ -179,6 +179,10 @@ class ContentObjectSerializer(serializers.Serializer):
     key_message = serializers.CharField()
     call_to_action = serializers.CharField()
     image_url = serializers.CharField(allow_null=True)
+    image_alt = serializers.CharField(
+        allow_null=True,
+        help_text="The image's alt text (the headline unless written); null without an image.",
+    )
     tags = TagsSerializer()
     channels = serializers.ListField(child=serializers.CharField())
     brand = serializers.CharField()
@@ -321,6 +325,7 @@ EXAMPLE_CONTENT = {
     "key_message": "24% fewer major cardiac events",
     "call_to_action": "Read the study",
     "image_url": "https://content.example.com/api/v1/images/7/web",
+    "image_alt": "Bar chart: 24% fewer major cardiac events than placebo",
     "tags": {
         "message": "efficacy",
         "theme": ["outcomes"],
@@ -692,7 +697,7 @@ class ContentListView(APIView):
                 "Page numbers do not go with changed_since: follow next instead.", field="page"
             )
         limit = paginator.get_page_size(request) or paginator.max_page_size
-        page, count = services.content_sync(
+        page = services.content_sync(
             actor=request.user,
             filters=request.query_params,
             cursor=request.query_params["changed_since"],
@@ -706,7 +711,7 @@ class ContentListView(APIView):
         base = _base_url(request)
         return Response(
             {
-                "count": count,
+                "count": page.count,
                 "next": next_url,
                 "previous": None,
                 "results": [content_as_dict(c, base) for c in page.approvals],
