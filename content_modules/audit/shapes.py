@@ -230,6 +230,16 @@ def round_closed() -> Shape:
     )
 
 
+CLAIM_LINK = {
+    "version": k(INT, "The version's number within its module."),
+    "field": k(STR),
+    "start": k(INT),
+    "end": k(INT),
+    "quoted_text": k(STR, "The claim's text."),
+    "reference": k(INT, "The reference's id."),
+    "locator": k(STR, "Where in the reference (page, table...)."),
+}
+
 ADMIN = {
     "model": k(STR, "The model's label, e.g. library.tag."),
     "repr": k(STR, "The row as text (at most 200 characters)."),
@@ -259,11 +269,20 @@ SHAPES: dict[AuditAction, Shape] = {
     ),
     AuditAction.REFERENCE_CREATED: shape(
         citation=k(STR),
+        doi=k(STR, "Normalised DOI, or empty.", added_later=True),
         url=k(STR),
         pdf=k(BOOL, "Whether a PDF was attached."),
         pdf_sha256=k(nullable(STR)),
     ),
     AuditAction.TAG_CREATED: shape(kind=k(STR), slug=k(STR)),
+    AuditAction.CLAIM_LINK_CREATED: shape(**CLAIM_LINK),
+    AuditAction.CLAIM_LINK_DELETED: shape(**CLAIM_LINK),
+    AuditAction.CLAIM_LINKS_CARRIED_OVER: shape(
+        from_version=k(INT, "The number of the version the links came from."),
+        to_version=k(INT),
+        carried=k(map_of(list_of(INT), "Each carried link's id (key) and its [start, end].")),
+        dropped=k(map_of(STR, "Each dropped link's id (key) and why it was dropped.")),
+    ),
     # Version life cycle
     AuditAction.VERSION_SUBMITTED: transition(
         review=k(INT, "The review round's id."),
