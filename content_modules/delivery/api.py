@@ -697,7 +697,7 @@ class ContentListView(APIView):
                 "Page numbers do not go with changed_since: follow next instead.", field="page"
             )
         limit = paginator.get_page_size(request) or paginator.max_page_size
-        page, count = services.content_sync(
+        page = services.content_sync(
             actor=request.user,
             filters=request.query_params,
             cursor=request.query_params["changed_since"],
@@ -711,7 +711,7 @@ class ContentListView(APIView):
         base = _base_url(request)
         return Response(
             {
-                "count": count,
+                "count": page.count,
                 "next": next_url,
                 "previous": None,
                 "results": [content_as_dict(c, base) for c in page.approvals],

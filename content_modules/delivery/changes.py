@@ -205,6 +205,7 @@ class SyncPage:
     tombstones: list[Tombstone]
     cursor: str
     has_more: bool
+    count: int  # the list's size in the catalogue this page was read from
 
 
 def _expired_at(candidate: Candidate) -> datetime:
@@ -239,7 +240,8 @@ def sync_page(
     )
     # Read after the rows, as in changes_since: at least as new as they are.
     cat = catalogue_mod.current()
-    wanted = {c.version_id for c in listing(cat)}
+    listed = listing(cat)
+    wanted = {c.version_id for c in listed}
 
     tombstones: dict[int, Tombstone] = {}
     due = sorted(
@@ -254,7 +256,7 @@ def sync_page(
         last = due[limit - 1]
         assert last.expires_on is not None
         mark = SyncCursor(at.position, last.expires_on, last.version_id, None)
-        return SyncPage([], list(tombstones.values()), mark.encode(), True)
+        return SyncPage([], list(tombstones.values()), mark.encode(), True, len(listed))
 
     budget = limit - len(tombstones)
     position = at.position
@@ -282,7 +284,9 @@ def sync_page(
     if budget == 0:
         has_more = ContentChange.objects.filter(id__gt=position).exists()
     after = SyncCursor(position, today, 0, None)
-    return SyncPage(list(approvals.values()), list(tombstones.values()), after.encode(), has_more)
+    return SyncPage(
+        list(approvals.values()), list(tombstones.values()), after.encode(), has_more, len(listed)
+    )
 
 
 def _listing_page(
@@ -293,12 +297,13 @@ def _listing_page(
     today: date,
 ) -> SyncPage:
     """The full listing, by module id after ``at.after_module``; then the feed from its start."""
-    items = [c for c in listing(catalogue_mod.current()) if c.module_id > (at.after_module or 0)]
+    listed = listing(catalogue_mod.current())
+    items = [c for c in listed if c.module_id > (at.after_module or 0)]
     page = items[:limit]
     if len(items) > limit:
         walk = SyncCursor(at.position, at.expired_day, at.expired_version, page[-1].module_id)
-        return SyncPage(page, [], walk.encode(), True)
+        return SyncPage(page, [], walk.encode(), True, len(listed))
     feed = SyncCursor(at.position, at.expired_day, at.expired_version, None)
     # More waits if anything changed during the walk or a date ran out since it began.
     has_more = at.expired_day < today or ContentChange.objects.filter(id__gt=at.position).exists()
-    return SyncPage(page, [], feed.encode(), has_more)
+    return SyncPage(page, [], feed.encode(), has_more, len(listed))

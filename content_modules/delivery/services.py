@@ -562,18 +562,15 @@ def content_list_with_cursor(*, actor, filters: dict[str, Any]) -> tuple[list[Ca
     return _content_listing(filters, cat)(cat), cursor
 
 
-def content_sync(
-    *, actor, filters: dict[str, Any], cursor: str, limit: int
-) -> tuple[changes.SyncPage, int]:
-    """The content list as changes since ``cursor`` (``changes.sync_page``), and its size now.
+def content_sync(*, actor, filters: dict[str, Any], cursor: str, limit: int) -> changes.SyncPage:
+    """The content list as changes since ``cursor`` (``changes.sync_page``), and its size.
 
-    The size is read after the page: once ``has_more`` is false, an exact copy holds that
-    many items (unless something changed in between; the next page brings it).
+    Once ``has_more`` is false, an exact copy holds ``count`` items (unless something
+    changed while the page was read; the next page brings it).
     """
     _require(can_read_content(actor), "Your role may not read approved content.")
     listing = _content_listing(filters)
-    page = changes.sync_page(cursor, limit, listing=listing, today=catalogue_mod.today())
-    return page, len(listing(catalogue_mod.current()))
+    return changes.sync_page(cursor, limit, listing=listing, today=catalogue_mod.today())
 
 
 def content_get(*, actor, module_id: int) -> Candidate:

@@ -93,6 +93,8 @@ class Reference(models.Model):
     """A citation behind a claim: text, optional URL, optional PDF."""
 
     citation = models.TextField()
+    # A DOI as "10.<registrant>/<suffix>" (no resolver prefix); blank when none.
+    doi = models.CharField(max_length=200, blank=True, db_index=True)
     url = models.URLField(max_length=500, blank=True)
     pdf = models.FileField(upload_to=_reference_upload_to, blank=True)
     created_by = models.ForeignKey(
@@ -365,8 +367,59 @@ class ModuleVersion(models.Model):
 
     def embedding_text(self) -> str:
         """The text the embedding model reads."""
-        parts = [self.headline, self.body, self.key_message, self.call_to_action]
-        return "\n".join(p for p in parts if p)
+        return embedding_text_of(self.headline, self.body, self.key_message, self.call_to_action)
+
+
+def embedding_text_of(headline: str, body: str, key_message: str, call_to_action: str) -> str:
+    """The text the embedding model reads, from the fields as written (or as typed)."""
+    parts = [headline, body, key_message, call_to_action]
+    return "\n".join(p for p in parts if p)
+
+
+class ClaimField(models.TextChoices):
+    """The text fields a claim can be selected in."""
+
+    HEADLINE = "headline", "Headline"
+    BODY = "body", "Body"
+    KEY_MESSAGE = "key_message", "Key message"
+
+
+class ClaimLink(models.Model):
+    """A claim (a span [start, end) of one text field of a version) linked to a reference.
+
+    Anchored like a review annotation: the span and the quoted text, so the link
+    can be re-anchored on the next version while its text still matches.
+    """
+
+    version = models.ForeignKey(ModuleVersion, on_delete=models.CASCADE, related_name="claim_links")
+    field = models.CharField(max_length=20, choices=ClaimField.choices)
+    start = models.PositiveIntegerField()
+    end = models.PositiveIntegerField()
+    quoted_text = models.TextField()
+    reference = models.ForeignKey(Reference, on_delete=models.PROTECT, related_name="claim_links")
+    # Where in the reference: "p. 4", "Table 2", a quoted passage (optional).
+    locator = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # The link of the previous version this one was carried from.
+    origin = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies"
+    )
+
+    class Meta:
+        ordering = ["version_id", "field", "start", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="claim_link_span"),
+            models.UniqueConstraint(
+                fields=["version", "field", "start", "end", "reference"],
+                name="claim_link_once_per_span_and_reference",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field}[{self.start}:{self.end}] -> reference {self.reference_id}"
 
 
 class FrozenVersionError(Exception):

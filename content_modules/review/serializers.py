@@ -11,8 +11,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from content_modules.accounts.roles import ReviewRole
+from content_modules.library import claims
+from content_modules.library.serializers import ClaimLinkSerializer, UnlinkedClaimSerializer
 
 from .models import Annotation, AnnotationField, Decision, Review, ReviewTask, Signature
+from .policy import decision_policy
 
 
 class UTCDateTimeField(serializers.DateTimeField):
@@ -41,6 +44,10 @@ class ReviewTaskSerializer(serializers.ModelSerializer):
         help_text="Which review of this version the task belongs to (1 = its first review).",
     )
     overdue = serializers.SerializerMethodField()
+    can_decide = serializers.SerializerMethodField(
+        help_text="Whether the caller may sign a decision on this task now (the "
+        "segregation-of-duties policy: role, open, assignment, not an author, one role per person)."
+    )
     assignee: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
@@ -77,12 +84,24 @@ class ReviewTaskSerializer(serializers.ModelSerializer):
             "decided_at",
             "comment",
             "reminded_at",
+            "can_decide",
         ]
         read_only_fields = fields
 
     def get_overdue(self, task: ReviewTask) -> bool:
         now = self.context.get("now") or timezone.now()
         return task.is_overdue(now)
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_can_decide(self, task: ReviewTask) -> bool:
+        # A list passes the ids it computed for the whole page in one query.
+        decidable = self.context.get("decidable_ids")
+        if decidable is not None:
+            return task.pk in decidable
+        request = self.context.get("request")
+        if request is None:
+            return False
+        return decision_policy.may_decide(request.user, task, version=task.version)
 
 
 class SignatureSerializer(serializers.ModelSerializer):
@@ -133,6 +152,8 @@ class ReviewTaskDetailSerializer(ReviewTaskSerializer):
     key_message = serializers.CharField(source="version.key_message", read_only=True)
     content_hash = serializers.CharField(source="version.content_hash", read_only=True)
     references = serializers.SerializerMethodField()
+    claim_links = serializers.SerializerMethodField()
+    unlinked_claims = serializers.SerializerMethodField()
     signatures = serializers.SerializerMethodField()
 
     class Meta(ReviewTaskSerializer.Meta):
@@ -141,9 +162,33 @@ class ReviewTaskDetailSerializer(ReviewTaskSerializer):
             "key_message",
             "content_hash",
             "references",
+            "claim_links",
+            "unlinked_claims",
             "signatures",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ClaimLinkSerializer(many=True))
+    def get_claim_links(self, task: ReviewTask) -> list[dict]:
+        """Each claim of the version linked to its reference (and page or passage)."""
+        links = claims.version_claim_links(task.version)
+        return [ClaimLinkSerializer(link, context=self.context).data for link in links]
+
+    @extend_schema_field(UnlinkedClaimSerializer(many=True))
+    def get_unlinked_claims(self, task: ReviewTask) -> list[dict]:
+        """Claim sentences (a number, a percentage, a comparative) that no link supports."""
+        return [
+            UnlinkedClaimSerializer(
+                {
+                    "field": c.field,
+                    "start": c.start,
+                    "end": c.end,
+                    "text": c.text,
+                    "reason": c.reason,
+                }
+            ).data
+            for c in claims.unlinked_claims(task.version)
+        ]
 
     @extend_schema_field(TaskReferenceSerializer(many=True))
     def get_references(self, task: ReviewTask) -> list[dict]:

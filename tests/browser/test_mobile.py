@@ -170,14 +170,14 @@ def test_every_role_reads_its_main_pages_on_a_phone_without_sideways_scrolling(
         (reverse("affinity:model"), "model"),
     ]
 
-    # The author: landing page, library, the new-module form, HCP insight
+    # The author: landing page, library, the new-module form, references, HCP insight
     login(browser, live_server, author)
     _phone(browser)
     _assert_fits_the_phone(browser, "author-landing")
     author_pages = [
         (reverse("library:module_create"), "new-module"),
-        (reverse("review:my_modules"), "my-modules"),
-        (reverse("review:module_audit", args=[module.pk]), "module-audit"),
+        (reverse("library:reference_list"), "references"),
+        (reverse("library:version_compare", args=[module.pk]), "compare"),
         *library_pages,
     ]
     for path, name in author_pages:
@@ -201,11 +201,7 @@ def test_every_role_reads_its_main_pages_on_a_phone_without_sideways_scrolling(
 
     # An admin: the same pages plus the admin site's index (Django's own layout)
     login(browser, live_server, admin_user)
-    for path, name in [
-        *reviewer_pages[:1],
-        (reverse("review:audit"), "audit"),
-        *reviewer_pages[3:],
-    ]:
+    for path, name in reviewer_pages[:1] + reviewer_pages[3:]:
         _visit(browser, live_server, path, f"admin-{name}")
     browser.get(live_server.url + reverse("admin:index"))
     _phone(browser)

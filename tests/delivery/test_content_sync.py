@@ -418,3 +418,20 @@ def test_the_schema_declares_changed_since_and_the_page_with_tombstones(engine):
     assert {"withdrawn", "expired", "superseded", "deleted"} <= set(enum)
     assert "approved" not in enum
     assert schema["paths"]["/api/v1/content/changes"]["get"]["deprecated"] is True
+
+
+def test_a_changes_page_costs_a_few_queries_whatever_its_size(
+    clock, author, engine, django_assert_max_num_queries
+):
+    client = api_client(engine)
+    for _ in range(3):
+        approved(author)
+    copy = Engine(client, page_size=500)
+    copy.sync()
+    for _ in range(20):
+        approved(author)
+    client.get(URL)  # warm the catalogue
+    # token + user, roles, generation (filters), changes after the cursor, generation
+    with django_assert_max_num_queries(5):
+        body = client.get(URL, {"changed_since": copy.cursor, "page_size": 500}).json()
+    assert len(body["results"]) == 20 and body["count"] == 23 and not body["has_more"]
