@@ -28,6 +28,7 @@ from .files import read_reference_pdf
 from .models import (
     Brand,
     Channel,
+    ClaimLink,
     ImageAsset,
     Market,
     Module,
@@ -280,6 +281,17 @@ class ReferenceAdmin(AuditedModelAdmin):
         )
         obj.pk = created.pk
         obj._state.adding = False
+
+
+@admin.register(ClaimLink)
+class ClaimLinkAdmin(ReadOnlyModelAdmin):
+    """Claim-to-reference links are made and removed on the module's pages (audited)."""
+
+    list_display = ("version", "field", "quoted_text", "reference", "locator", "created_at")
+    list_filter = ("field",)
+    search_fields = ("quoted_text", "reference__citation", "version__title")
+    list_select_related = ("version", "version__module", "reference")
+    raw_id_fields = ("version", "reference", "origin")
 
 
 @admin.register(ImageAsset)

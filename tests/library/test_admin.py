@@ -37,6 +37,7 @@ from content_modules.library.models import (
     TagKind,
     VersionStatus,
 )
+from content_modules.library.claims import claim_link_create
 from content_modules.library.services import reference_create
 from content_modules.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
 from tests.factories import PASSWORD, force_status, make_module, new_token
@@ -63,6 +64,7 @@ BUILT_HERE = {
     "auth.User",
     "library.Brand",
     "library.Channel",
+    "library.ClaimLink",
     "library.ImageAsset",
     "library.Market",
     "library.Module",
@@ -101,6 +103,15 @@ def populated(db, admin_user, author, medical, django_capture_on_commit_callback
         actor=author, citation="Smith J et al. NEJM 2024;390:1-10", url="https://example.org/s"
     )
     draft = make_module(author, image=asset, references=[reference])
+    claim_link_create(
+        actor=author,
+        version=draft,
+        field="body",
+        start=0,
+        end=len(draft.body),
+        reference=reference,
+        locator="p. 4",
+    )
     approved = make_module(author, title="Approved module")
     force_status(approved, VersionStatus.APPROVED)
     hcp = HCP.objects.create(external_id="hcp-0001", specialty="cardiology", segment="high")
