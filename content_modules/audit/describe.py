@@ -309,6 +309,26 @@ def _admin(verb: str) -> Describer:
     return describe
 
 
+def _claim_link(verb: str) -> Describer:
+    def describe(c: _Context, d: dict, who: str) -> str:
+        quote = f" “{_text(d['quoted_text'], 60)}”" if d.get("quoted_text") else ""
+        ref = f" reference #{d['reference']}" if d.get("reference") else " a reference"
+        where = f" ({_text(d['locator'], 40)})" if d.get("locator") else ""
+        return f"Claim{quote} on {c.version(d)} {verb}{ref}{where} by {who}"
+
+    return describe
+
+
+def _claim_links_carried(c: _Context, d: dict, who: str) -> str:
+    carried = d.get("carried")
+    dropped = d.get("dropped")
+    n = len(carried) if isinstance(carried, dict) else 0
+    m = len(dropped) if isinstance(dropped, dict) else 0
+    to = d.get("to_version")
+    target = f"version {to}" if isinstance(to, int) else c.version(d)
+    return f"{n} claim link(s) carried over to {target}; {m} no longer match the text"
+
+
 def _chain_keyed(c: _Context, d: dict, who: str) -> str:
     return "The audit chain was keyed: entries from here on carry keyed hashes"
 
@@ -318,6 +338,9 @@ DESCRIBERS: dict[AuditAction, Describer] = {
     AuditAction.VERSION_CREATED: _version_created,
     AuditAction.VERSION_EDITED: _version_edited,
     AuditAction.IMAGE_UPLOADED: _image_uploaded,
+    AuditAction.CLAIM_LINK_CREATED: _claim_link("linked to"),
+    AuditAction.CLAIM_LINK_DELETED: _claim_link("unlinked from"),
+    AuditAction.CLAIM_LINKS_CARRIED_OVER: _claim_links_carried,
     AuditAction.REFERENCE_CREATED: _reference_created,
     AuditAction.TAG_CREATED: _tag_created,
     AuditAction.VERSION_SUBMITTED: _submitted,
