@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -225,7 +226,7 @@ class ReviewWorkflow(RuleBasedStateMachine):
     @rule(last_first=st.booleans(), act=st.sampled_from([True, False, False]))
     @precondition(lambda self: Review.objects.filter(status=ReviewStatus.OPEN).exists())
     def close_a_round(self, last_first, act):
-        """Every open task of the oldest open round is decided, to an outcome in turn.
+        """Every open task of the fullest open round is decided, to an outcome in turn.
 
         The random ``decide`` rule closes a round as rejected only when its
         picks happen to line up (on some databases, not others). This rule
@@ -237,7 +238,15 @@ class ReviewWorkflow(RuleBasedStateMachine):
         if not act:
             return
         outcome = ROUND_OUTCOMES[OUTCOMES["round closed by close_a_round"] % len(ROUND_OUTCOMES)]
-        review = Review.objects.filter(status=ReviewStatus.OPEN).order_by("id").first()
+        # The open round with the most open tasks (the oldest of those), so the
+        # outcome's decision is seldom the round's last: "kept open after reject"
+        # is reached whatever the random decisions left open before.
+        review = (
+            Review.objects.filter(status=ReviewStatus.OPEN)
+            .annotate(open_tasks=Count("tasks", filter=Q(tasks__status=TaskStatus.OPEN)))
+            .order_by("-open_tasks", "id")
+            .first()
+        )
         tasks = list(review.tasks.filter(status=TaskStatus.OPEN).order_by("role"))
         if last_first:
             tasks.reverse()
