@@ -163,13 +163,13 @@ def _alt_text(version: ModuleVersion) -> list[Finding]:
     ]
 
 
-def run_checks(version: ModuleVersion) -> list[Finding]:
+def run_checks(version: ModuleVersion, policy: BrandPolicy | None = None) -> list[Finding]:
     """Every pre-review finding for ``version``, most serious kinds first.
 
     Comparing figures with the approved modules costs one embedding when the version's
     is not stored yet.
     """
-    policy = policy_of(version)
+    policy = policy or policy_of(version)
     findings = [
         *_prohibited(version),
         *_safety(version, policy),
@@ -185,7 +185,7 @@ def submission_refusal(version: ModuleVersion) -> str | None:
     policy = policy_of(version)
     if not policy.checks_block_submission:
         return None
-    findings = run_checks(version)
+    findings = run_checks(version, policy)
     if not findings:
         return None
     kinds = list(dict.fromkeys(f.kind for f in findings))
@@ -197,7 +197,8 @@ def submission_refusal(version: ModuleVersion) -> str | None:
 
 def checks_context(version: ModuleVersion) -> dict:
     """Template context for ``library/_quickcheck.html``."""
+    policy = policy_of(version)
     return {
-        "quick_checks": run_checks(version),
-        "quick_checks_block": policy_of(version).checks_block_submission,
+        "quick_checks": run_checks(version, policy),
+        "quick_checks_block": policy.checks_block_submission,
     }
