@@ -2,8 +2,9 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from content_modules.review.work_views import home
 
 api_v1 = [
     path("", include("content_modules.accounts.api_urls")),
@@ -15,7 +16,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="library:module_list", permanent=False)),
+    # Each person lands on their work: reviewers their queue, authors their modules.
+    path("", home, name="home"),
     path("accounts/", include("content_modules.accounts.urls")),
     path("library/", include("content_modules.library.urls")),
     path("review/", include("content_modules.review.urls")),

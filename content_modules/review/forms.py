@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from content_modules.accounts.roles import REVIEW_ROLE_GROUP, ReviewRole
+from content_modules.audit.actions import AuditAction
 from content_modules.library.models import Brand, Market
 
 from .models import AnnotationField, Decision, TaskStatus
@@ -142,3 +143,56 @@ class ReassignForm(forms.Form):
             .objects.filter(is_active=True, groups__name=REVIEW_ROLE_GROUP[ReviewRole(role)])
             .order_by("last_name", "first_name", "username")
         )
+
+
+class DashboardFilterForm(forms.Form):
+    """The MLR dashboard's filters: brand, market and a window of whole UTC days."""
+
+    brand = forms.ChoiceField(required=False)
+    market = forms.ChoiceField(required=False)
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["brand"]).choices = [("", "Any brand")] + [
+            (b.slug, b.name) for b in Brand.objects.order_by("name")
+        ]
+        cast(forms.ChoiceField, self.fields["market"]).choices = [("", "Any market")] + [
+            (m.code, m.code) for m in Market.objects.order_by("code")
+        ]
+
+    def clean(self):
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return data
+
+
+class AuditFilterForm(forms.Form):
+    """The audit trail's filters: who (a username), which action, and a window of UTC days."""
+
+    user = forms.CharField(required=False, max_length=150, label="User (username)")
+    action = forms.ChoiceField(required=False)
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["action"]).choices = [("", "Any action")] + sorted(
+            AuditAction.choices, key=lambda c: str(c[1])
+        )
+
+    def clean_user(self) -> str:
+        username = (self.cleaned_data.get("user") or "").strip()
+        if username and not get_user_model().objects.filter(username=username).exists():
+            raise forms.ValidationError("No user has this username.")
+        return username
+
+    def clean(self):
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return data

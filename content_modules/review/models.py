@@ -27,7 +27,8 @@ class Review(models.Model):
     """One submission of a version to MLR review; its tasks run in parallel."""
 
     version = models.ForeignKey(ModuleVersion, on_delete=models.PROTECT, related_name="reviews")
-    # Which submission of the module this is (1 = first pass), for the dashboard.
+    # Which review of this version this is: 1 for its first, counted per version, so the
+    # first review of version 2 is round 1 of version 2 (migration 0003 renumbered older rows).
     round = models.PositiveIntegerField(default=1)
     status = models.CharField(
         max_length=20, choices=ReviewStatus.choices, default=ReviewStatus.OPEN, db_index=True
@@ -50,7 +51,10 @@ class Review(models.Model):
                 fields=["version"],
                 condition=Q(status="open"),
                 name="review_one_open_per_version",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["version", "round"], name="review_round_unique_per_version"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -492,3 +492,27 @@ def open_tasks_chart(open_tasks: dict[str, Any], width: int = 460, height: int =
             }
         )
     return _frame(width, height, top, groups=groups, unit="tasks")
+
+
+def hbar_chart(
+    rows: list[dict[str, Any]], *, key: str, label: str, width: int = 460, unit: str = ""
+) -> dict[str, Any]:
+    """Horizontal bars of ``row[key]`` per row, scaled to the largest (labels from ``label``)."""
+    x0, right = 110, 120
+    track = width - x0 - right
+    top = max((float(r[key] or 0) for r in rows), default=0.0) or 1.0
+    bars = []
+    for i, row in enumerate(rows):
+        value = float(row[key] or 0)
+        bars.append(
+            {
+                **row,
+                "bar_label": row[label],
+                "y": 12 + i * 40,
+                "w": round(track * value / top, 1),
+                "value": row[key],
+                "text_x": x0 + track + 8,
+            }
+        )
+    height = 12 + 40 * len(rows)
+    return {"width": width, "height": height, "bars": bars, "x0": x0, "track": track, "unit": unit}

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from content_modules.accounts.roles import ReviewRole
 from content_modules.library.models import Module, ModuleVersion
 
-from .models import TASK_DECIDED, Review, ReviewStatus, ReviewTask, Signature, TaskStatus
+# The dashboard's figures live in dashboard.py; these names stay importable from here.
+from .dashboard import AGE_BUCKETS, DashboardFilters, dashboard_metrics, percentile  # noqa: F401
+from .models import Review, ReviewTask, Signature, TaskStatus
 from .policy import decision_policy
 
 
@@ -54,90 +53,6 @@ def review_queue(user, filters: dict | None = None, *, now: datetime | None = No
             output_field=IntegerField(),
         )
     ).order_by("-overdue_rank", "due_at", "id")
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0-100) with linear interpolation between ranks."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    if low == high:
-        return ordered[low]
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-# Age buckets of open tasks, in days since submission: [lower, upper).
-AGE_BUCKETS = (("0-1d", 0, 1), ("1-3d", 1, 3), ("3-5d", 3, 5), ("5d+", 5, None))
-
-
-def _bucket(age: timedelta) -> str:
-    days = age.total_seconds() / 86400
-    for label, low, high in AGE_BUCKETS:
-        if days >= low and (high is None or days < high):
-            return label
-    return AGE_BUCKETS[0][0]
-
-
-def dashboard_metrics(*, now: datetime | None = None, weeks: int = 12) -> dict[str, Any]:
-    """Figures of the MLR dashboard.
-
-    - ``cycle_time``: per ISO week of approval, median and 90th percentile hours
-      from submission to approval;
-    - ``first_pass``: per role, the share of first-round decisions that approved;
-    - ``open_tasks``: per role, open tasks by age bucket, and how many are overdue.
-    """
-    now = now or timezone.now()
-    since = now - timedelta(weeks=weeks)
-
-    per_week: dict[str, list[float]] = defaultdict(list)
-    approved = Review.objects.filter(
-        status=ReviewStatus.APPROVED, version__approved_at__gte=since
-    ).values_list("submitted_at", "version__approved_at")
-    for submitted_at, approved_at in approved:
-        if submitted_at is None or approved_at is None:  # filtered out above; for the types
-            continue
-        year, week, _ = approved_at.isocalendar()
-        hours = (approved_at - submitted_at).total_seconds() / 3600
-        per_week[f"{year}-W{week:02d}"].append(hours)
-    cycle_time = [
-        {
-            "week": week,
-            "approvals": len(hours),
-            "median_hours": round(percentile(hours, 50) or 0.0, 2),
-            "p90_hours": round(percentile(hours, 90) or 0.0, 2),
-        }
-        for week, hours in sorted(per_week.items())
-    ]
-
-    decided: defaultdict[str, dict[str, int]] = defaultdict(lambda: {"decided": 0, "approved": 0})
-    rows = ReviewTask.objects.filter(review__round=1, status__in=TASK_DECIDED).values_list(
-        "role", "status"
-    )
-    for role, status in rows:
-        decided[role]["decided"] += 1
-        decided[role]["approved"] += status == TaskStatus.APPROVED
-    first_pass = []
-    for role in ReviewRole.values:
-        counts = decided.get(role, {"decided": 0, "approved": 0})
-        rate = counts["approved"] / counts["decided"] if counts["decided"] else None
-        first_pass.append({"role": role, **counts, "rate": rate})
-
-    labels = [label for label, _, _ in AGE_BUCKETS]
-    open_tasks = {role: dict.fromkeys(labels, 0) for role in ReviewRole.values}
-    overdue = dict.fromkeys(ReviewRole.values, 0)
-    for role, created_at, due_at in ReviewTask.objects.open().values_list(
-        "role", "created_at", "due_at"
-    ):
-        open_tasks.setdefault(role, dict.fromkeys(labels, 0))[_bucket(now - created_at)] += 1
-        overdue[role] = overdue.get(role, 0) + (due_at < now)
-    return {
-        "generated_at": now,
-        "cycle_time": cycle_time,
-        "first_pass": first_pass,
-        "open_tasks": {"buckets": labels, "by_role": open_tasks, "overdue": overdue},
-    }
 
 
 def module_signatures(module: Module):

@@ -38,7 +38,11 @@ class ReviewTaskSerializer(serializers.ModelSerializer):
     brand = serializers.CharField(source="version.module.brand.slug", read_only=True)
     market = serializers.CharField(source="version.module.market.code", read_only=True)
     submitted_at = serializers.DateTimeField(source="review.submitted_at", read_only=True)
-    round = serializers.IntegerField(source="review.round", read_only=True)
+    round = serializers.IntegerField(
+        source="review.round",
+        read_only=True,
+        help_text="Which review of this version the task belongs to (1 = its first review).",
+    )
     overdue = serializers.SerializerMethodField()
     can_decide = serializers.SerializerMethodField(
         help_text="Whether the caller may sign a decision on this task now (the "
@@ -265,6 +269,9 @@ class ReviewRoundSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Review
+        extra_kwargs = {
+            "round": {"help_text": "Which review of this version this is (1 = its first review)."}
+        }
         fields = [
             "id",
             "round",

@@ -171,7 +171,8 @@ def version_submit(*, actor, module: Module) -> Review:
     version.status_changed_at = now
     version.save(update_fields=["status", "status_changed_at", "submitted_at"])
 
-    round_number = Review.objects.filter(version__module=module).count() + 1
+    # Rounds are numbered per version: the first review of version 2 is its round 1.
+    round_number = Review.objects.filter(version=version).count() + 1
     review = Review.objects.create(
         version=version, round=round_number, submitted_by=actor, submitted_at=now
     )

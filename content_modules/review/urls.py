@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from . import views
+from . import trail_views, views, work_views
 
 app_name = "review"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("mine/", work_views.my_modules_view, name="my_modules"),
     path("tasks/<int:pk>/", views.task_detail, name="task"),
     path("tasks/<int:pk>/decide/", views.task_decide_view, name="task_decide"),
     path("tasks/<int:pk>/reassign/", views.task_reassign_view, name="task_reassign"),
@@ -28,5 +29,8 @@ urlpatterns = [
         name="version_record_csv",
     ),
     path("audit.csv", views.audit_csv, name="audit_csv"),
+    path("audit/", trail_views.system_audit, name="audit"),
+    path("modules/<int:pk>/audit/", trail_views.module_audit, name="module_audit"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard.csv", views.dashboard_csv, name="dashboard_csv"),
 ]

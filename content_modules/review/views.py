@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -31,9 +32,10 @@ from content_modules.library.views import module_detail_context, similar_context
 
 from . import pages
 from .diff import last_approved_version, previous_version, version_diff
-from .exports import audit_csv_lines, review_record_csv
+from .exports import audit_csv_lines, dashboard_csv_text, review_record_csv
 from .forms import (
     AnnotationForm,
+    DashboardFilterForm,
     DecisionForm,
     QueueFilterForm,
     ReassignForm,
@@ -43,6 +45,7 @@ from .forms import (
 from .models import Annotation, ReferenceCheck, ReviewTask, TaskStatus
 from .policy import RefusalCode, decision_policy
 from .queries import (
+    DashboardFilters,
     dashboard_metrics,
     module_signatures,
     review_queue,
@@ -57,6 +60,8 @@ from .services import (
     task_reassign,
     version_submit,
 )
+from .trail_views import audit_filters
+from .work import progress_by_review
 
 QUEUE_PAGE_SIZE = 50
 HISTORY_AUDIT_LIMIT = 500
@@ -111,8 +116,11 @@ def queue(request: HttpRequest) -> HttpResponse:
     tasks = tasks.select_related("review__submitted_by")
     page = Paginator(tasks, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
+    # Every role's state on each task's round (medical approved, legal pending...): one query.
+    progress = progress_by_review(t.review_id for t in page.object_list)
     for task in page.object_list:
         task.overdue_now = task.is_overdue(now)
+        task.progress = progress.get(task.review_id, [])
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -510,12 +518,23 @@ def module_history(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _bad_filter(form) -> HttpResponse:
+    """A 400 naming each refused filter and why (a CSV download has no page to show it on)."""
+    problems = "; ".join(
+        f"{name}: {' '.join(map(str, errs))}" for name, errs in form.errors.items()
+    )
+    return HttpResponse(f"Invalid filter ({problems})\n", status=400, content_type="text/plain")
+
+
 @require_GET
 @content_page
-def module_audit_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+def module_audit_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The audit entries of one module as CSV, in chain order."""
     module = get_object_or_404(Module, pk=pk)
-    response = StreamingHttpResponse(audit_csv_lines(module.pk), content_type="text/csv")
+    form, filters = audit_filters(request)
+    if form.errors:
+        return _bad_filter(form)
+    response = StreamingHttpResponse(audit_csv_lines(module.pk, filters), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="module-{module.pk}-audit.csv"'
     return response
 
@@ -538,7 +557,10 @@ def audit_csv(request: HttpRequest) -> HttpResponseBase:
     """The whole audit trail as CSV (admins only)."""
     if not is_admin(request.user):
         return forbidden(request, "The full audit trail export is for administrators.")
-    response = StreamingHttpResponse(audit_csv_lines(), content_type="text/csv")
+    form, filters = audit_filters(request)
+    if form.errors:
+        return _bad_filter(form)
+    response = StreamingHttpResponse(audit_csv_lines(None, filters), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
     return response
 
@@ -546,21 +568,65 @@ def audit_csv(request: HttpRequest) -> HttpResponseBase:
 # --- MLR dashboard -------------------------------------------------------------------------
 
 
+def _dashboard_filters(request: HttpRequest) -> tuple[DashboardFilterForm, DashboardFilters]:
+    form = DashboardFilterForm(request.GET)
+    form.is_valid()  # invalid filters are reported and ignored, the rest still apply
+    data = form.cleaned_data
+    filters = DashboardFilters(
+        brand=data.get("brand") or "",
+        market=data.get("market") or "",
+        since=data.get("since"),
+        until=data.get("until"),
+    )
+    return form, filters
+
+
 @require_GET
 @reviewer_page
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """MLR dashboard: cycle time, first-pass approval rate, open tasks by role and age."""
-    metrics = dashboard_metrics()
+    """MLR dashboard: cycle time (per week and per role), rounds per approval, first-pass
+    approval rate and open tasks by role and age, for a brand, market and date window."""
+    form, filters = _dashboard_filters(request)
+    metrics = dashboard_metrics(filters=filters)
+    rounds = metrics["rounds"]
+    query = urlencode(filters.query())
     return render(
         request,
         "review/dashboard.html",
         {
             "nav": "dashboard",
+            "form": form,
             "metrics": metrics,
+            "csv_url": reverse("review:dashboard_csv") + (f"?{query}" if query else ""),
+            "active_filters": bool(filters.query()),
             "cycle": pages.cycle_time_chart(metrics["cycle_time"]),
+            "by_role": pages.hbar_chart(
+                metrics["cycle_by_role"], key="median_hours", label="label", unit="h"
+            ),
+            "rounds_chart": pages.hbar_chart(
+                [
+                    {"label": f"{k} round{'s' if k != '1' else ''}", "count": v}
+                    for k, v in rounds["distribution"].items()
+                ],
+                key="count",
+                label="label",
+            ),
             "first_pass": pages.first_pass_chart(metrics["first_pass"]),
             "open_chart": pages.open_tasks_chart(metrics["open_tasks"]),
             "open_total": sum(sum(c.values()) for c in metrics["open_tasks"]["by_role"].values()),
             "overdue_total": sum(metrics["open_tasks"]["overdue"].values()),
         },
     )
+
+
+@require_GET
+@reviewer_page
+def dashboard_csv(request: HttpRequest) -> HttpResponse:
+    """The dashboard's figures, with the same filters, as CSV (one row per figure)."""
+    form, filters = _dashboard_filters(request)
+    if form.errors:
+        return _bad_filter(form)
+    body = dashboard_csv_text(dashboard_metrics(filters=filters))
+    response = HttpResponse(body, content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="mlr-dashboard.csv"'
+    return response

@@ -100,3 +100,38 @@ def test_seed_demo_trains_through_the_gate_a_model_that_beats_its_baselines(
     page = client.get("/affinity/model/").content.decode()
     assert f"In use: {model.model_version}" in page
     assert 'data-status="passed"' in page
+
+
+@pytest.mark.django_db
+def test_seed_demo_spreads_twelve_weeks_of_review_history_with_legal_slowest(client):
+    from content_modules.review.dashboard import dashboard_metrics
+    from content_modules.review.models import Review, ReviewTask
+
+    _seed()
+
+    metrics = dashboard_metrics()
+    by_role = {r["role"]: r for r in metrics["cycle_by_role"]}
+    # Every role has decisions with a real (non-zero) cycle time, legal the slowest
+    for role in ("medical", "legal", "regulatory"):
+        assert by_role[role]["decisions"] > 0 and by_role[role]["median_hours"] > 10, role
+    assert by_role["legal"]["slowest"]
+    assert by_role["legal"]["median_hours"] > by_role["regulatory"]["median_hours"]
+    assert by_role["regulatory"]["median_hours"] > by_role["medical"]["median_hours"]
+    # Approvals fall in many ISO weeks, each with a non-zero median cycle time
+    assert len(metrics["cycle_time"]) >= 8
+    assert all(row["median_hours"] > 0 for row in metrics["cycle_time"])
+    # Superseded modules took two rounds: rounds per approval is above 1
+    assert metrics["rounds"]["approvals"] > 0 and metrics["rounds"]["mean"] > 1
+    # Open rounds were submitted over the last days, so open tasks have ages
+    ages = metrics["open_tasks"]["by_role"]["legal"]
+    assert sum(1 for count in ages.values() if count) >= 2
+    # Nothing lies in the future, and the trail still verifies
+    now = metrics["generated_at"]
+    assert not Review.objects.filter(submitted_at__gt=now).exists()
+    assert not ReviewTask.objects.filter(decided_at__gt=now).exists()
+    assert audit_verify().ok
+    # And the page a newcomer opens shows the per-role figures
+    assert client.login(username="legal", password="legal-demo-2026")
+    page = client.get("/review/dashboard/").content.decode()
+    assert "0.0 h" not in page
+    assert 'data-role="legal" class="slowest"' in page

@@ -331,7 +331,8 @@ def test_resubmission_opens_a_new_review_where_every_role_reviews_again(
     assert v2.number == 2 and v2.status == VersionStatus.DRAFT
     review = submit(v2)
 
-    assert review.round == 2
+    # Rounds are numbered per version: the first review of version 2 is its round 1.
+    assert (review.version.number, review.round) == (2, 1)
     assert sorted(t.role for t in open_tasks(v2)) == ["legal", "medical", "regulatory"]
     approve_all(v2, medical, legal, regulatory)
     v1.refresh_from_db()

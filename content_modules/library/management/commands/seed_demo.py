@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -31,8 +32,20 @@ from content_modules.library.models import (
     VersionStatus,
 )
 from content_modules.library.services import VersionContent, module_create, module_edit
-from content_modules.review.models import ReviewTask, TaskStatus
-from content_modules.review.services import module_withdraw, task_decide, version_submit
+from content_modules.review.models import (
+    TASK_DECIDED,
+    Review,
+    ReviewStatus,
+    ReviewTask,
+    Signature,
+    TaskStatus,
+)
+from content_modules.review.services import (
+    add_business_days,
+    module_withdraw,
+    task_decide,
+    version_submit,
+)
 
 VOCABULARY = {
     TagKind.MESSAGE: [
@@ -293,9 +306,84 @@ class Command(BaseCommand):
                     variant_of=roots.get((brand_slug, message)),
                 )
                 roots.setdefault((brand_slug, message), version.module)
-                self._drive(version, state, users, author)
+                # One approval in five first went back for changes, as real rounds do.
+                self._drive(version, state, users, author, revise_first=index % 5 == 0)
+                self._spread_history(version.module, index, len(plan))
             created += 1
         return created
+
+    # --- twelve weeks of review history ------------------------------------------------------
+
+    # Hours a role takes to decide, as (least, spread): legal is the slowest, as in most
+    # MLR teams, medical the quickest; each module gets its own figure within the spread.
+    ROLE_HOURS = {"medical": (18, 30), "regulatory": (26, 34), "legal": (60, 60)}
+    HISTORY_WEEKS = 12
+
+    def _role_hours(self, role: str, index: int, round_index: int) -> float:
+        least, spread = self.ROLE_HOURS.get(role, (24, 24))
+        step = {"medical": 7, "regulatory": 11, "legal": 13}.get(role, 5)
+        return least + ((index + 3 * round_index) * step) % spread + (index % 4) * 0.25
+
+    def _spread_history(self, module: Module, index: int, n: int) -> None:
+        """Move the module's review rounds back in time, spread over twelve weeks.
+
+        The workflow ran a moment ago, so every round lasted milliseconds and the
+        dashboard read 0.0 h. The review rows (rounds, tasks, signatures and the
+        versions' submission and approval times) are moved to a plausible past:
+        modules start one after another across the first nine weeks, each role
+        decides after its own typical delay, and open rounds were submitted in the
+        last week. The audit trail is not rewritten (it is append-only and
+        hash-chained): it keeps the true time the demo was seeded.
+        """
+        now = timezone.now()
+        start = now - timedelta(weeks=self.HISTORY_WEEKS)
+        cursor = start + timedelta(hours=(9 * 7 * 24) * index / max(n, 1) + 8)
+        last_closed = cursor
+        reviews = Review.objects.filter(version__module=module).order_by("submitted_at", "id")
+        for round_index, review in enumerate(reviews):
+            tasks = list(ReviewTask.objects.filter(review=review))
+            if review.status == ReviewStatus.OPEN:
+                submitted = now - timedelta(days=(index // 3) % 6, hours=2 + index % 5)
+                due = add_business_days(submitted, settings.REVIEW_DUE_BUSINESS_DAYS)
+                ReviewTask.objects.filter(review=review).update(created_at=submitted, due_at=due)
+                Review.objects.filter(pk=review.pk).update(submitted_at=submitted)
+                ModuleVersion.objects.filter(pk=review.version_id).update(
+                    submitted_at=submitted, status_changed_at=submitted
+                )
+                continue
+            submitted = cursor
+            due = add_business_days(submitted, settings.REVIEW_DUE_BUSINESS_DAYS)
+            closed = submitted
+            for task in tasks:
+                decided = None
+                if task.status in TASK_DECIDED or task.status == TaskStatus.CANCELLED:
+                    hours = self._role_hours(task.role, index, round_index)
+                    decided = submitted + timedelta(hours=hours)
+                    closed = max(closed, decided)
+                ReviewTask.objects.filter(pk=task.pk).update(
+                    created_at=submitted, due_at=due, decided_at=decided
+                )
+                if decided is not None:
+                    Signature.objects.filter(task=task).update(signed_at=decided)
+            Review.objects.filter(pk=review.pk).update(submitted_at=submitted, closed_at=closed)
+            changes: dict = {"submitted_at": submitted, "status_changed_at": closed}
+            if review.status == ReviewStatus.APPROVED:
+                changes["approved_at"] = closed
+            ModuleVersion.objects.filter(pk=review.version_id).update(**changes)
+            # A superseded version was superseded when the next one was approved.
+            if review.status == ReviewStatus.APPROVED:
+                ModuleVersion.objects.filter(
+                    module=module, status=VersionStatus.SUPERSEDED, approved_at__lt=closed
+                ).update(status_changed_at=closed)
+            last_closed = closed
+            cursor = closed + timedelta(days=3, hours=index % 7)
+        # A withdrawal (signed without a task) came a few days after the approval.
+        withdrawn_at = last_closed + timedelta(days=2)
+        for signature in Signature.objects.filter(version__module=module, task__isnull=True):
+            Signature.objects.filter(pk=signature.pk).update(signed_at=withdrawn_at)
+            ModuleVersion.objects.filter(pk=signature.version_id).update(
+                status_changed_at=withdrawn_at
+            )
 
     def _state_plan(self, n: int) -> list[str]:
         """Mostly approved content, and every other state at least twice."""
@@ -336,7 +424,13 @@ class Command(BaseCommand):
         return next(p for u, *_rest, p in USERS if u == username)
 
     def _drive(
-        self, version: ModuleVersion, state: str, users: dict[str, User], author: User
+        self,
+        version: ModuleVersion,
+        state: str,
+        users: dict[str, User],
+        author: User,
+        *,
+        revise_first: bool = False,
     ) -> None:
         """Walk the version through the real workflow to reach the planned state."""
         if state == VersionStatus.DRAFT:
@@ -344,6 +438,13 @@ class Command(BaseCommand):
         if state == VersionStatus.IN_REVIEW:
             version_submit(actor=author, module=version.module)
             return
+        if state == VersionStatus.APPROVED and revise_first:
+            self._drive(version, VersionStatus.CHANGES_REQUESTED, users, author)
+            version = module_edit(
+                actor=author,
+                module=version.module,
+                changes={"headline": version.headline + " (aligned with the reference)"},
+            )
         if state in (VersionStatus.CHANGES_REQUESTED, VersionStatus.REJECTED):
             version_submit(actor=author, module=version.module)
             task = ReviewTask.objects.get(version=version, role="legal", status=TaskStatus.OPEN)
