@@ -27,12 +27,14 @@ from content_modules.errors import DomainError
 from .files import read_reference_pdf
 from .models import (
     Brand,
+    BrandPolicy,
     Channel,
     ClaimLink,
     ImageAsset,
     Market,
     Module,
     ModuleVersion,
+    ProhibitedPhrase,
     Reference,
     Tag,
     VersionStatus,
@@ -185,6 +187,24 @@ class BrandAdmin(ImmutableKeyMixin, AuditedModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(BrandPolicy)
+class BrandPolicyAdmin(AuditedModelAdmin):
+    """A brand's pre-review checks (library/quickcheck.py); every edit is audited."""
+
+    list_display = ("brand", "requires_safety_statement", "checks_block_submission")
+    list_filter = ("requires_safety_statement", "checks_block_submission")
+    search_fields = ("brand__name", "brand__slug")
+
+
+@admin.register(ProhibitedPhrase)
+class ProhibitedPhraseAdmin(AuditedModelAdmin):
+    """Words a brand's content must not use (in every market, or one); edits are audited."""
+
+    list_display = ("phrase", "brand", "market", "reason")
+    list_filter = ("brand", "market")
+    search_fields = ("phrase", "reason")
 
 
 @admin.register(Market)

@@ -41,6 +41,7 @@ from .serializers import (
     ClaimLinkSerializer,
     ClaimLinkWriteSerializer,
     ErrorSerializer,
+    ModuleVersionDetailSerializer,
     ModuleVersionSerializer,
     ModuleWriteSerializer,
     ReferenceSerializer,
@@ -176,7 +177,7 @@ def render_module(request, module: Module) -> dict[str, Any]:
     if not versions:
         raise NotFound("This module has no version yet.", field="id")
     context = {"request": request, "approved_numbers": approved_numbers([module.pk])}
-    return ModuleVersionSerializer(versions[0], context=context).data
+    return ModuleVersionDetailSerializer(versions[0], context=context).data
 
 
 def render_version(request, version: ModuleVersion) -> dict[str, Any]:
@@ -187,7 +188,7 @@ def render_version(request, version: ModuleVersion) -> dict[str, Any]:
         .get(pk=version.pk)
     )
     context = {"request": request, "approved_numbers": approved_numbers([version.module_id])}
-    return ModuleVersionSerializer(version, context=context).data
+    return ModuleVersionDetailSerializer(version, context=context).data
 
 
 def _content_changes(data: dict[str, Any]) -> dict[str, Any]:
@@ -296,7 +297,7 @@ class ModuleListView(generics.ListAPIView):
 
     @extend_schema(
         request=_json_or_multipart(ModuleWriteJsonSerializer, ModuleWriteMultipartSerializer),
-        responses={201: ModuleVersionSerializer, **_errors(400, 403, 413)},
+        responses={201: ModuleVersionDetailSerializer, **_errors(400, 403, 413)},
     )
     def post(self, request):
         data = validated(ModuleWriteSerializer(data=request.data, context={"request": request}))
@@ -355,7 +356,7 @@ class ModuleDetailView(generics.GenericAPIView):
         return get_object_or_404(self.get_queryset(), pk=self.kwargs["id"])
 
     @extend_schema(
-        parameters=[ID_PARAMETER], responses={200: ModuleVersionSerializer, **_errors(404)}
+        parameters=[ID_PARAMETER], responses={200: ModuleVersionDetailSerializer, **_errors(404)}
     )
     def get(self, request, id: int):
         return Response(render_module(request, self.get_object()))
@@ -363,7 +364,7 @@ class ModuleDetailView(generics.GenericAPIView):
     @extend_schema(
         parameters=[ID_PARAMETER],
         request=_json_or_multipart(ModuleWriteJsonSerializer, ModuleWriteMultipartSerializer),
-        responses={200: ModuleVersionSerializer, **_errors(400, 403, 404, 409, 413)},
+        responses={200: ModuleVersionDetailSerializer, **_errors(400, 403, 404, 409, 413)},
     )
     def patch(self, request, id: int):
         module = self.get_object()

@@ -473,3 +473,62 @@ for _m2m in (
     ModuleVersion.references.through,
 ):
     models.signals.m2m_changed.connect(_guard_frozen_m2m, sender=_m2m)
+
+
+class BrandPolicy(models.Model):
+    """A brand's pre-review checks (Quick Check): the safety statement it requires and
+    whether findings block submission. A brand without one gets the defaults."""
+
+    brand = models.OneToOneField(Brand, on_delete=models.CASCADE, related_name="policy")
+    requires_safety_statement = models.BooleanField(
+        default=False,
+        help_text="Every version must carry a fair-balance or safety statement.",
+    )
+    safety_phrases = models.TextField(
+        blank=True,
+        help_text=(
+            "What counts as the statement: one phrase per line; a version whose headline, "
+            "body, key message or call to action contains any of them (case-insensitive) "
+            "has one. Empty: the brand's safety statement is required but nothing counts."
+        ),
+    )
+    checks_block_submission = models.BooleanField(
+        default=False,
+        help_text="A version with any pre-review finding cannot be submitted.",
+    )
+
+    class Meta:
+        verbose_name_plural = "brand policies"
+
+    def __str__(self) -> str:
+        return f"Pre-review checks for {self.brand}"
+
+    def safety_phrase_list(self) -> list[str]:
+        return [line.strip() for line in self.safety_phrases.splitlines() if line.strip()]
+
+
+class ProhibitedPhrase(models.Model):
+    """A word or phrase a brand's content must not use, in every market or in one."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="prohibited_phrases")
+    market = models.ForeignKey(
+        Market,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Only in this market; empty means every market.",
+    )
+    phrase = models.CharField(max_length=200, help_text="Matched as whole words, any case.")
+    reason = models.CharField(max_length=300, blank=True, help_text="Shown with the finding.")
+
+    class Meta:
+        ordering = ["brand_id", "phrase"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand", "market", "phrase"], name="prohibited_phrase_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phrase!r} ({self.brand}, {self.market or 'all markets'})"

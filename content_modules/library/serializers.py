@@ -23,6 +23,7 @@ from content_modules.errors import InvalidInput
 from contentapp.api import ErrorSerializer as ErrorSerializer  # the one error body, re-exported
 from contentapp.api import flatten_errors
 
+from . import quickcheck
 from .images import process_image_upload
 from .models import (
     Brand,
@@ -449,6 +450,31 @@ class ModuleVersionSerializer(serializers.Serializer):
             approved = version.module.approved_version()
             return approved.number if approved else None
         return numbers.get(version.module_id)
+
+
+class CheckFindingSerializer(serializers.Serializer):
+    """One pre-review finding (library/quickcheck.py)."""
+
+    kind = serializers.ChoiceField(choices=[(k, k) for k in quickcheck.KINDS])
+    severity = serializers.ChoiceField(choices=[(s, s) for s in quickcheck.SEVERITIES])
+    message = serializers.CharField()
+    field = serializers.CharField(
+        allow_null=True, help_text="The field the finding is about, or null for the version."
+    )
+    start = serializers.IntegerField(allow_null=True, help_text="Span start in the field.")
+    end = serializers.IntegerField(allow_null=True, help_text="Span end (exclusive).")
+
+
+class ModuleVersionDetailSerializer(ModuleVersionSerializer):
+    """One module version with its pre-review checks (not in lists: they cost a search)."""
+
+    checks = serializers.SerializerMethodField(
+        help_text="Pre-review findings; none blocks submission unless the brand says so."
+    )
+
+    @extend_schema_field(CheckFindingSerializer(many=True))
+    def get_checks(self, version: ModuleVersion) -> list[dict]:
+        return [f.as_dict() for f in quickcheck.run_checks(version)]
 
 
 class ReferenceSerializer(serializers.Serializer):

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from content_modules.accounts.roles import can_see_unapproved
 from content_modules.errors import Conflict, DomainError
 
-from . import claims, compare, files, services
+from . import claims, compare, files, quickcheck, services
 from .filters import ModuleFilter
 from .forms import ModuleForm
 from .images import store_image_asset
@@ -189,6 +189,12 @@ def module_detail_context(request: HttpRequest, pk: int) -> dict[str, Any]:
         "variants": variants,
         "can_edit": services.can_edit_module(request.user, module),
         "in_review": version.status == VersionStatus.IN_REVIEW,
+        # The author sees what a reviewer would flag before submitting (quickcheck.py).
+        **(
+            quickcheck.checks_context(version)
+            if version.status == VersionStatus.DRAFT
+            else {"quick_checks": None}
+        ),
         "review_panel_template": (
             REVIEW_PANEL_TEMPLATE if _template_exists(REVIEW_PANEL_TEMPLATE) else None
         ),

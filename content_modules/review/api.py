@@ -31,7 +31,7 @@ from content_modules.accounts.roles import ReviewRole
 from content_modules.errors import InvalidInput
 from content_modules.library.api import FilterFriendlyNegotiation, render_version
 from content_modules.library.models import Module, ModuleVersion
-from content_modules.library.serializers import ErrorSerializer, ModuleVersionSerializer
+from content_modules.library.serializers import ErrorSerializer, ModuleVersionDetailSerializer
 
 from . import exports, queries, services
 from .models import Annotation, Review, ReviewTask, TaskStatus
@@ -79,7 +79,7 @@ def _csv_response(lines, filename: str) -> StreamingHttpResponse:
 # --- submit and withdraw -------------------------------------------------------------------
 
 
-class SubmitResponseSerializer(ModuleVersionSerializer):
+class SubmitResponseSerializer(ModuleVersionDetailSerializer):
     """The module body (as ``GET /modules/{id}`` answers it) plus the review just opened."""
 
     review = serializers.IntegerField(read_only=True)
@@ -94,7 +94,7 @@ class ModuleSubmitView(APIView):
     @extend_schema(
         parameters=[_id("Module id")],
         request=None,
-        responses={200: SubmitResponseSerializer, **_errors(403, 404, 409)},
+        responses={200: SubmitResponseSerializer, **_errors(400, 403, 404, 409)},
     )
     def post(self, request, id: int):
         module = get_object_or_404(Module, pk=id)

@@ -31,6 +31,7 @@ from content_modules.audit.models import AuditEntry
 from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, PermissionDenied
 from content_modules.library.models import Module, ModuleVersion, Reference, VersionStatus
+from content_modules.library.quickcheck import submission_refusal
 from content_modules.library.services import can_edit_module
 from content_modules.library.signals import announce_delivery_change
 
@@ -160,6 +161,10 @@ def version_submit(*, actor, module: Module) -> Review:
         raise Conflict(
             f"Only a draft can be submitted; the latest version is {state}.", field="status"
         )
+    # A brand may refuse a draft with pre-review findings (library/quickcheck.py).
+    refusal = submission_refusal(version)
+    if refusal is not None:
+        raise InvalidInput(refusal, field="checks")
     now = timezone.now()
     version.submitted_at = now
     version.status = VersionStatus.IN_REVIEW

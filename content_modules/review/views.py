@@ -27,6 +27,7 @@ from content_modules.audit.models import AuditEntry
 from content_modules.errors import DomainError, InvalidInput
 from content_modules.library.claims import claims_context
 from content_modules.library.models import Module, ModuleVersion, VersionStatus
+from content_modules.library.quickcheck import checks_context
 from content_modules.library.views import module_detail_context, similar_context
 
 from . import pages
@@ -203,6 +204,8 @@ def _task_context(
         **similar_context(version=version),
         # Each claim with its reference, and the unreferenced ones flagged (library/claims.py).
         **claims_context(user, version),
+        # The pre-review checks the author saw before submitting (library/quickcheck.py).
+        **checks_context(version),
         "nav": "review",
         "task": task,
         "review": task.review,
