@@ -304,6 +304,14 @@ Send the token on every request in the `Authorization` header, as
 (on this page: **Authorize**, then `Token <key>`). List your tokens with
 `GET /api/v1/auth/tokens`; revoke one with `DELETE /api/v1/auth/tokens/{id}`, or the
 one in use with `DELETE /api/v1/auth/token`.
+
+## Keeping a copy of approved content
+
+`GET /api/v1/content?changed_since=0` walks the whole list by cursor; every answer
+carries a `next_cursor`. Ask again with it to get only what changed: approvals in
+`results`, and `tombstones` for versions withdrawn, expired (also by date, before any
+expiry job) or superseded. Apply a page's tombstones (drop a module's entry if it holds
+that `version_id`), then its results; follow `next` while `has_more`.
 """
 
 SPECTACULAR_SETTINGS: dict[str, Any] = {
@@ -334,6 +342,9 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "VersionStatusEnum": "content_modules.library.models.VersionStatus",
         "TaskStatusEnum": "content_modules.review.models.TaskStatus",
         "EventTypeEnum": "content_modules.affinity.models.EventType",
+        # Two choice sets of fields named "field": annotations keep the name they had.
+        "FieldEnum": "content_modules.review.models.AnnotationField",
+        "ClaimFieldEnum": "content_modules.library.models.ClaimField",
     },
 }
 

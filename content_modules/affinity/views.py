@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from content_modules.accounts.roles import can_see_unapproved
 from content_modules.errors import Conflict, DomainError
+from content_modules.library.services import vocabulary_labels
 
 from . import actions
 from .learning import charts
@@ -59,7 +60,13 @@ def hcp_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "affinity/hcp_list.html",
-        {"page": page, "q": q, "nav": "affinity", "total": page.paginator.count},
+        {
+            "page": page,
+            "q": q,
+            "nav": "affinity",
+            "total": page.paginator.count,
+            "channel_labels": vocabulary_labels()["channel"],
+        },
     )
 
 
@@ -81,6 +88,7 @@ def hcp_detail(request: HttpRequest, external_id: str) -> HttpResponse:
         affinity = actions.hcp_affinity_get(actor=request.user, external_id=external_id)
     except Conflict as exc:
         no_model = exc.message
+    labels = vocabulary_labels()
     sections = []
     if affinity:
         for kind, title in (
@@ -91,7 +99,11 @@ def hcp_detail(request: HttpRequest, external_id: str) -> HttpResponse:
             ("channel", "Channel"),
         ):
             sections.append(
-                {"kind": kind, "title": title, "chart": charts.bar_chart(affinity[kind])}
+                {
+                    "kind": kind,
+                    "title": title,
+                    "chart": charts.bar_chart(affinity[kind], labels.get(kind)),
+                }
             )
     timeline = (
         EngagementEvent.objects.filter(hcp=hcp)
@@ -109,6 +121,7 @@ def hcp_detail(request: HttpRequest, external_id: str) -> HttpResponse:
             "timeline": timeline,
             "n_events": hcp.events.count(),
             "nav": "affinity",
+            "channel_labels": labels["channel"],
         },
     )
 

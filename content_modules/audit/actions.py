@@ -19,6 +19,9 @@ class AuditAction(models.TextChoices):
     IMAGE_UPLOADED = "image.uploaded", "Image uploaded"
     REFERENCE_CREATED = "reference.created", "Reference created"
     TAG_CREATED = "tag.created", "Tag created"
+    CLAIM_LINK_CREATED = "claim_link.created", "Claim linked to a reference"
+    CLAIM_LINK_DELETED = "claim_link.deleted", "Claim link removed"
+    CLAIM_LINKS_CARRIED_OVER = "claim_links.carried_over", "Claim links carried over"
     # Version life cycle: "version.<status>" for every status a version moves to
     VERSION_SUBMITTED = "version.submitted", "Version submitted"
     VERSION_APPROVED = "version.approved", "Version approved"

@@ -26,6 +26,7 @@ from content_modules.accounts.scopes import ANY_TOKEN, TokenHasScope
 from content_modules.affinity.models import EventType
 from content_modules.errors import InvalidInput
 from content_modules.library.api import FilterFriendlyNegotiation
+from content_modules.library.models import VersionStatus
 from contentapp.api import ErrorSerializer as ErrorsSerializer
 from contentapp.api import Pagination
 from contentapp.parsers import SizeLimitedJSONParser
@@ -178,6 +179,10 @@ class ContentObjectSerializer(serializers.Serializer):
     key_message = serializers.CharField()
     call_to_action = serializers.CharField()
     image_url = serializers.CharField(allow_null=True)
+    image_alt = serializers.CharField(
+        allow_null=True,
+        help_text="The image's alt text (the headline unless written); null without an image.",
+    )
     tags = TagsSerializer()
     channels = serializers.ListField(child=serializers.CharField())
     brand = serializers.CharField()
@@ -320,6 +325,7 @@ EXAMPLE_CONTENT = {
     "key_message": "24% fewer major cardiac events",
     "call_to_action": "Read the study",
     "image_url": "https://content.example.com/api/v1/images/7/web",
+    "image_alt": "Bar chart: 24% fewer major cardiac events than placebo",
     "tags": {
         "message": "efficacy",
         "theme": ["outcomes"],
@@ -533,8 +539,87 @@ _FILTER_PARAMETERS = [
 ]
 
 
+TOMBSTONE_STATUSES = [
+    *(s for s in VersionStatus.values if s != VersionStatus.APPROVED),
+    "deleted",
+]
+
+
+class ContentTombstoneSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=TOMBSTONE_STATUSES,
+        help_text="The status the version left approval for ('expired' also when its date "
+        "ran out before the expiry job ran; 'deleted' when the row was deleted).",
+    )
+    module = serializers.IntegerField()
+    version = serializers.IntegerField(help_text="The version number.")
+    version_id = serializers.IntegerField()
+    changed_at = serializers.DateTimeField(help_text="When it stopped being approved.")
+
+
+class ContentPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField(
+        help_text="How many items the content list holds now for these filters (with "
+        "changed_since: the size of an exact copy once has_more is false)."
+    )
+    next = serializers.URLField(allow_null=True, help_text="The next page's URL, if any.")
+    previous = serializers.URLField(
+        allow_null=True, help_text="The previous page's URL (page numbers only)."
+    )
+    results = ApprovedContentSerializer(
+        many=True,
+        help_text="Approved, unexpired items. With changed_since: approvals to store under "
+        "their module (replacing what it held).",
+    )
+    tombstones = ContentTombstoneSerializer(
+        many=True,
+        help_text="With changed_since: versions that left approval; drop a module's entry "
+        "if it holds that version_id, before storing this page's results. Empty otherwise.",
+    )
+    next_cursor = serializers.CharField(
+        help_text="Pass as changed_since to get what changed after this answer (keep the "
+        "first page's when reading the list by page numbers)."
+    )
+    has_more = serializers.BooleanField(help_text="More waits: follow next at once.")
+
+
+EXAMPLE_PAGE = {
+    "count": 120,
+    "next": "https://content.example.com/api/v1/content?page=2&page_size=1",
+    "previous": None,
+    "results": [EXAMPLE_APPROVED],
+    "tombstones": [],
+    "next_cursor": "311.20261202.0",
+    "has_more": True,
+}
+EXAMPLE_SYNC_PAGE = {
+    "count": 120,
+    "next": None,
+    "previous": None,
+    "results": [{**EXAMPLE_APPROVED, "version": 4, "version_id": 131}],
+    "tombstones": [
+        {
+            "status": "superseded",
+            "module": 42,
+            "version": 3,
+            "version_id": 117,
+            "changed_at": "2026-12-02T10:00:00Z",
+        },
+        {
+            "status": "withdrawn",
+            "module": 17,
+            "version": 2,
+            "version_id": 61,
+            "changed_at": "2026-12-02T11:30:00Z",
+        },
+    ],
+    "next_cursor": "318.20261202.0",
+    "has_more": False,
+}
+
+
 class ContentListView(APIView):
-    """Approved, unexpired versions, paginated."""
+    """Approved, unexpired versions, paginated; with changed_since, what changed since."""
 
     permission_classes = [IsAuthenticated, TokenHasScope, CanReadContent]
     required_scopes = {"GET": "content:read"}
@@ -543,27 +628,107 @@ class ContentListView(APIView):
 
     @extend_schema(
         operation_id="content_list",
-        summary="Approved, unexpired content (paginated, filtered)",
-        examples=[OpenApiExample("A page", value=[EXAMPLE_APPROVED], response_only=True)],
+        summary="Approved, unexpired content (paginated, filtered), or its changes since a cursor",
+        description=(
+            "Without `changed_since`: the list by page numbers, with a `next_cursor` read "
+            "before the page. With `changed_since`: cursor pages for keeping an exact local "
+            "copy. `changed_since=0` walks the whole list by module id (no item slips between "
+            "pages, whatever changes meanwhile), then continues with what changed; every "
+            "later answer holds the approvals since the cursor in `results` and `tombstones` "
+            "for versions withdrawn, expired (by the job or by date), superseded or otherwise "
+            "out of approval. Apply a page's tombstones (drop a module's entry if it holds "
+            "that `version_id`), then its results (store under `module`); keep `next_cursor`; "
+            "follow `next` while `has_more`, then poll or wait for a webhook "
+            "(README: Content sync)."
+        ),
+        examples=[
+            OpenApiExample("A page", value=EXAMPLE_PAGE, response_only=True),
+            OpenApiExample("Changes since a cursor", value=EXAMPLE_SYNC_PAGE, response_only=True),
+        ],
         parameters=[
             *_FILTER_PARAMETERS,
+            OpenApiParameter(
+                "changed_since",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                description="0 for a full listing by cursor, else an earlier answer's "
+                "next_cursor. Not with page.",
+            ),
             OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY),
             OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY),
         ],
         responses={
-            200: ApprovedContentSerializer(many=True),
-            400: OpenApiResponse(ErrorsSerializer, description="Unknown filter value."),
+            200: ContentPageSerializer,
+            400: OpenApiResponse(
+                ErrorsSerializer,
+                description="Unknown filter value, malformed changed_since or page_size.",
+            ),
             404: OpenApiResponse(ErrorsSerializer, description="No such page."),
             **_ERRORS,
         },
     )
     def get(self, request: Request) -> Response:
-        candidates = services.content_list(actor=request.user, filters=request.query_params)
         paginator = self.pagination_class()
+        if "changed_since" in request.query_params:
+            return self._changes(request, paginator)
+        candidates, cursor = services.content_list_with_cursor(
+            actor=request.user, filters=request.query_params
+        )
         # Page-number pagination slices any sequence (the stubs say querysets only).
         page: list[Candidate] = paginator.paginate_queryset(candidates, request, view=self) or []  # type: ignore[arg-type]
         base = _base_url(request)
-        return paginator.get_paginated_response([content_as_dict(c, base) for c in page])
+        assert paginator.page is not None
+        next_url = paginator.get_next_link()
+        return Response(
+            {
+                "count": paginator.page.paginator.count,
+                "next": next_url,
+                "previous": paginator.get_previous_link(),
+                "results": [content_as_dict(c, base) for c in page],
+                "tombstones": [],
+                "next_cursor": cursor,
+                "has_more": next_url is not None,
+            }
+        )
+
+    def _changes(self, request: Request, paginator: Pagination) -> Response:
+        if paginator.page_query_param in request.query_params:
+            raise InvalidInput(
+                "Page numbers do not go with changed_since: follow next instead.", field="page"
+            )
+        limit = paginator.get_page_size(request) or paginator.max_page_size
+        page = services.content_sync(
+            actor=request.user,
+            filters=request.query_params,
+            cursor=request.query_params["changed_since"],
+            limit=limit,
+        )
+        next_url = None
+        if page.has_more:
+            query = request.query_params.copy()
+            query["changed_since"] = page.cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        base = _base_url(request)
+        return Response(
+            {
+                "count": page.count,
+                "next": next_url,
+                "previous": None,
+                "results": [content_as_dict(c, base) for c in page.approvals],
+                "tombstones": [
+                    {
+                        "status": t.status,
+                        "module": t.module_id,
+                        "version": t.number,
+                        "version_id": t.version_id,
+                        "changed_at": t.changed_at,
+                    }
+                    for t in page.tombstones
+                ],
+                "next_cursor": page.cursor,
+                "has_more": page.has_more,
+            }
+        )
 
 
 class ContentDetailView(APIView):
@@ -651,13 +816,16 @@ class ContentChangesView(APIView):
 
     @extend_schema(
         operation_id="content_changes_list",
-        summary="Changes of the approved content since a cursor (approvals and tombstones)",
+        summary="Deprecated: use GET /api/v1/content?changed_since=",
+        deprecated=True,
         description=(
-            "Replay from `changed_since=0`, then pass the `cursor` of each answer. Apply in "
-            "order: `approved` stores the content under its module; any other type drops the "
-            "module's entry if it holds that `version_id`. Also stop serving an entry past its "
-            "`approval_expires_on`. Every change is answered exactly once, in an order no "
-            "later commit can precede (README: Content sync)."
+            "Deprecated in favour of `GET /api/v1/content?changed_since=<cursor>`, which "
+            "also tombstones versions whose date ran out before the expiry job ran. Replay "
+            "from `changed_since=0`, then pass the `cursor` of each answer. Apply in order: "
+            "`approved` stores the content under its module; any other type drops the "
+            "module's entry if it holds that `version_id`. Also stop serving an entry past "
+            "its `approval_expires_on`. Every change is answered exactly once, in an order "
+            "no later commit can precede (README: Content sync)."
         ),
         examples=[OpenApiExample("Two changes", value=EXAMPLE_CHANGES, response_only=True)],
         parameters=[

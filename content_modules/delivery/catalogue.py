@@ -171,6 +171,7 @@ def _content(v: ModuleVersion) -> dict:
         "key_message": v.key_message,
         "call_to_action": v.call_to_action,
         "image_url": None,
+        "image_alt": v.image_alt_text if v.image_id else None,
         "tags": {
             "message": v.message.slug,
             "theme": themes,

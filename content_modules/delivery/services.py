@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -506,10 +507,11 @@ def recommendation_get(*, actor, recommendation_id) -> dict:
 CONTENT_FILTERS = ("channel", "brand", "market", "message", "theme", "tonality", "format")
 
 
-def content_list(*, actor, filters: dict[str, Any]) -> list[Candidate]:
-    """Approved, unexpired versions matching the filters, by module id."""
-    _require(can_read_content(actor), "Your role may not read approved content.")
-    cat = catalogue_mod.current()
+def _content_listing(
+    filters: dict[str, Any], cat: Catalogue | None = None
+) -> Callable[[Catalogue], list[Candidate]]:
+    """Check the content list's filters; answer what lists a catalogue's matching items."""
+    cat = cat or catalogue_mod.current()
     values = {k: (filters.get(k) or None) for k in CONTENT_FILTERS}
     check_channel(cat, values["channel"])
     check_brand(cat, values["brand"])
@@ -517,26 +519,58 @@ def content_list(*, actor, filters: dict[str, Any]) -> list[Candidate]:
     for kind in (TagKind.MESSAGE, TagKind.THEME, TagKind.TONALITY, TagKind.FORMAT):
         key = "theme" if kind == TagKind.THEME else str(kind)
         check_tag(cat, kind, values[key], key)
-    idx = cat.select(
-        today=catalogue_mod.today(),
-        channel=values["channel"],
-        brand=values["brand"],
-        market=values["market"],
-    )
-    out = []
-    for i in idx:
-        c = cat.candidates[i]
-        tags = c.content["tags"]
-        if values["message"] and tags["message"] != values["message"]:
-            continue
-        if values["theme"] and values["theme"] not in tags["theme"]:
-            continue
-        if values["tonality"] and tags["tonality"] != values["tonality"]:
-            continue
-        if values["format"] and tags["format"] != values["format"]:
-            continue
-        out.append(c)
-    return out
+
+    def listing(cat: Catalogue) -> list[Candidate]:
+        idx = cat.select(
+            today=catalogue_mod.today(),
+            channel=values["channel"],
+            brand=values["brand"],
+            market=values["market"],
+        )
+        out = []
+        for i in idx:
+            c = cat.candidates[i]
+            tags = c.content["tags"]
+            if values["message"] and tags["message"] != values["message"]:
+                continue
+            if values["theme"] and values["theme"] not in tags["theme"]:
+                continue
+            if values["tonality"] and tags["tonality"] != values["tonality"]:
+                continue
+            if values["format"] and tags["format"] != values["format"]:
+                continue
+            out.append(c)
+        return out
+
+    return listing
+
+
+def content_list(*, actor, filters: dict[str, Any]) -> list[Candidate]:
+    """Approved, unexpired versions matching the filters, by module id."""
+    return content_list_with_cursor(actor=actor, filters=filters)[0]
+
+
+def content_list_with_cursor(*, actor, filters: dict[str, Any]) -> tuple[list[Candidate], str]:
+    """The content list, and the ``changed_since`` cursor that follows on from it.
+
+    The cursor is read before the list, so following it replays whatever changed
+    while the list was read (a change applied twice changes nothing).
+    """
+    _require(can_read_content(actor), "Your role may not read approved content.")
+    cursor = changes.start_cursor(catalogue_mod.today())
+    cat = catalogue_mod.current()
+    return _content_listing(filters, cat)(cat), cursor
+
+
+def content_sync(*, actor, filters: dict[str, Any], cursor: str, limit: int) -> changes.SyncPage:
+    """The content list as changes since ``cursor`` (``changes.sync_page``), and its size.
+
+    Once ``has_more`` is false, an exact copy holds ``count`` items (unless something
+    changed while the page was read; the next page brings it).
+    """
+    _require(can_read_content(actor), "Your role may not read approved content.")
+    listing = _content_listing(filters)
+    return changes.sync_page(cursor, limit, listing=listing, today=catalogue_mod.today())
 
 
 def content_get(*, actor, module_id: int) -> Candidate:

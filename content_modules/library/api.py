@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -26,17 +26,20 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from content_modules import bounds
 from content_modules.accounts.permissions import AdminsWrite, AuthorsWrite, CanSeeLibrary
 from content_modules.audit.models import AuditEntry
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
 from contentapp.parsers import SizeLimitedJSONParser
 
-from . import files
+from . import claims, files
 from .filters import ModuleFilter
 from .images import store_image_asset
-from .models import ImageAsset, Module, ModuleVersion, Reference, Tag, TagKind
+from .models import ClaimLink, ImageAsset, Module, ModuleVersion, Reference, Tag, TagKind
 from .serializers import (
     AuditEntrySerializer,
+    ClaimLinkSerializer,
+    ClaimLinkWriteSerializer,
     ErrorSerializer,
     ModuleVersionSerializer,
     ModuleWriteSerializer,
@@ -303,6 +306,7 @@ class ModuleListView(generics.ListAPIView):
             body=data["body"],
             key_message=data["key_message"],
             call_to_action=data.get("call_to_action", ""),
+            image_alt=data.get("image_alt", ""),
             message=data["tags"]["message"],
             tonality=data["tags"]["tonality"],
             format=data["tags"]["format"],
@@ -446,12 +450,16 @@ class ReferenceListView(generics.ListAPIView):
         references = Reference.objects.select_related("created_by").order_by("-created_at", "-id")
         query = self.request.query_params.get("q", "").strip()
         if query:
-            references = references.filter(citation__icontains=query)
+            references = references.filter(
+                Q(citation__icontains=query) | Q(doi__icontains=query) | Q(url__icontains=query)
+            )
         return references
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("q", OpenApiTypes.STR, description="Search in the citation text")
+            OpenApiParameter(
+                "q", OpenApiTypes.STR, description="Search in the citation, DOI and URL"
+            )
         ]
     )
     def get(self, request, *args, **kwargs):
@@ -464,7 +472,11 @@ class ReferenceListView(generics.ListAPIView):
     def post(self, request):
         data = validated(ReferenceWriteSerializer(data=request.data))
         reference = reference_create(
-            actor=request.user, citation=data["citation"], url=data["url"], pdf=data.get("pdf")
+            actor=request.user,
+            citation=data["citation"],
+            doi=data["doi"],
+            url=data["url"],
+            pdf=data.get("pdf"),
         )
         # References have no page of their own: the list finds one by its citation.
         location = request.build_absolute_uri(reverse("api-reference-list"))
@@ -542,3 +554,108 @@ class ReferencePdfView(APIView):
         if not reference.pdf:
             raise NotFound("This reference has no PDF.", field="pdf")
         return files.reference_pdf_response(reference)
+
+
+# --- claim links ----------------------------------------------------------------------------
+
+
+def _claim_links(queryset: QuerySet[ClaimLink]) -> QuerySet[ClaimLink]:
+    return queryset.select_related("version", "reference__created_by", "created_by")
+
+
+class ModuleClaimLinksView(generics.ListAPIView):
+    """``GET`` a module's claim links (``?version=n`` for one version); ``POST`` links a claim.
+
+    A link anchors ``[start, end)`` of one text field (headline, body, key
+    message) of a draft (its authors) or a version in review (its reviewers) on
+    a reference attached to that version, optionally with a page or passage.
+    """
+
+    permission_classes = [IsAuthenticated, CanSeeLibrary]
+    serializer_class = ClaimLinkSerializer
+    filter_backends: list = []
+    pagination_class = None
+
+    def _module(self) -> Module:
+        return get_object_or_404(Module, pk=self.kwargs["id"])
+
+    def get_queryset(self):
+        qs = _claim_links(ClaimLink.objects.filter(version__module=self._module()))
+        version = self.request.query_params.get("version")
+        if version:
+            number = bounds.query_id(version, field="version", what="a version number")
+            qs = qs.filter(version__number=number)
+        return qs.order_by("version__number", "field", "start", "id")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Module"),
+            OpenApiParameter("version", OpenApiTypes.INT, description="Version number"),
+        ],
+        responses={200: ClaimLinkSerializer(many=True), **_errors(400, 403, 404)},
+    )
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Module")
+        ],
+        request=ClaimLinkWriteSerializer,
+        responses={201: ClaimLinkSerializer, **_errors(400, 403, 404, 409)},
+    )
+    def post(self, request, id: int):
+        module = self._module()
+        values = validated(ClaimLinkWriteSerializer(data=request.data))
+        version = ModuleVersion.objects.filter(module=module, number=values["version"]).first()
+        if version is None:
+            raise InvalidInput("No such version of this module.", field="version")
+        reference = Reference.objects.filter(pk=values["reference"]).first()
+        if reference is None:
+            raise InvalidInput(f"Unknown reference {values['reference']}.", field="reference")
+        link = claims.claim_link_create(
+            actor=request.user,
+            version=version,
+            field=values["field"],
+            start=values["start"],
+            end=values["end"],
+            reference=reference,
+            locator=values["locator"],
+            quote=values["quote"],
+        )
+        link = _claim_links(ClaimLink.objects.all()).get(pk=link.pk)
+        location = reverse("api-claim-link-detail", kwargs={"id": link.pk})
+        return Response(
+            ClaimLinkSerializer(link, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(location)},
+        )
+
+
+class ClaimLinkDetailView(APIView):
+    """``GET`` one claim link; ``DELETE`` removes it (while its version may still change)."""
+
+    permission_classes = [IsAuthenticated, CanSeeLibrary]
+
+    def _link(self, id: int) -> ClaimLink:
+        return get_object_or_404(_claim_links(ClaimLink.objects.all()), pk=id)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Link")
+        ],
+        responses={200: ClaimLinkSerializer, **_errors(403, 404)},
+    )
+    def get(self, request, id: int):
+        return Response(ClaimLinkSerializer(self._link(id), context={"request": request}).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Link")
+        ],
+        request=None,
+        responses={204: None, **_errors(403, 404, 409)},
+    )
+    def delete(self, request, id: int):
+        claims.claim_link_delete(actor=request.user, link=self._link(id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -119,15 +119,24 @@ def image_response(asset: ImageAsset, field: str) -> FileResponse:
     return _protect(response)
 
 
-def reference_pdf_response(reference: Reference) -> FileResponse:
-    """A reference's PDF as a download (never shown inline), whatever name it was stored under."""
+def reference_pdf_response(reference: Reference, *, inline: bool = False) -> FileResponse:
+    """A reference's PDF, whatever name it was stored under: a download, or ``inline`` for
+    the viewer page's frame.
+
+    The inline variant keeps nosniff and the sandbox CSP (no script of the PDF runs with
+    this site's origin) and may be framed by this site's own pages only.
+    """
     if not reference.pdf or not reference.pdf.storage.exists(reference.pdf.name):
         raise Http404("This reference has no PDF.")
     response = FileResponse(
         reference.pdf.open("rb"),
         content_type="application/pdf",
-        as_attachment=True,
+        as_attachment=not inline,
         filename=f"reference-{reference.pk}.pdf",
     )
     response["Cache-Control"] = "private, no-store"
-    return _protect(response)
+    _protect(response)
+    if inline:
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox; frame-ancestors 'self'"
+        response["X-Frame-Options"] = "SAMEORIGIN"
+    return response

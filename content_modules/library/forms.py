@@ -18,7 +18,17 @@ from content_modules import bounds
 from content_modules.errors import DomainError
 
 from .images import process_image_upload
-from .models import Brand, Channel, Market, Module, ModuleVersion, Reference, Tag, TagKind
+from .models import (
+    Brand,
+    Channel,
+    ClaimField,
+    Market,
+    Module,
+    ModuleVersion,
+    Reference,
+    Tag,
+    TagKind,
+)
 from .services import M2M_FIELDS, SCALAR_FIELDS, VersionContent
 
 
@@ -126,9 +136,9 @@ class ModuleForm(forms.Form):
     references = ReferenceMultipleChoiceField(
         queryset=Reference.objects.all(),
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 6}),
-        help_text="The references that support the key message. Hold Ctrl (Cmd on a Mac) "
-        "to choose several.",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tick the references that support the claims; find one by typing part of "
+        "its citation. Link each claim to its reference in “Claims and references” after saving.",
     )
     expires_on = forms.DateField(
         required=False,
@@ -150,6 +160,13 @@ class ModuleForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
     remove_image = forms.BooleanField(required=False, label="Remove the current image")
+    image_alt = forms.CharField(
+        max_length=300,
+        required=False,
+        label="Alt text",
+        help_text="What the image shows, for people who cannot see it. Left blank, the "
+        "headline is used.",
+    )
 
     def __init__(self, *args: Any, module: Module | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -242,8 +259,8 @@ class ModuleForm(forms.Form):
             if key == "image":
                 continue
             value = data.get(key)
-            if key == "call_to_action":
-                value = value or ""
+            if key in ("call_to_action", "image_alt"):
+                value = (value or "").strip()
             if key in M2M_FIELDS:
                 value = list(value or [])
             values[key] = value
@@ -285,4 +302,55 @@ class ModuleForm(forms.Form):
             "channels": [c.pk for c in version.channels.all()],
             "references": [r.pk for r in version.references.all()],
             "expires_on": version.expires_on,
+            "image_alt": version.image_alt,
         }
+
+
+class ReferenceForm(forms.Form):
+    """Add a reference to the library: a citation, a DOI or URL, and the PDF."""
+
+    citation = forms.CharField(
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="As it will be cited, e.g. Smith J et al. N Engl J Med 2025;392:101-10.",
+        error_messages=_required("Give the citation."),
+    )
+    doi = forms.CharField(
+        max_length=250,
+        required=False,
+        label="DOI",
+        help_text="e.g. 10.1056/NEJMoa2034577 (a https://doi.org/ link works too).",
+    )
+    url = forms.CharField(
+        max_length=500,
+        required=False,
+        label="URL",
+        widget=forms.URLInput,
+        help_text="Where the source is published, if it has no DOI.",
+    )
+    pdf = forms.FileField(
+        required=False,
+        label="PDF",
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf"}),
+        help_text="The full text, so reviewers can check the claims against it.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        max_mb = settings.REFERENCE_PDF_MAX_BYTES / (1024 * 1024)
+        self.fields["pdf"].help_text += f" Up to {max_mb:g} MB."
+
+    def add_domain_error(self, exc: DomainError) -> None:
+        """Show an action's refusal beside the field it names."""
+        self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+
+
+class ClaimLinkForm(forms.Form):
+    """Link a selected claim (field, start, end, quote) to a reference of the version."""
+
+    field = forms.ChoiceField(choices=ClaimField.choices)
+    start = forms.IntegerField(min_value=0, max_value=2**31 - 1)
+    end = forms.IntegerField(min_value=1, max_value=2**31 - 1)
+    quote = forms.CharField(required=False, max_length=20000, strip=False)
+    reference = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+    locator = forms.CharField(required=False, max_length=300, label="Page or passage")

@@ -93,6 +93,8 @@ class Reference(models.Model):
     """A citation behind a claim: text, optional URL, optional PDF."""
 
     citation = models.TextField()
+    # A DOI as "10.<registrant>/<suffix>" (no resolver prefix); blank when none.
+    doi = models.CharField(max_length=200, blank=True, db_index=True)
     url = models.URLField(max_length=500, blank=True)
     pdf = models.FileField(upload_to=_reference_upload_to, blank=True)
     created_by = models.ForeignKey(
@@ -265,6 +267,11 @@ class ModuleVersion(models.Model):
     image = models.ForeignKey(
         ImageAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="versions"
     )
+    image_alt = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The image's text alternative for screen readers; blank uses the headline.",
+    )
     expires_on = models.DateField(null=True, blank=True)
 
     content_hash = models.CharField(max_length=64, blank=True, db_index=True)
@@ -309,6 +316,11 @@ class ModuleVersion(models.Model):
     def is_frozen(self) -> bool:
         return self.status != VersionStatus.DRAFT
 
+    @property
+    def image_alt_text(self) -> str:
+        """What every <img> of this version says: the author's alt text, else the headline."""
+        return self.image_alt.strip() or self.headline
+
     def is_approved_now(self, today: date | None = None) -> bool:
         """Approved and not past its expiry date."""
         today = today or timezone.localdate()
@@ -334,6 +346,9 @@ class ModuleVersion(models.Model):
             "expires_on": self.expires_on.isoformat() if self.expires_on else None,
             "brand": self.module.brand.slug,
             "market": self.module.market.code,
+            # Only when written, so the hash of every version signed before the field
+            # existed (all of them blank) is unchanged and its signatures still verify.
+            **({"image_alt": self.image_alt} if self.image_alt else {}),
         }
 
     def compute_content_hash(self) -> str:
@@ -356,6 +371,52 @@ class ModuleVersion(models.Model):
         return "\n".join(p for p in parts if p)
 
 
+class ClaimField(models.TextChoices):
+    """The text fields a claim can be selected in."""
+
+    HEADLINE = "headline", "Headline"
+    BODY = "body", "Body"
+    KEY_MESSAGE = "key_message", "Key message"
+
+
+class ClaimLink(models.Model):
+    """A claim (a span [start, end) of one text field of a version) linked to a reference.
+
+    Anchored like a review annotation: the span and the quoted text, so the link
+    can be re-anchored on the next version while its text still matches.
+    """
+
+    version = models.ForeignKey(ModuleVersion, on_delete=models.CASCADE, related_name="claim_links")
+    field = models.CharField(max_length=20, choices=ClaimField.choices)
+    start = models.PositiveIntegerField()
+    end = models.PositiveIntegerField()
+    quoted_text = models.TextField()
+    reference = models.ForeignKey(Reference, on_delete=models.PROTECT, related_name="claim_links")
+    # Where in the reference: "p. 4", "Table 2", a quoted passage (optional).
+    locator = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # The link of the previous version this one was carried from.
+    origin = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies"
+    )
+
+    class Meta:
+        ordering = ["version_id", "field", "start", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="claim_link_span"),
+            models.UniqueConstraint(
+                fields=["version", "field", "start", "end", "reference"],
+                name="claim_link_once_per_span_and_reference",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field}[{self.start}:{self.end}] -> reference {self.reference_id}"
+
+
 class FrozenVersionError(Exception):
     """Raised when code tries to change the content of a frozen version."""
 
@@ -370,6 +431,7 @@ CONTENT_FIELDS = (
     "tonality_id",
     "format_id",
     "image_id",
+    "image_alt",
     "expires_on",
 )
 

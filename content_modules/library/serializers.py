@@ -27,6 +27,8 @@ from .images import process_image_upload
 from .models import (
     Brand,
     Channel,
+    ClaimField,
+    ClaimLink,
     ImageAsset,
     Market,
     Module,
@@ -237,6 +239,7 @@ class ModuleWriteSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
             "approved_at",
             "status_changed_at",
             "approved_version",
+            "image_alt_text",
         }
     )
 
@@ -280,6 +283,12 @@ class ModuleWriteSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         allow_null=True,
         default=None,
         error_messages={"does_not_exist": "Unknown module {pk_value}."},
+    )
+    image_alt = serializers.CharField(
+        max_length=300,
+        required=False,
+        allow_blank=True,
+        help_text="The image's alt text; blank (the default) uses the headline.",
     )
     image = serializers.FileField(
         required=False,
@@ -407,6 +416,12 @@ class ModuleVersionSerializer(serializers.Serializer):
     expires_on = serializers.DateField(allow_null=True)
     content_hash = serializers.CharField()
     image = ImageOutSerializer(allow_null=True)
+    image_alt = serializers.CharField(
+        help_text="The alt text as the author wrote it; blank means the headline is used."
+    )
+    image_alt_text = serializers.CharField(
+        help_text="The alt text every <img> of this version carries: image_alt, else the headline."
+    )
     created_by = serializers.CharField(source="module.created_by.username")
     created_at = serializers.DateTimeField(source="module.created_at")
     updated_at = serializers.DateTimeField()
@@ -441,6 +456,9 @@ class ReferenceSerializer(serializers.Serializer):
 
     id = serializers.IntegerField(read_only=True)
     citation = serializers.CharField()
+    doi = serializers.CharField(
+        allow_blank=True, help_text="The DOI as 10.<registrant>/<suffix>; blank when none."
+    )
     url = serializers.URLField(allow_blank=True)
     pdf_url = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username")
@@ -458,6 +476,13 @@ class ReferenceWriteSerializer(serializers.Serializer):
     """The body of ``POST /references``: JSON, or multipart with an optional ``pdf`` file."""
 
     citation = serializers.CharField(max_length=5000)
+    doi = serializers.CharField(
+        max_length=250,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A DOI (10.1056/NEJMoa2034577); https://doi.org/ and doi: prefixes are accepted.",
+    )
     url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
     pdf = serializers.FileField(
         required=False,
@@ -495,3 +520,70 @@ class AuditEntrySerializer(serializers.ModelSerializer):
             "entry_hash",
         ]
         read_only_fields = fields
+
+
+class ClaimLinkSerializer(serializers.ModelSerializer):
+    """A claim (a span of one text field of a version) linked to one of its references."""
+
+    version = serializers.IntegerField(source="version.number", read_only=True)
+    version_id = serializers.IntegerField(read_only=True)
+    reference = ReferenceSerializer(read_only=True)
+    created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, help_text="Username of who linked the claim."
+    )
+    carried_from = serializers.IntegerField(
+        source="origin_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The link of the previous version this one was carried from.",
+    )
+
+    class Meta:
+        model = ClaimLink
+        fields = [
+            "id",
+            "version",
+            "version_id",
+            "field",
+            "start",
+            "end",
+            "quoted_text",
+            "reference",
+            "locator",
+            "created_by",
+            "created_at",
+            "carried_from",
+        ]
+        read_only_fields = fields
+
+
+class ClaimLinkWriteSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """``{"version", "field", "start", "end", "reference", "locator", "quote"}``.
+
+    ``version`` is the version number within the module; ``quote``, when given,
+    must equal the text at ``[start, end)``.
+    """
+
+    version = serializers.IntegerField(min_value=1)
+    field = serializers.ChoiceField(choices=ClaimField.choices)
+    start = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
+    end = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    reference = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    locator = serializers.CharField(
+        max_length=300,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Where in the reference: a page, table or passage.",
+    )
+    quote = serializers.CharField(max_length=20000, required=False, allow_blank=True, default="")
+
+
+class UnlinkedClaimSerializer(serializers.Serializer):
+    """A claim sentence (a number, a percentage or a comparative) that no link supports."""
+
+    field = serializers.ChoiceField(choices=ClaimField.choices)
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    text = serializers.CharField()
+    reason = serializers.CharField()

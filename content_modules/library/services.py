@@ -7,12 +7,15 @@ the browser pages, management commands and tasks all behave identically.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
@@ -48,8 +51,10 @@ SCALAR_FIELDS = (
     "tonality",
     "format",
     "image",
+    "image_alt",
     "expires_on",
 )
+IMAGE_ALT_MAX_CHARS = 300
 M2M_FIELDS = ("themes", "channels", "references")
 CONTENT_KEYS = SCALAR_FIELDS + M2M_FIELDS
 
@@ -71,6 +76,7 @@ class VersionContent:
     references: list[Reference] = field(default_factory=list)
     expires_on: date | None = None
     image: ImageAsset | None = None
+    image_alt: str = ""
 
 
 def validate_content_rules(data: dict[str, Any], *, partial: bool = False) -> None:
@@ -88,6 +94,12 @@ def validate_content_rules(data: dict[str, Any], *, partial: bool = False) -> No
             )
     if "themes" in data and not data["themes"]:
         raise InvalidInput("At least one theme is required.", field="themes")
+    alt = data.get("image_alt") or ""
+    if len(alt) > IMAGE_ALT_MAX_CHARS:
+        raise InvalidInput(
+            f"Alt text is {len(alt)} characters; the limit is {IMAGE_ALT_MAX_CHARS}.",
+            field="image_alt",
+        )
     if "channels" in data and not data["channels"]:
         raise InvalidInput("At least one channel is required.", field="channels")
     expected = {
@@ -102,6 +114,18 @@ def validate_content_rules(data: dict[str, Any], *, partial: bool = False) -> No
     for tag in data.get("themes") or []:
         if tag.kind != TagKind.THEME:
             raise InvalidInput(f"'{tag.slug}' is not a theme tag.", field="themes")
+
+
+def vocabulary_labels() -> dict[str, dict[str, str]]:
+    """Every vocabulary's slug -> label, per kind (message, theme, tonality, format, channel).
+
+    Pages show people labels ("Quality of life"), never the slugs machines use.
+    """
+    labels: dict[str, dict[str, str]] = {kind: {} for kind in TagKind.values}
+    for kind, slug, label in Tag.objects.values_list("kind", "slug", "label"):
+        labels.setdefault(kind, {})[slug] = label
+    labels["channel"] = dict(Channel.objects.values_list("slug", "label"))
+    return labels
 
 
 def can_author(user) -> bool:
@@ -142,6 +166,15 @@ def _finish_version(version: ModuleVersion) -> None:
 
 def _snapshot(version: ModuleVersion) -> dict[str, Any]:
     return version.content_dict()
+
+
+def _content_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Old and new value of every changed key; a key only one side has (image_alt) counts."""
+    return {
+        k: {"old": before.get(k), "new": after.get(k)}
+        for k in dict.fromkeys([*after, *before])
+        if before.get(k) != after.get(k)
+    }
 
 
 @transaction.atomic
@@ -215,7 +248,8 @@ def module_edit(*, actor, module: Module, changes: dict[str, Any]) -> ModuleVers
         version.editors.add(actor)
         _finish_version(version)
         after = _snapshot(version)
-        diff = {k: {"old": before[k], "new": after[k]} for k in after if before.get(k) != after[k]}
+        diff = _content_diff(before, after)
+        _carry_claim_links(actor=actor, source=version, target=version)
         audit_record(
             actor=actor,
             action=AuditAction.VERSION_EDITED,
@@ -249,7 +283,7 @@ def _next_version(
     version.editors.add(actor)
     _finish_version(version)
     after = _snapshot(version)
-    diff = {k: {"old": before[k], "new": after[k]} for k in after if before.get(k) != after[k]}
+    diff = _content_diff(before, after)
     audit_record(
         actor=actor,
         action=AuditAction.VERSION_CREATED,
@@ -263,17 +297,63 @@ def _next_version(
             "changes": diff,
         },
     )
+    _carry_claim_links(actor=actor, source=base, target=version)
     return version
 
 
+def _carry_claim_links(*, actor, source: ModuleVersion, target: ModuleVersion) -> None:
+    from .claims import claim_links_carry  # claims.py builds on this module
+
+    claim_links_carry(actor=actor, source=source, target=target)
+
+
+_DOI = re.compile(r"10\.\d{4,9}/\S+")
+_DOI_PREFIXES = ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "doi:")
+
+
+def normalize_doi(value: str) -> str:
+    """A DOI as ``10.<registrant>/<suffix>``; resolver URLs and ``doi:`` are accepted.
+
+    Raises InvalidInput (field ``doi``) for anything else.
+    """
+    doi = (value or "").strip()
+    for prefix in _DOI_PREFIXES:
+        if doi.lower().startswith(prefix):
+            doi = doi[len(prefix) :].strip()
+            break
+    if not doi:
+        return ""
+    if len(doi) > 200 or not _DOI.fullmatch(doi):
+        raise InvalidInput(
+            "A DOI looks like 10.1056/NEJMoa2034577 (or https://doi.org/10.1056/...).",
+            field="doi",
+        )
+    return doi
+
+
+def _check_url(url: str) -> str:
+    url = (url or "").strip()
+    if not url:
+        return ""
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise InvalidInput("Give a full web address starting with https://.", field="url")
+    if len(url) > 500:
+        raise InvalidInput("The URL is at most 500 characters.", field="url")
+    return url
+
+
 @transaction.atomic
-def reference_create(*, actor, citation: str, url: str = "", pdf=None) -> Reference:
-    """Register a reference (citation, optional URL or PDF)."""
+def reference_create(*, actor, citation: str, url: str = "", pdf=None, doi: str = "") -> Reference:
+    """Register a reference (citation, optional DOI, URL or PDF)."""
     if not (can_author(actor) or has_role(actor, Role.MEDICAL)):
         raise PermissionDenied("Only authors and medical reviewers register references.")
     if not citation or not citation.strip():
         raise InvalidInput("Citation is required.", field="citation")
-    reference = Reference(citation=citation.strip(), url=url or "", created_by=actor)
+    doi = normalize_doi(doi)
+    url = _check_url(url)
+    reference = Reference(citation=citation.strip(), doi=doi, url=url, created_by=actor)
     pdf_sha256 = None
     if pdf is not None:
         # Checked as a PDF and named by the server (its sha256, .pdf): the client's
@@ -291,6 +371,7 @@ def reference_create(*, actor, citation: str, url: str = "", pdf=None) -> Refere
         obj=reference,
         data={
             "citation": reference.citation,
+            "doi": reference.doi,
             "url": reference.url,
             "pdf": bool(reference.pdf),
             "pdf_sha256": pdf_sha256,

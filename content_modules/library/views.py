@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from content_modules.accounts.roles import can_see_unapproved
 from content_modules.errors import Conflict, DomainError
 
-from . import files, services
+from . import claims, files, services
 from .filters import ModuleFilter
 from .forms import ModuleForm
 from .images import store_image_asset
@@ -329,11 +329,17 @@ def module_edit(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("library:module_detail", pk=module.pk)
     approved = ModuleVersion.objects.approved_now().filter(module=module).first()
     bound = request.method == "POST"
+    initial = ModuleForm.initial_from(latest)
+    attach = request.GET.get("attach", "")
+    if not bound and attach.isdigit() and len(attach) < 19:
+        # Back from the reference library: the new reference is ticked, ready to save.
+        if Reference.objects.filter(pk=int(attach)).exists():
+            initial["references"] = [*initial.get("references", []), int(attach)]
     form = ModuleForm(
         request.POST if bound else None,
         request.FILES if bound else None,
         module=module,
-        initial=ModuleForm.initial_from(latest),
+        initial=initial,
     )
     if bound and form.is_valid():
         if not form.changes_from(latest) and form.processed_image is None:
@@ -373,6 +379,8 @@ def module_edit(request: HttpRequest, pk: int) -> HttpResponse:
             EDIT_COMMENTS_TEMPLATE if _template_exists(EDIT_COMMENTS_TEMPLATE) else None
         ),
         **similar_context(version=latest),
+        # Claims of the saved version and their references (links are made on saved text).
+        **claims.claims_context(request.user, latest),
     }
     return render(request, "library/module_form.html", context, status=_form_status(form))
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from content_modules.library.models import ModuleVersion, VersionStatus
 
-TEXT_FIELDS = ("title", "headline", "body", "key_message", "call_to_action")
+TEXT_FIELDS = ("title", "headline", "body", "key_message", "call_to_action", "image_alt")
 SINGLE_TAGS = ("message", "tonality", "format")
 SET_FIELDS = ("themes", "channels", "references")
 SCALAR_FIELDS = ("image", "expires_on")

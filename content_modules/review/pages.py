@@ -249,6 +249,7 @@ FIELD_LABELS = {
     "tonality": "Tonality",
     "format": "Format",
     "image": "Image",
+    "image_alt": "Alt text",
     "expires_on": "Expires on",
     "themes": "Themes",
     "channels": "Channels",

@@ -11,6 +11,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from content_modules.accounts.roles import ReviewRole
+from content_modules.library import claims
+from content_modules.library.serializers import ClaimLinkSerializer, UnlinkedClaimSerializer
 
 from .models import Annotation, AnnotationField, Decision, Review, ReviewTask, Signature
 
@@ -129,6 +131,8 @@ class ReviewTaskDetailSerializer(ReviewTaskSerializer):
     key_message = serializers.CharField(source="version.key_message", read_only=True)
     content_hash = serializers.CharField(source="version.content_hash", read_only=True)
     references = serializers.SerializerMethodField()
+    claim_links = serializers.SerializerMethodField()
+    unlinked_claims = serializers.SerializerMethodField()
     signatures = serializers.SerializerMethodField()
 
     class Meta(ReviewTaskSerializer.Meta):
@@ -137,9 +141,33 @@ class ReviewTaskDetailSerializer(ReviewTaskSerializer):
             "key_message",
             "content_hash",
             "references",
+            "claim_links",
+            "unlinked_claims",
             "signatures",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ClaimLinkSerializer(many=True))
+    def get_claim_links(self, task: ReviewTask) -> list[dict]:
+        """Each claim of the version linked to its reference (and page or passage)."""
+        links = claims.version_claim_links(task.version)
+        return [ClaimLinkSerializer(link, context=self.context).data for link in links]
+
+    @extend_schema_field(UnlinkedClaimSerializer(many=True))
+    def get_unlinked_claims(self, task: ReviewTask) -> list[dict]:
+        """Claim sentences (a number, a percentage, a comparative) that no link supports."""
+        return [
+            UnlinkedClaimSerializer(
+                {
+                    "field": c.field,
+                    "start": c.start,
+                    "end": c.end,
+                    "text": c.text,
+                    "reason": c.reason,
+                }
+            ).data
+            for c in claims.unlinked_claims(task.version)
+        ]
 
     @extend_schema_field(TaskReferenceSerializer(many=True))
     def get_references(self, task: ReviewTask) -> list[dict]:

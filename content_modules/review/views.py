@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from content_modules.accounts.roles import is_admin, review_roles_of
 from content_modules.audit.models import AuditEntry
 from content_modules.errors import DomainError, InvalidInput
+from content_modules.library.claims import claims_context
 from content_modules.library.models import Module, ModuleVersion, VersionStatus
 from content_modules.library.views import module_detail_context, similar_context
 
@@ -195,6 +196,8 @@ def _task_context(
     return {
         # Reviewers see which approved claims this one resembles: reused claims review faster.
         **similar_context(version=version),
+        # Each claim with its reference, and the unreferenced ones flagged (library/claims.py).
+        **claims_context(user, version),
         "nav": "review",
         "task": task,
         "review": task.review,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
+from django.utils import timezone
 
 from content_modules.affinity import training_runs
 from content_modules.affinity.learning import scoring
 from content_modules.affinity.models import HCP, EngagementEvent
 from tests.affinity.test_learning import build_world, train_active
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, make_module, make_user, restore_migration_data
 
 
 def login(client, user):
@@ -83,16 +85,44 @@ def test_hcp_page_draws_affinity_bars_per_feature(client, world, author):
     assert response.status_code == 200
     for title in ("Message", "Theme", "Tonality", "Format", "Channel"):
         assert f"<h3>{title}</h3>" in page
-    # One bar per tonality value, the preferred tone drawn longest.
+    # One bar per tonality value, labelled as the vocabulary names it, the
+    # preferred tone drawn longest.
     widths = {
         label: int(width)
         for width, label in re.findall(
             r'<rect class="bar[^"]*" x="174" y="4" width="(\d+)"[^>]*><title>([^:]+):', page
         )
     }
-    assert widths["empathetic"] > widths["clinical"]
-    assert widths["empathetic"] > widths["urgent"]
+    assert widths["Empathetic"] > widths["Clinical"]
+    assert widths["Empathetic"] > widths["Urgent"]
+    assert "Rep-triggered email" in widths  # the channel bars: labels, not slugs
+    assert "rep_email" not in widths
     assert_csp_safe(page)
+
+
+def test_hcp_pages_show_channel_labels_not_slugs(client, db, author):
+    # Given an HCP who prefers rep-triggered email and has one event in that channel
+    restore_migration_data()
+    hcp = HCP.objects.create(external_id="HCP-LBL-1", preferred_channel="rep_email")
+    version = make_module(author)
+    EngagementEvent.objects.create(
+        event_id=uuid.uuid4(),
+        hcp=hcp,
+        module=version.module,
+        version=version,
+        type="opened",
+        occurred_at=timezone.now(),
+        channel="rep_email",
+    )
+    login(client, author)
+    # When the list and the HCP's page are read, then both say the channel's label
+    listing = client.get("/affinity/hcps/").content.decode()
+    assert "<td>Rep-triggered email</td>" in listing
+    assert "rep_email" not in listing
+    detail = client.get("/affinity/hcps/HCP-LBL-1/").content.decode()
+    assert "prefers Rep-triggered email" in detail
+    assert '<span class="tag">Rep-triggered email</span>' in detail
+    assert "rep_email" not in detail
 
 
 def test_unknown_hcp_page_is_404(client, db, author):

@@ -176,7 +176,7 @@ def test_module_goes_from_draft_through_changes_to_approved_in_the_browser(
     Select(browser.find_element(By.ID, "id_format")).select_by_visible_text("Text")
     _check(browser, "channels", "Email")
     _check(browser, "channels", "Web")
-    Select(browser.find_element(By.ID, "id_references")).select_by_visible_text(CITATION)
+    _check(browser, "references", CITATION)
     browser.execute_script(
         "document.getElementById('id_expires_on').value = arguments[0];",
         (timezone.localdate() + timedelta(days=365)).isoformat(),
@@ -331,13 +331,21 @@ def test_dashboard_and_queue_show_a_working_month(
 ):
 
     # Six weeks of approvals with growing cycle times, one sent back in round 1.
+    # Each week's reviews start on its Monday 06:00 UTC and end by Friday, so
+    # every approval falls in its own ISO week whatever weekday the test runs on
+    # (anchored on "now", the longest one crossed into the current week from
+    # Wednesday 11:00 on, and the chart showed 7 weeks).
     now = timezone.now()
+    this_monday = (now - timedelta(days=now.weekday())).replace(
+        hour=6, minute=0, second=0, microsecond=0
+    )
     for week in range(6):
         for n in range(2):
             version = approve_all(
                 make_module(author, title=f"Approved w{week} #{n}"), medical, legal, regulatory
             )
-            _backdate(version, now - timedelta(weeks=6 - week, hours=n), 20 + 12 * week + 30 * n)
+            submitted = this_monday - timedelta(weeks=6 - week, hours=n)
+            _backdate(version, submitted, 20 + 12 * week + 30 * n)
     sent_back = make_module(author, title="Sent back once")
     submit_version(sent_back)
     send_back(

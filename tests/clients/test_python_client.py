@@ -194,16 +194,27 @@ def test_the_engine_journey_through_the_generated_client(generated, live_server,
     assert one.status_code == HTTPStatus.OK, one.content
     assert (one.parsed.module, one.parsed.version) == (module_id, versions[0].number)
 
-    # The change feed from the start, then from its cursor: nothing new since
-    feed = api.call(client, "GET", f"{V1}/content/changes", changed_since="0", limit=500)
-    assert feed.status_code == HTTPStatus.OK, feed.content
-    assert {(c.module, str(c.type_)) for c in feed.parsed.changes} >= {
-        (v.module_id, "approved") for v in versions
-    }
-    assert feed.parsed.has_more is False
-    since = api.call(client, "GET", f"{V1}/content/changes", changed_since=feed.parsed.cursor)
+    # Content sync: a full listing by cursor (changed_since=0), then from its next_cursor
+    copy: dict[int, int] = {}
+    cursor = "0"
+    for _ in range(100):
+        page = api.call(
+            client, "GET", f"{V1}/content", channel="email", changed_since=cursor, page_size=4
+        )
+        assert page.status_code == HTTPStatus.OK, page.content
+        for tombstone in page.parsed.tombstones:
+            if copy.get(tombstone.module) == tombstone.version_id:
+                del copy[tombstone.module]
+        copy.update({item.module: item.version_id for item in page.parsed.results})
+        cursor = page.parsed.next_cursor
+        if not page.parsed.has_more:
+            break
+    assert copy == {v.module_id: v.pk for v in versions}
+    assert page.parsed.count == len(versions)
+    since = api.call(client, "GET", f"{V1}/content", channel="email", changed_since=cursor)
     assert since.status_code == HTTPStatus.OK, since.content
-    assert (since.parsed.changes, since.parsed.cursor) == ([], feed.parsed.cursor)
+    assert (since.parsed.results, since.parsed.tombstones) == ([], [])
+    assert (since.parsed.next_cursor, since.parsed.has_more) == (cursor, False)
 
     # Affinity, the model in use, a training run
     affinity = api.call(client, "GET", f"{V1}/hcps/{{external_id}}/affinity", external_id=hcp)
@@ -277,7 +288,25 @@ def test_the_authoring_journey_through_the_generated_client(
     served = api.call(as_engine, "GET", f"{V1}/content/{{module}}", module=module_id)
     assert served.status_code == HTTPStatus.OK, served.content
     assert served.parsed.content.headline == "Fewer events"
-    feed = api.call(as_engine, "GET", f"{V1}/content/changes", changed_since="0")
+    feed = api.call(as_engine, "GET", f"{V1}/content", changed_since="0", page_size=500)
     assert feed.status_code == HTTPStatus.OK, feed.content
-    (change,) = [c for c in feed.parsed.changes if c.module == module_id]
-    assert (str(change.type_), change.content.headline) == ("approved", "Fewer events")
+    assert feed.parsed.has_more is False
+    (item,) = [c for c in feed.parsed.results if c.module == module_id]
+    assert item.content.headline == "Fewer events"
+
+    # Withdrawn: the engine following from its cursor gets a tombstone (a generated enum)
+    as_medical = api.client(live_server.url, _token(api, anonymous, medical.username))
+    pulled = api.call(
+        as_medical,
+        "POST",
+        f"{V1}/modules/{{id}}/withdraw",
+        {"reason": "Claim outdated", "password": PASSWORD},
+        id=module_id,
+    )
+    assert pulled.status_code == HTTPStatus.OK, pulled.content
+    since = api.call(as_engine, "GET", f"{V1}/content", changed_since=feed.parsed.next_cursor)
+    assert since.status_code == HTTPStatus.OK, since.content
+    assert since.parsed.results == []
+    assert [(t.module, t.version_id, str(t.status)) for t in since.parsed.tombstones] == [
+        (module_id, item.version_id, "withdrawn")
+    ]

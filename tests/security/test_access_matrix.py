@@ -21,6 +21,7 @@ from PIL import Image
 from content_modules.accounts.roles import Role
 from content_modules.affinity.models import HCP
 from content_modules.delivery.models import Recommendation
+from content_modules.library.claims import claim_link_create
 from content_modules.library.images import image_asset_create
 from content_modules.library.models import VersionStatus
 from content_modules.library.services import reference_create
@@ -74,6 +75,12 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("api-module-recall", "post"): {AUTHOR, ADMIN},
     ("api-module-annotations", "get"): PEOPLE,
     ("api-module-annotations", "post"): PEOPLE,
+    # Claim links: the role check lets people in; the action then asks the version's
+    # state (authors on their draft, reviewers on a version in review).
+    ("api-module-claim-links", "get"): PEOPLE,
+    ("api-module-claim-links", "post"): PEOPLE,
+    ("api-claim-link-detail", "get"): PEOPLE,
+    ("api-claim-link-detail", "delete"): PEOPLE,
     ("api-module-signatures", "get"): PEOPLE,
     ("api-module-audit-csv", "get"): {ADMIN},
     ("api-audit-csv", "get"): {ADMIN},
@@ -158,7 +165,10 @@ def world(db, author, medical, django_capture_on_commit_callbacks):
         reference = reference_create(
             actor=author, citation="Smith 2025", pdf=SimpleUploadedFile("s.pdf", pdf_bytes())
         )
-    draft = make_module(author)
+    draft = make_module(author, references=[reference])
+    link = claim_link_create(
+        actor=author, version=draft, field="body", start=0, end=2, reference=reference
+    )
     approved = make_module(author, image=image)
     force_status(approved, VersionStatus.APPROVED)
     in_review = make_module(author)
@@ -178,9 +188,11 @@ def world(db, author, medical, django_capture_on_commit_callbacks):
             "api-version-review-record-csv": approved.pk,
             "api-image": image.pk,
             "api-reference-pdf": reference.pk,
+            "api-claim-link-detail": link.pk,
             "api-token-detail": 2**31 - 1,  # nobody's: the loop's own token must live
         },
         "module_id": approved.module_id,
+        "reference_id": reference.pk,
         "kind": "message",
         "external_id": hcp.external_id,
         "recommendation_id": rec.pk,

@@ -24,7 +24,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from content_modules.affinity.models import HCP, EngagementEvent
 from content_modules.delivery.models import Recommendation
-from content_modules.library.models import Module, ModuleVersion, Reference, Tag
+from content_modules.library.models import ClaimLink, Module, ModuleVersion, Reference, Tag
 from content_modules.review.models import Annotation, Signature
 from tests.factories import PASSWORD
 from tests.security import test_access_matrix as matrix
@@ -59,7 +59,8 @@ HOSTILE: list[Any] = [
 ]
 WRITES = ("post", "put", "patch")
 # Tables a refused request must leave alone (login failures and audit rows may grow).
-WATCHED = (Module, ModuleVersion, Reference, Tag, Annotation, Signature, HCP, EngagementEvent,
+WATCHED = (Module, ModuleVersion, Reference, ClaimLink, Tag, Annotation, Signature, HCP,
+           EngagementEvent,
            Recommendation)  # fmt: skip
 
 
@@ -145,6 +146,13 @@ def _overrides(world: dict) -> dict[str, dict]:
             "image": None,
         },  # fmt: skip
         "api-module-annotations": {"version": 1, "field": "body", "start": 0, "end": 1},
+        "api-module-claim-links": {
+            "version": 1,
+            "field": "body",
+            "start": 0,
+            "end": 1,
+            "reference": world["reference_id"],
+        },  # fmt: skip
         "api-module-withdraw": {"reason": "Safety update", "password": PASSWORD},
         "api-review-decision": {
             "decision": "request_changes",

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 BAR_WIDTH = 320  # px of the longest possible bar
 
 
-def bar_chart(values: dict[str, float]) -> dict:
-    """Bars for one feature's values, sorted by probability, scaled to the largest."""
+def bar_chart(values: dict[str, float], labels: Mapping[str, str] | None = None) -> dict:
+    """Bars for one feature's values, sorted by probability, scaled to the largest.
+
+    ``labels`` maps a value's slug to the label people read; a slug without one
+    (a retired term, say) is shown with its dashes as spaces.
+    """
+    labels = labels or {}
     items = sorted(values.items(), key=lambda kv: -kv[1])
     top = max((v for _, v in items), default=0.0) or 1.0
     mean = sum(v for _, v in items) / len(items) if items else 0.0
@@ -16,7 +22,7 @@ def bar_chart(values: dict[str, float]) -> dict:
     for i, (label, p) in enumerate(items):
         bars.append(
             {
-                "label": label.replace("-", " ").replace("_", " "),
+                "label": labels.get(label) or label.replace("-", " ").replace("_", " "),
                 "value": p,
                 "percent": f"{p * 100:.1f}%",
                 "width": max(round(p / top * BAR_WIDTH), 1),

@@ -84,15 +84,17 @@ export async function engineJourney(baseUrl: string, key: string, moduleId: numb
   const approved = must(one.data, "content item", one.response);
   const version: number = approved.version;
 
-  const feed = await api.GET("/api/v1/content/changes", {
-    params: { query: { changed_since: "0", limit: 100 } },
+  const feed = await api.GET("/api/v1/content", {
+    params: { query: { changed_since: "0", page_size: 100 } },
   });
   const changes = must(feed.data, "changes", feed.response);
-  const cursor: string = changes.cursor;
-  const again = await api.GET("/api/v1/content/changes", {
+  const cursor: string = changes.next_cursor;
+  const more: boolean = changes.has_more;
+  const again = await api.GET("/api/v1/content", {
     params: { query: { changed_since: cursor } },
   });
-  void again.data?.changes.map((change) => [change.type, change.module, change.content?.headline]);
+  void again.data?.tombstones.map((t) => [t.status, t.module, t.version_id]);
+  void again.data?.results.map((item) => [item.module, item.content.headline, more]);
 
   const affinity = await api.GET("/api/v1/hcps/{external_id}/affinity", {
     params: { path: { external_id: externalId } },
