@@ -12,9 +12,11 @@ those) and two near hidden topics, so training runs the clause text features.
 Then, in a fresh process (so the peak is training's, not the generator's), it
 runs what the product runs for a training request: read, features, fit, the
 champion/challenger gate's fit and scoring, the evaluation (its fit, the no-text
-ablation, the baselines), store and activate; and reports wall time and the
-peak resident memory (``ru_maxrss``, and /proc/self/status VmRSS sampled every
-20 ms) per stage.
+ablation, the baselines), store and activate; and reports the CPU time
+(``time.process_time``: user + sys of every thread of the process, the figure
+to read on a shared machine, where wall time mostly measures the neighbours),
+wall time and the peak resident memory (``ru_maxrss``, and /proc/self/status
+VmRSS sampled every 20 ms) per stage.
 """
 
 from __future__ import annotations
@@ -335,18 +337,18 @@ def main() -> None:
     AffinityModel.objects.update(is_active=False)  # the same gate (no champion) every run
     n = EngagementEvent.objects.count()
     before = peak_rss_mb()
-    marks: list[tuple[str, float, float]] = []
+    marks: list[tuple[str, float, float, float]] = []
     sampler = RssSampler()
     cpu0 = time.process_time()
 
     def progress(message: str) -> None:
-        marks.append((message, time.perf_counter(), sampler.take()))
+        marks.append((message, time.perf_counter(), sampler.take(), time.process_time()))
 
     t0 = time.perf_counter()
     stored = affinity_model_train(actor=None, progress=progress, evaluate=not args.no_evaluate)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
-    marks.append(("end", time.perf_counter(), sampler.take()))
+    marks.append(("end", time.perf_counter(), sampler.take(), time.process_time()))
     sampler.stop()
     verdict = "UNDER" if wall < 120 else "OVER"
     peak = peak_rss_mb()
@@ -355,10 +357,12 @@ def main() -> None:
         f"{stored.n_hcps:,} HCPs in {wall:.1f}s wall, {cpu:.1f}s CPU "
         f"({verdict} the 2-minute budget); load average {os.getloadavg()[0]:.1f}"
     )
-    print("stages (wall, highest RSS during the stage):")
-    for (message, begun, _), (_next, ended, high) in zip(marks, marks[1:], strict=False):
+    print("stages (CPU, wall, highest RSS during the stage):")
+    for (message, begun, _, cpu_in), (_next, ended, high, cpu_out) in zip(
+        marks, marks[1:], strict=False
+    ):
         label = message if _next != "end" else f"{message} + store and activate"
-        print(f"  {ended - begun:7.1f}s  {high:7,.0f} MB  {label}")
+        print(f"  {cpu_out - cpu_in:7.1f}s CPU {ended - begun:7.1f}s  {high:7,.0f} MB  {label}")
     verdict = "UNDER" if peak < 2000 else "OVER"
     print(
         f"peak RSS: {peak:,.0f} MB ({verdict} 2 GB; before training {before:,.0f} MB); "

@@ -123,3 +123,63 @@ def add_error_responses(result, generator, request, public):
                     for name, header in THROTTLED.items():
                         headers.setdefault(name, header)
     return result
+
+
+AUDIT_ENTRY = "AuditEntry"
+
+
+def type_audit_entries(result, generator, request, public):
+    """``AuditEntry`` as one typed component per action, discriminated by ``action``.
+
+    The serializer declares the entry's common fields; this hook copies them
+    into ``AuditEntry<Action>`` for every action in ``content_modules.audit.shapes``,
+    with ``action`` fixed to that value and ``data`` that action's typed
+    ``AuditData<Action>`` component, and turns ``AuditEntry`` into their
+    ``oneOf``. The shapes cover what older entries carry too (see shapes.py).
+    """
+    from content_modules.audit.shapes import SHAPES, component_suffix, schema_components
+
+    schemas = result.get("components", {}).get("schemas", {})
+    base = schemas.get(AUDIT_ENTRY)
+    if base is None or "properties" not in base:
+        return result
+    action_refs = _refs(base["properties"]["action"])
+    schemas.update(schema_components())
+    mapping = {}
+    for action in SHAPES:
+        suffix = component_suffix(action)
+        entry = {
+            **base,
+            "description": f"A `{action.value}` entry: {action.label}.",
+            "properties": {
+                **base["properties"],
+                "action": {"type": "string", "enum": [action.value]},
+                "data": {"$ref": f"#/components/schemas/AuditData{suffix}"},
+            },
+        }
+        schemas[f"{AUDIT_ENTRY}{suffix}"] = entry
+        mapping[action.value] = f"#/components/schemas/{AUDIT_ENTRY}{suffix}"
+    schemas[AUDIT_ENTRY] = {
+        "description": (
+            "One audit trail entry. Its `action` names the shape of its `data`: one "
+            "component per action (`AuditData<Action>`), covering entries written by "
+            "earlier code too."
+        ),
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "action", "mapping": mapping},
+    }
+    # The action enum the serializer's choices produced is now unused; drop it.
+    used = _refs(result)
+    for ref in action_refs - used:
+        schemas.pop(ref.rsplit("/", 1)[-1], None)
+    return result
+
+
+def _refs(node: Any) -> set[str]:
+    """Every ``$ref`` under ``node``."""
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(value) for value in node))
+    return set()

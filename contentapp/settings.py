@@ -337,6 +337,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "contentapp.schema.add_error_responses",
+        "contentapp.schema.type_audit_entries",
     ],
     "ENUM_NAME_OVERRIDES": {
         "VersionStatusEnum": "content_modules.library.models.VersionStatus",
@@ -486,6 +487,11 @@ AUDIT_CHECKPOINT_DIR = os.environ.get(
     "AUDIT_CHECKPOINT_DIR", "" if PRODUCTION else str(BASE_DIR / "audit-checkpoints")
 )
 AUDIT_CHECKPOINT_INTERVAL_SECONDS = envint("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 300)
+# Every entry's data is checked against its action's shape (content_modules/audit/shapes.py).
+# On (the default outside production) a mismatch raises and nothing is written, so tests
+# catch it; off (production) the entry is still written and the mismatch logged as an
+# error: a compliance trail must never lose an entry over the shape of its details.
+AUDIT_DATA_STRICT = envbool("AUDIT_DATA_STRICT", default=not PRODUCTION)
 CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
     "task": "content_modules.audit.tasks.write_checkpoint",
     "schedule": AUDIT_CHECKPOINT_INTERVAL_SECONDS,

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from content_modules.accounts.roles import can_see_unapproved
 from content_modules.accounts.scopes import TokenHasScope
 from content_modules.errors import NotFound
-from content_modules.library.models import ModuleVersion
+from content_modules.library.models import Module, ModuleVersion, embedding_text_of
 from content_modules.library.serializers import ErrorSerializer as ErrorsSerializer
 
 from . import ingest, reuse
@@ -292,24 +292,84 @@ class CanUseReuseFinder(BasePermission):
         )
 
 
+CONTENT_FIELDS = ("headline", "body", "key_message", "call_to_action")
+
+
+def _blank_field(fields: list[str]) -> str:
+    """The field to name when the text to compare is blank: the key message, if sent."""
+    if not fields:
+        return "text"
+    return "key_message" if "key_message" in fields else fields[0]
+
+
 @extend_schema_serializer(component_name="Similar")  # SimilarRequest
 class SimilarRequestSerializer(serializers.Serializer):
     text = serializers.CharField(
-        required=False, max_length=REUSE_TEXT_MAX_CHARS, help_text="Text to compare (or version)."
+        required=False,
+        max_length=REUSE_TEXT_MAX_CHARS,
+        help_text="Text to compare (or version, or the module fields as typed).",
     )
     version = serializers.IntegerField(
         required=False, min_value=1, help_text="A version id to compare (or text)."
+    )
+    headline = serializers.CharField(
+        required=False, allow_blank=True, max_length=REUSE_TEXT_MAX_CHARS
+    )
+    body = serializers.CharField(required=False, allow_blank=True, max_length=REUSE_TEXT_MAX_CHARS)
+    key_message = serializers.CharField(
+        required=False, allow_blank=True, max_length=REUSE_TEXT_MAX_CHARS
+    )
+    call_to_action = serializers.CharField(
+        required=False, allow_blank=True, max_length=REUSE_TEXT_MAX_CHARS
+    )
+    module = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="The module being edited: its own versions are left out, its brand applies.",
     )
     k = serializers.IntegerField(required=False, min_value=1, max_value=50, default=5)
     brand = serializers.CharField(required=False, help_text="Only this brand's modules (slug).")
     market = serializers.CharField(required=False, help_text="Only this market's modules (code).")
 
     def validate(self, attrs: dict) -> dict:
-        if ("text" in attrs) == ("version" in attrs):
+        fields = [name for name in CONTENT_FIELDS if name in attrs]
+        given = ("text" in attrs) + ("version" in attrs) + bool(fields)
+        if given != 1:
             raise serializers.ValidationError(
-                {"text": ["Give either text or version (exactly one)."]}
+                {
+                    "text": [
+                        "Give exactly one of text, version, or the module fields "
+                        "(headline, body, key_message, call_to_action)."
+                    ]
+                }
+            )
+        if fields:
+            attrs["text"] = embedding_text_of(*(attrs.get(name, "") for name in CONTENT_FIELDS))
+            if len(attrs["text"]) > REUSE_TEXT_MAX_CHARS:
+                raise serializers.ValidationError(
+                    {
+                        "body": [
+                            f"Ensure the fields together have at most "
+                            f"{REUSE_TEXT_MAX_CHARS} characters."
+                        ]
+                    }
+                )
+        if "text" in attrs and not attrs["text"].strip():
+            raise serializers.ValidationError(
+                {_blank_field(fields): ["Write some text to compare."]}
+            )
+        if "module" in attrs and "version" in attrs:
+            raise serializers.ValidationError(
+                {"module": ["Give module with text or the module fields, not with version."]}
             )
         return attrs
+
+
+class FigureDifferenceSerializer(serializers.Serializer):
+    draft = serializers.CharField(help_text="A figure the text states, as written.")
+    approved = serializers.CharField(
+        allow_null=True, help_text="The approved module's figure of the same unit it replaced."
+    )
 
 
 class SimilarItemSerializer(serializers.Serializer):
@@ -321,16 +381,25 @@ class SimilarItemSerializer(serializers.Serializer):
     key_message = serializers.CharField()
     brand = serializers.CharField()
     market = serializers.CharField()
-    similarity = serializers.FloatField(help_text="Cosine similarity of the embeddings.")
+    similarity = serializers.FloatField(help_text="Cosine similarity of the module texts.")
+    percent = serializers.IntegerField(help_text="The similarity as a whole percentage.")
+    new_claim = serializers.BooleanField(
+        help_text="Similar text stating other figures (numbers, percentages, doses, p-values)."
+    )
+    differences = FigureDifferenceSerializer(many=True)
 
 
 class NoveltySerializer(serializers.Serializer):
-    is_novel = serializers.BooleanField(help_text="True when close to no approved claim.")
+    is_novel = serializers.BooleanField(help_text="True unless the verdict is known.")
+    verdict = serializers.ChoiceField(choices=["known", "numbers_differ", "novel"])
+    summary = serializers.CharField(help_text="The verdict in words.")
     similarity = serializers.FloatField()
+    percent = serializers.IntegerField()
     threshold = serializers.FloatField()
     module = serializers.IntegerField(allow_null=True)
     version = serializers.IntegerField(allow_null=True)
     key_message = serializers.CharField(allow_null=True)
+    differences = FigureDifferenceSerializer(many=True)
 
 
 class SimilarResponseSerializer(serializers.Serializer):
@@ -338,7 +407,14 @@ class SimilarResponseSerializer(serializers.Serializer):
     novelty = NoveltySerializer()
 
 
-def _similar_item(version, score: float) -> dict:
+def _differences(match: reuse.Match | None) -> list[dict]:
+    if match is None:
+        return []
+    return [{"draft": d.draft, "approved": d.approved} for d in match.differences]
+
+
+def _similar_item(match: reuse.Match) -> dict:
+    version = match.version
     return {
         "module": version.module_id,
         "version": version.pk,
@@ -348,7 +424,30 @@ def _similar_item(version, score: float) -> dict:
         "key_message": version.key_message,
         "brand": version.module.brand.slug,
         "market": version.module.market.code,
-        "similarity": round(score, 4),
+        "similarity": round(match.score, 4),
+        "percent": match.percent,
+        "new_claim": match.new_claim,
+        "differences": _differences(match),
+    }
+
+
+def reuse_body(found: reuse.Reuse) -> dict:
+    """The JSON of a ``Reuse``: what the API answers and the authoring form renders."""
+    match = found.match
+    return {
+        "items": [_similar_item(m) for m in found.matches],
+        "novelty": {
+            "is_novel": found.verdict != "known",
+            "verdict": found.verdict,
+            "summary": found.summary(),
+            "similarity": round(match.score, 4) if match else 0.0,
+            "percent": match.percent if match else 0,
+            "threshold": found.threshold,
+            "module": match.version.module_id if match else None,
+            "version": match.version.pk if match else None,
+            "key_message": match.version.key_message if match else None,
+            "differences": _differences(match),
+        },
     }
 
 
@@ -362,9 +461,13 @@ class SimilarModulesView(APIView):
         request=SimilarRequestSerializer,
         responses={200: SimilarResponseSerializer, 400: ErrorsSerializer, 404: ErrorsSerializer},
         description=(
-            "Cosine similarity over sentence embeddings of approved, unexpired versions. "
-            "For text, novelty is judged on the text as a key message; for a version, on its "
-            "key message, against approved claims of other modules."
+            "Cosine similarity of the module text (headline, body, key message, call to "
+            "action) with the stored embeddings of approved, unexpired versions: the one "
+            "score the library and review pages show. A close module that states other "
+            "figures (numbers, percentages, doses, p-values) is a new claim "
+            "(`new_claim`, verdict `numbers_differ`), not a near-duplicate. The authoring "
+            "form calls this as the author types (send the fields and, when editing, "
+            "`module`)."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -372,32 +475,27 @@ class SimilarModulesView(APIView):
         params.is_valid(raise_exception=True)
         data = params.validated_data
         version = None
+        brand, market = data.get("brand"), data.get("market")
+        exclude_module_id = None
         if "version" in data:
             version = (
-                ModuleVersion.objects.select_related("module").filter(pk=data["version"]).first()
+                ModuleVersion.objects.select_related("module__brand")
+                .filter(pk=data["version"])
+                .first()
             )
             if version is None:
                 raise NotFound(f"No version {data['version']}.", field="version")
-        brand, market = data.get("brand"), data.get("market")
-        similar = reuse.similar_approved(
-            text=data.get("text"), version=version, k=data["k"], brand=brand, market=market
-        )
-        is_novel, match, similarity = reuse.claim_novelty(
-            version.key_message if version else data["text"],
+        if "module" in data:
+            module = Module.objects.select_related("brand").filter(pk=data["module"]).first()
+            if module is None:
+                raise NotFound(f"No module {data['module']}.", field="module")
+            brand, exclude_module_id = brand or module.brand, module.pk
+        found = reuse.find_reuse(
+            text=None if version else data["text"],
+            version=version,
+            k=data["k"],
             brand=brand,
             market=market,
-            exclude_module_id=version.module_id if version else None,
+            exclude_module_id=exclude_module_id,
         )
-        return Response(
-            {
-                "items": [_similar_item(v, score) for v, score in similar],
-                "novelty": {
-                    "is_novel": is_novel,
-                    "similarity": round(similarity, 4),
-                    "threshold": reuse.novelty_threshold(),
-                    "module": match.module_id if match else None,
-                    "version": match.pk if match else None,
-                    "key_message": match.key_message if match else None,
-                },
-            }
-        )
+        return Response(reuse_body(found))

@@ -1,35 +1,45 @@
 """The reuse finder: approved modules similar to what an author is writing.
 
 Reusing pre-approved content is what shortens MLR review, so the authoring form
-and the review page show the approved modules closest to the text at hand
-(cosine over the stored version embeddings), and flag a key message that is
-close to *no* approved claim: a new claim needs full substantiation.
+(live, as the author types), the review page and the API show the approved
+modules closest to the text at hand, and say whether it states a new claim.
 
-Claims are compared key message to key message: their vectors are computed
-from the approved versions' key messages and cached (an approved version is
-frozen, so its key message never changes under the same version id).
+One score, one definition, everywhere: the cosine between the embedding of the
+module text (``embedding_text_of``: headline, body, key message, call to action)
+as written or typed and the stored embedding of each approved version's text.
+The list, the verdict above it, the review page and ``POST
+/api/v1/modules/similar`` all come from ``find_reuse``.
 
-The novelty threshold (``REUSE_NOVELTY_THRESHOLD``, default 0.60) comes from
-``bench/reuse_threshold.py``: with all-MiniLM-L6-v2, 12 of 12 reworded
-approved claims score 0.64-0.95 against their original, while 7 of 8 new claims
-in the same therapy areas score 0.38-0.59 against their closest approved
-claim. A claim that changes only the endpoint or the number (e.g. "mortality
-by 15%" versus "cardiac events by 24%") can still score ~0.75: the flag is a
-hint for the author, never a substitute for review.
+The verdict:
+
+- ``known``: an approved module scores at least ``REUSE_NOVELTY_THRESHOLD``
+  (default 0.60) and every figure the draft states is stated there too;
+- ``numbers_differ``: approved modules score above the threshold, but the
+  closest states other figures (``numbers.differing_figures``): "reduced events
+  by 30%" against an approved "by 24%" embeds at 0.99 yet is a new claim, shown
+  as "new claim: 30% vs approved 24%", never as a near-duplicate;
+- ``novel``: no approved module reaches the threshold.
+
+The threshold comes from ``bench/reuse_threshold.py``: with all-MiniLM-L6-v2,
+12 of 12 reworded approved claims score 0.64-0.95 against their original, while
+7 of 8 new claims in the same therapy areas score 0.38-0.59 against their
+closest approved claim. The verdict is a hint for the author, never a
+substitute for review.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.core.cache import cache
 
 from content_modules.library.models import Brand, Market, ModuleVersion
 
 from . import embeddings
 from .models import VersionEmbedding
+from .numbers import FigureDifference, differing_figures
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +47,21 @@ logger = logging.getLogger(__name__)
 # embedded on the spot, up to this many per call, so results are complete.
 _EMBED_ON_DEMAND = 64
 
+# Process-level cache of the approved corpus' stored vectors, by (model sha, version
+# id): an approved version is frozen, so its text and vector never change. It saves
+# the vector rows' read on every keystroke-driven request. Bounded: ~1.5 kB each.
+_CORPUS: dict[tuple[str, int], bytes] = {}
+_CORPUS_MAX = 50_000
+
 
 def novelty_threshold() -> float:
-    """The cosine under which a key message counts as a new claim."""
+    """The score under which an approved module counts as not the same content."""
     return float(getattr(settings, "REUSE_NOVELTY_THRESHOLD", 0.60))
+
+
+def percent(score: float) -> int:
+    """The score as people read it, the same on every page and in the API."""
+    return max(0, round(score * 100))
 
 
 def _slug(value, model) -> str | None:
@@ -78,6 +99,31 @@ def _version_vector(version: ModuleVersion) -> np.ndarray:
     return embeddings.encode([text])[0]
 
 
+def corpus_matrix(candidate_ids: list[int]) -> tuple[list[int], np.ndarray]:
+    """(ids, matrix) of the approved candidates' stored vectors, cached per process.
+
+    Candidates without a stored vector yet are embedded now (up to
+    ``_EMBED_ON_DEMAND``), so results are complete before the sweeper runs.
+    """
+    _, sha = embeddings.model_info()
+    todo = [pk for pk in candidate_ids if (sha, pk) not in _CORPUS]
+    if todo:
+        ids, matrix = embeddings.embedding_matrix(todo)
+        missing = sorted(set(todo) - set(ids))
+        if missing:
+            embeddings.embed_versions(missing[:_EMBED_ON_DEMAND])
+            ids, matrix = embeddings.embedding_matrix(todo)
+        if len(_CORPUS) + len(ids) > _CORPUS_MAX:
+            _CORPUS.clear()
+        for pk, row in zip(ids, matrix, strict=True):
+            _CORPUS[(sha, pk)] = row.tobytes()
+    ids = [pk for pk in candidate_ids if (sha, pk) in _CORPUS]
+    if not ids:
+        return [], np.zeros((0, embeddings.DIM), dtype=np.float32)
+    matrix = np.frombuffer(b"".join(_CORPUS[(sha, pk)] for pk in ids), dtype=np.float32)
+    return ids, matrix.reshape(len(ids), -1)
+
+
 def _top_k(ids: list[int], scores: np.ndarray, k: int) -> list[tuple[ModuleVersion, float]]:
     if not ids or k <= 0:
         return []
@@ -96,125 +142,128 @@ def similar_approved(
     k: int = 5,
     brand=None,
     market=None,
+    exclude_module_id: int | None = None,
 ) -> list[tuple[ModuleVersion, float]]:
     """The k approved-now versions most similar to a text or a version, best first.
 
-    Given a version, its own module is left out. ``brand`` and ``market`` (slug
-    or code, or the objects) narrow the candidates.
+    The score is the one score of this module (see its docstring). Given a
+    version, its own module is left out. ``brand`` and ``market`` (slug or code,
+    or the objects) narrow the candidates.
     """
     if (text is None) == (version is None):
         raise ValueError("give exactly one of text or version")
     query = embeddings.encode([text or ""])[0] if version is None else _version_vector(version)
+    if version is not None:
+        exclude_module_id = version.module_id
     candidate_ids = list(
-        _candidates(
-            brand=brand,
-            market=market,
-            exclude_module_id=version.module_id if version is not None else None,
-        ).values_list("pk", flat=True)
+        _candidates(brand=brand, market=market, exclude_module_id=exclude_module_id).values_list(
+            "pk", flat=True
+        )
     )
-    ids, matrix = embeddings.embedding_matrix(candidate_ids)
-    missing = sorted(set(candidate_ids) - set(ids))
-    if missing:
-        embeddings.embed_versions(missing[:_EMBED_ON_DEMAND])
-        ids, matrix = embeddings.embedding_matrix(candidate_ids)
+    ids, matrix = corpus_matrix(candidate_ids)
     return _top_k(ids, matrix @ query if ids else np.zeros(0), k)
 
 
-# Process-level first cache of claim vectors (key -> float32 bytes); the Django
-# cache (Redis in production) is the shared second level. Bounded: ~1.5 kB each.
-_LOCAL_CLAIMS: dict[str, bytes] = {}
-_LOCAL_CLAIMS_MAX = 20_000
+@dataclass(frozen=True)
+class Match:
+    """One approved module, its score, and the figures the draft states that it does not."""
+
+    version: ModuleVersion
+    score: float
+    differences: tuple[FigureDifference, ...]
+    above_threshold: bool
+
+    @property
+    def percent(self) -> int:
+        return percent(self.score)
+
+    @property
+    def new_claim(self) -> bool:
+        """Similar text, other figures: a new claim, not a near-duplicate."""
+        return self.above_threshold and bool(self.differences)
+
+    def describe_differences(self) -> str:
+        return "; ".join(d.describe() for d in self.differences)
 
 
-def _claim_vectors(rows: list[tuple[int, str]]) -> tuple[list[int], np.ndarray]:
-    """Key-message vectors of approved versions, cached by version id, text and model."""
-    if not rows:
-        return [], np.zeros((0, embeddings.DIM), dtype=np.float32)
-    _, sha = embeddings.model_info()
-    keys = {
-        pk: f"affinity:claim:{sha[:16]}:{pk}:{embeddings.text_sha256(km)[:16]}" for pk, km in rows
-    }
-    found = {key: _LOCAL_CLAIMS[key] for key in keys.values() if key in _LOCAL_CLAIMS}
-    missing = [key for key in keys.values() if key not in found]
-    if missing:
-        try:
-            found.update(cache.get_many(missing))
-        except Exception:  # a cache outage only costs the re-encoding
-            logger.warning("claim vector cache unavailable", exc_info=True)
-    todo = [(pk, km) for pk, km in rows if keys[pk] not in found]
-    if todo:
-        fresh = embeddings.encode([km for _, km in todo])
-        new = {keys[pk]: vec.tobytes() for (pk, _), vec in zip(todo, fresh, strict=True)}
-        found.update(new)
-        try:
-            cache.set_many(new, timeout=7 * 24 * 3600)
-        except Exception:
-            logger.warning("claim vector cache unavailable", exc_info=True)
-    if len(_LOCAL_CLAIMS) + len(found) > _LOCAL_CLAIMS_MAX:
-        _LOCAL_CLAIMS.clear()
-    _LOCAL_CLAIMS.update(found)
-    ids = [pk for pk, _ in rows]
-    matrix = np.frombuffer(b"".join(found[keys[pk]] for pk in ids), dtype=np.float32)
-    return ids, matrix.reshape(len(ids), -1)
+@dataclass(frozen=True)
+class Reuse:
+    """What the reuse finder says about one text: the matches and the verdict."""
+
+    matches: list[Match]
+    threshold: float
+    verdict: str  # "known", "numbers_differ" or "novel"
+    match: Match | None  # the approved module the verdict is about
+
+    def summary(self) -> str:
+        """The verdict in words, as the panel and the API show it."""
+        if self.match is None:
+            return "New claim: no approved module yet to compare with."
+        if self.verdict == "known":
+            return f"Close to an approved claim ({self.match.percent}% similar)."
+        if self.verdict == "numbers_differ":
+            return f"New claim: {self.match.describe_differences()}."
+        return f"New claim: close to no approved claim (closest {self.match.percent}% similar)."
 
 
-def claim_novelty(
-    key_message: str, *, brand=None, market=None, exclude_module_id: int | None = None
-) -> tuple[bool, ModuleVersion | None, float]:
-    """(is_novel, closest approved version, its cosine) for one key message."""
+def find_reuse(
+    *,
+    text: str | None = None,
+    version: ModuleVersion | None = None,
+    k: int = 5,
+    brand=None,
+    market=None,
+    exclude_module_id: int | None = None,
+) -> Reuse:
+    """The approved modules closest to a text or a version, and whether it is a new claim.
+
+    For a version, candidates are its brand's approved modules other than its
+    own (a claim approved for another brand cannot be reused), unless ``brand``
+    says otherwise.
+    """
+    if version is not None:
+        brand = brand or version.module.brand
+        draft_text = version.embedding_text()
+    else:
+        draft_text = text or ""
     threshold = novelty_threshold()
-    rows = list(
-        _candidates(brand=brand, market=market, exclude_module_id=exclude_module_id).values_list(
-            "pk", "key_message"
-        )
+    found = similar_approved(
+        text=None if version is not None else draft_text,
+        version=version,
+        k=k,
+        brand=brand,
+        market=market,
+        exclude_module_id=exclude_module_id,
     )
-    ids, matrix = _claim_vectors(rows)
-    if not ids:
-        return True, None, 0.0
-    scores = matrix @ embeddings.encode([key_message])[0]
-    best = int(np.argmax(scores))
-    similarity = float(scores[best])
-    match = ModuleVersion.objects.with_content().get(pk=ids[best])
-    return similarity < threshold, match, similarity
+    matches = [
+        Match(
+            version=v,
+            score=score,
+            differences=tuple(differing_figures(draft_text, v.embedding_text())),
+            above_threshold=score >= threshold,
+        )
+        for v, score in found
+    ]
+    close = [m for m in matches if m.above_threshold]
+    same = next((m for m in close if not m.differences), None)
+    if same is not None:
+        return Reuse(matches, threshold, "known", same)
+    if close:
+        return Reuse(matches, threshold, "numbers_differ", close[0])
+    return Reuse(matches, threshold, "novel", matches[0] if matches else None)
 
 
 def reuse_context(
-    text: str | None = None, *, version: ModuleVersion | None = None, k: int = 5
+    text: str | None = None,
+    *,
+    version: ModuleVersion | None = None,
+    k: int = 5,
+    brand=None,
+    exclude_module_id: int | None = None,
 ) -> dict:
-    """Template context for ``affinity/_similar.html``: ``similar`` and ``novelty``.
-
-    For a version, candidates are the approved modules of the same brand (a
-    claim approved for another brand cannot be reused) other than its own.
-    """
+    """Template context for ``affinity/_similar.html``: ``reuse`` (a ``Reuse``)."""
     if version is not None:
-        brand = version.module.brand
-        similar = similar_approved(version=version, k=k, brand=brand)
-        is_novel, match, similarity = claim_novelty(
-            version.key_message, brand=brand, exclude_module_id=version.module_id
-        )
+        found = find_reuse(version=version, k=k)
     else:
-        similar = similar_approved(text=text or "", k=k)
-        is_novel, match, similarity = claim_novelty(text or "")
-    return {
-        "similar": [
-            {
-                "version": v,
-                "module_id": v.module_id,
-                "number": v.number,
-                "title": v.title,
-                "key_message": v.key_message,
-                "brand": v.module.brand.name,
-                "market": v.module.market.code,
-                "similarity": round(score, 3),
-                "percent": max(0, round(score * 100)),
-            }
-            for v, score in similar
-        ],
-        "novelty": {
-            "is_novel": is_novel,
-            "similarity": round(similarity, 3),
-            "percent": max(0, round(similarity * 100)),
-            "threshold": novelty_threshold(),
-            "match": match,
-        },
-    }
+        found = find_reuse(text=text or "", k=k, brand=brand, exclude_module_id=exclude_module_id)
+    return {"reuse": found}

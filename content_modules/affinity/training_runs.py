@@ -26,7 +26,7 @@ from content_modules.audit.actions import AuditAction
 from content_modules.errors import Conflict, InvalidInput, NotFound
 
 from .learning import gate
-from .learning.evaluation import evaluate_dataset
+from .learning.evaluation import evaluate_dataset, holdout_split
 from .learning.features import Params
 from .learning.training import fit, load_dataset
 from .models import AffinityModel, ModelStatus, TrainingRequest
@@ -182,20 +182,24 @@ def affinity_model_train(
     champion = AffinityModel.objects.filter(is_active=True).defer("artifact").first()
     champion_params, champion_version = _champion_params(champion)
     trained = fit(ds, params, progress)  # raises Conflict when there is nothing to learn from
+    # One holdout for the gate and the evaluation: the same split, one challenger fit.
+    split = holdout_split(ds, params)
     decision = gate.challenge(
         ds,
         params,
         champion_params=champion_params,
         champion_version=champion_version,
         progress=progress,
+        split=split,
     )
     metrics = dict(trained.metrics)
     metrics["gate"] = {"passed": decision.passed, "reason": decision.reason, **decision.figures}
     if evaluate:
         try:
-            metrics["evaluation"] = evaluate_dataset(ds, params, progress)
+            metrics["evaluation"] = evaluate_dataset(ds, params, progress, split=split)
         except Conflict as exc:
             logger.warning("affinity evaluation not possible: %s", exc.message)
+    del split
     name, sha = model_info()
     now = timezone.now()
     say("storing the model")

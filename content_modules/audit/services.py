@@ -19,6 +19,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,9 @@ from django.utils import timezone
 
 from .actions import AuditAction
 from .models import AuditChainHead, AuditEntry
+from .shapes import AuditDataError, data_problems
+
+logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 # The entry migration 0003 appended after the entries that were written unkeyed.
@@ -148,7 +152,11 @@ def audit_record(
 
     The chain head row is locked, so concurrent writers queue and each links
     to the entry written just before it: the chain cannot fork. ``action`` must
-    be an ``AuditAction`` (its value is what is stored and hashed).
+    be an ``AuditAction`` (its value is what is stored and hashed), and ``data``
+    must match its shape in ``shapes.SHAPES``: with ``AUDIT_DATA_STRICT`` (on
+    outside production) a mismatch raises ``AuditDataError`` and nothing is
+    written; in production the entry is written as given and the mismatch is
+    logged as an error, because a compliance trail must not lose an entry.
     """
     if action not in AuditAction.values:
         raise ValueError(f"Unknown audit action {action!r}: add it to AuditAction first.")
@@ -157,6 +165,12 @@ def audit_record(
         object_type = object_type or obj._meta.label_lower
         object_id = object_id if object_id is not None else obj.pk
     data = _canonical(data or {})
+    problems = data_problems(action, data)
+    if problems:
+        message = f"audit {action.value} data does not match its shape: " + "; ".join(problems)
+        if settings.AUDIT_DATA_STRICT:
+            raise AuditDataError(message)
+        logger.error(message)
     actor_id = actor.pk if actor is not None else None
     key = chain_key()
     with transaction.atomic():

@@ -367,8 +367,13 @@ class ModuleVersion(models.Model):
 
     def embedding_text(self) -> str:
         """The text the embedding model reads."""
-        parts = [self.headline, self.body, self.key_message, self.call_to_action]
-        return "\n".join(p for p in parts if p)
+        return embedding_text_of(self.headline, self.body, self.key_message, self.call_to_action)
+
+
+def embedding_text_of(headline: str, body: str, key_message: str, call_to_action: str) -> str:
+    """The text the embedding model reads, from the fields as written (or as typed)."""
+    parts = [headline, body, key_message, call_to_action]
+    return "\n".join(p for p in parts if p)
 
 
 class ClaimField(models.TextChoices):

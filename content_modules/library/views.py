@@ -16,7 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import TemplateDoesNotExist
@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from content_modules.accounts.roles import can_see_unapproved
 from content_modules.errors import Conflict, DomainError
 
-from . import claims, files, services
+from . import claims, compare, files, services
 from .filters import ModuleFilter
 from .forms import ModuleForm
 from .images import store_image_asset
@@ -41,6 +41,7 @@ from .models import (
     Tag,
     TagKind,
     VersionStatus,
+    embedding_text_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -186,6 +187,7 @@ def module_detail_context(request: HttpRequest, pk: int) -> dict[str, Any]:
         **_version_context(version),
         "approved": approved,
         "history": history,
+        "compare_default": compare.default_pair(module),
         "variants": variants,
         "can_edit": services.can_edit_module(request.user, module),
         "in_review": version.status == VersionStatus.IN_REVIEW,
@@ -219,20 +221,71 @@ def version_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     return render(request, "library/version_detail.html", context)
 
 
-def similar_context(*, version: ModuleVersion | None = None, text: str = "") -> dict[str, Any]:
-    """Similar approved modules for the form and review pages (from the affinity app)."""
-    if (version is None and not text.strip()) or not _template_exists(SIMILAR_TEMPLATE):
+@require_safe
+@library_page
+def version_compare(request: HttpRequest, pk: int) -> HttpResponse:
+    """Two versions of a module side by side: every text field, the images as thumbnails."""
+    module = _module_or_404(pk)
+    query: dict[str, Any] | QueryDict = request.GET
+    if "a" not in query and "b" not in query:
+        pair = compare.default_pair(module)
+        query = {"a": str(pair[0]), "b": str(pair[1])} if pair else {}
+    form = compare.CompareForm(query or None, module=module)
+    context: dict[str, Any] = {"nav": "library", "module": module, "form": form}
+    if not form.is_bound:
+        return render(request, "library/version_compare.html", context)
+    if not form.is_valid():
+        return render(request, "library/version_compare.html", context, status=400)
+    versions = {
+        v.number: v
+        for v in ModuleVersion.objects.with_content()
+        .select_related("created_by")
+        .filter(module=module, number__in=[form.cleaned_data["a"], form.cleaned_data["b"]])
+    }
+    a, b = versions[form.cleaned_data["a"]], versions[form.cleaned_data["b"]]
+    rows = compare.compare_rows(a, b)
+    context.update({"a": a, "b": b, "rows": rows, "changed": [r for r in rows if r.changed]})
+    return render(request, "library/version_compare.html", context)
+
+
+def similar_context(
+    *, version: ModuleVersion | None = None, text: str = "", module: Module | None = None
+) -> dict[str, Any]:
+    """The reuse finder's panel for the form and review pages (from the affinity app).
+
+    Without a version or text the panel is still there, empty: the form's script
+    fills it as the author types.
+    """
+    if not _template_exists(SIMILAR_TEMPLATE):
         return {}
     try:
         from content_modules.affinity.reuse import reuse_context
     except ImportError:
         return {}
+    panel: dict[str, Any] = {"similar_template": SIMILAR_TEMPLATE}
+    if version is None and not text.strip():
+        return panel
     try:
-        found = reuse_context(version=version) if version else reuse_context(text)
+        if version is not None:
+            found = reuse_context(version=version)
+        else:
+            found = reuse_context(
+                text,
+                brand=module.brand if module else None,
+                exclude_module_id=module.pk if module else None,
+            )
     except Exception:  # A hint panel must never stop an author from saving their work.
         logger.exception("similar-module lookup failed (version %s)", getattr(version, "pk", None))
-        return {}
-    return {"similar_template": SIMILAR_TEMPLATE, **found}
+        return panel
+    return {**panel, **found}
+
+
+def _typed_text(form: ModuleForm) -> str:
+    """The module text as the author typed it (the reuse finder reads the same fields)."""
+    data = form.data
+    return embedding_text_of(
+        *(str(data.get(name, "")) for name in ("headline", "body", "key_message", "call_to_action"))
+    )
 
 
 def _form_status(form: ModuleForm) -> int:
@@ -277,7 +330,9 @@ def module_create(request: HttpRequest) -> HttpResponse:
     context = {"nav": "create", "form": form, "module": None}
     if form.is_bound:
         # The author has written a claim: show approved ones close to it before they retry.
-        context.update(similar_context(text=form.data.get("key_message", "")))
+        context.update(similar_context(text=_typed_text(form)))
+    else:
+        context.update(similar_context())
     return render(request, "library/module_form.html", context, status=_form_status(form))
 
 
@@ -378,7 +433,11 @@ def module_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "edit_comments_template": (
             EDIT_COMMENTS_TEMPLATE if _template_exists(EDIT_COMMENTS_TEMPLATE) else None
         ),
-        **similar_context(version=latest),
+        **(
+            similar_context(text=_typed_text(form), module=module)
+            if bound
+            else similar_context(version=latest)
+        ),
         # Claims of the saved version and their references (links are made on saved text).
         **claims.claims_context(request.user, latest),
     }

@@ -35,6 +35,7 @@ from content_modules.library.serializers import ErrorSerializer, ModuleVersionSe
 
 from . import exports, queries, services
 from .models import Annotation, Review, ReviewTask, TaskStatus
+from .policy import decision_policy
 from .serializers import (
     AnnotationAddressSerializer,
     AnnotationSerializer,
@@ -99,10 +100,18 @@ class ModuleSubmitView(APIView):
     def post(self, request, id: int):
         module = get_object_or_404(Module, pk=id)
         review = services.version_submit(actor=request.user, module=module)
-        tasks = ReviewTask.objects.with_context().filter(review=review).order_by("role")
+        tasks = list(ReviewTask.objects.with_context().filter(review=review).order_by("role"))
+        context = {
+            "request": request,
+            "decidable_ids": decision_policy.decidable_among(request.user, tasks),
+        }
         body = render_version(request, review.version)
         return Response(
-            {**body, "review": review.pk, "tasks": ReviewTaskSerializer(tasks, many=True).data}
+            {
+                **body,
+                "review": review.pk,
+                "tasks": ReviewTaskSerializer(tasks, many=True, context=context).data,
+            }
         )
 
 
@@ -206,6 +215,15 @@ class ReviewListView(generics.ListAPIView):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "now": self._now}
 
+    def get_serializer(self, *args, **kwargs):
+        if args and kwargs.get("many"):
+            # can_decide for the whole page at once: one query, not one per task.
+            tasks = list(args[0])
+            context = self.get_serializer_context()
+            context["decidable_ids"] = decision_policy.decidable_among(self.request.user, tasks)
+            return self.get_serializer_class()(tasks, *args[1:], context=context, **kwargs)
+        return super().get_serializer(*args, **kwargs)
+
     @extend_schema(parameters=REVIEW_FILTERS, responses={200: ReviewTaskSerializer(many=True)})
     def get(self, request, *args, **kwargs):
         self._now = timezone.now()
@@ -256,7 +274,7 @@ class ReviewDecisionView(APIView):
         task = ReviewTask.objects.with_context().get(pk=task.pk)
         return Response(
             {
-                "task": ReviewTaskSerializer(task).data,
+                "task": ReviewTaskSerializer(task, context={"request": request}).data,
                 "signature": SignatureSerializer(signature).data,
             }
         )
@@ -280,7 +298,7 @@ class ReviewReassignView(APIView):
             actor=request.user, task=task, assignee=data.validated_data["assignee"]
         )
         task = ReviewTask.objects.with_context().get(pk=task.pk)
-        return Response(ReviewTaskSerializer(task).data)
+        return Response(ReviewTaskSerializer(task, context={"request": request}).data)
 
 
 # --- annotations ---------------------------------------------------------------------------

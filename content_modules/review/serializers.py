@@ -15,6 +15,7 @@ from content_modules.library import claims
 from content_modules.library.serializers import ClaimLinkSerializer, UnlinkedClaimSerializer
 
 from .models import Annotation, AnnotationField, Decision, Review, ReviewTask, Signature
+from .policy import decision_policy
 
 
 class UTCDateTimeField(serializers.DateTimeField):
@@ -39,6 +40,10 @@ class ReviewTaskSerializer(serializers.ModelSerializer):
     submitted_at = serializers.DateTimeField(source="review.submitted_at", read_only=True)
     round = serializers.IntegerField(source="review.round", read_only=True)
     overdue = serializers.SerializerMethodField()
+    can_decide = serializers.SerializerMethodField(
+        help_text="Whether the caller may sign a decision on this task now (the "
+        "segregation-of-duties policy: role, open, assignment, not an author, one role per person)."
+    )
     assignee: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
@@ -75,12 +80,24 @@ class ReviewTaskSerializer(serializers.ModelSerializer):
             "decided_at",
             "comment",
             "reminded_at",
+            "can_decide",
         ]
         read_only_fields = fields
 
     def get_overdue(self, task: ReviewTask) -> bool:
         now = self.context.get("now") or timezone.now()
         return task.is_overdue(now)
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_can_decide(self, task: ReviewTask) -> bool:
+        # A list passes the ids it computed for the whole page in one query.
+        decidable = self.context.get("decidable_ids")
+        if decidable is not None:
+            return task.pk in decidable
+        request = self.context.get("request")
+        if request is None:
+            return False
+        return decision_policy.may_decide(request.user, task, version=task.version)
 
 
 class SignatureSerializer(serializers.ModelSerializer):

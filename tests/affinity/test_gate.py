@@ -125,6 +125,28 @@ def test_a_rejected_model_activated_by_an_admin_is_audited_and_a_better_one_repl
     assert "gate" in body["history"][1]["metrics"]
 
 
+def test_the_gate_and_the_evaluation_share_one_fit_before_the_holdout(learnable):
+    # Given learnable engagement, when a model is trained with its evaluation
+    said: list[str] = []
+    model = training_runs.affinity_model_train(actor=None, evaluate=True, progress=said.append)
+    # Then the recipe is fitted on the events before the holdout once, for the gate,
+    # and the evaluation scores that same fit (one fit fewer per training run)
+    assert [m for m in said if "before the holdout" in m] == [
+        "gate: fitting the challenger on the events before the holdout"
+    ]
+    # And the two report the same holdout and the same NDCG@5 for it
+    gate, evaluation = model.metrics["gate"], model.metrics["evaluation"]
+    assert gate["cutoff"] == evaluation["cutoff"]
+    assert gate["n_test_exposures"] == evaluation["n_test_exposures"] > 0
+    assert gate["challenger"]["ndcg@5"] == pytest.approx(
+        evaluation["methods"]["model"]["ndcg@5"], abs=1e-12
+    )
+    # And the evaluation still has its ablation and its baselines beside it
+    assert {"model_without_text", "group_popularity", "tag_regression"} <= set(
+        evaluation["methods"]
+    )
+
+
 def test_scheduled_training_goes_through_the_gate(noise):
     # Given the beat schedule's training entry (AFFINITY_TRAIN_SCHEDULE)
     entry = settings.CELERY_BEAT_SCHEDULE["affinity-train-scheduled"]

@@ -21,13 +21,25 @@ def test_an_action_outside_the_enum_is_refused_and_nothing_is_written(author):
 
 def test_every_entry_written_has_an_action_of_the_enum_and_the_chain_verifies(author):
     # Given entries written through the enum (and one by its plain stored value)
-    audit_record(actor=author, action=AuditAction.MODULE_CREATED, object_type="m", object_id=1)
-    audit_record(actor=author, action="version.approved", object_type="v", object_id=2)  # type: ignore[arg-type]
+    audit_record(
+        actor=author,
+        action=AuditAction.TAG_CREATED,
+        object_type="t",
+        object_id=1,
+        data={"kind": "theme", "slug": "outcomes"},
+    )
+    audit_record(
+        actor=author,
+        action="webhook.deleted",
+        object_type="w",
+        object_id=2,  # type: ignore[arg-type]
+        data={"url": "https://example.test/hook"},
+    )
 
     # Then the stored values are the strings the trail has always held, and it verifies
     assert list(AuditEntry.objects.values_list("action", flat=True)) == [
-        "module.created",
-        "version.approved",
+        "tag.created",
+        "webhook.deleted",
     ]
     assert set(AuditEntry.objects.values_list("action", flat=True)) <= set(AuditAction.values)
     assert audit_verify().ok

@@ -170,11 +170,17 @@ def test_every_role_reads_its_main_pages_on_a_phone_without_sideways_scrolling(
         (reverse("affinity:model"), "model"),
     ]
 
-    # The author: landing page, library, the new-module form, HCP insight
+    # The author: landing page, library, the new-module form, references, HCP insight
     login(browser, live_server, author)
     _phone(browser)
     _assert_fits_the_phone(browser, "author-landing")
-    for path, name in [(reverse("library:module_create"), "new-module"), *library_pages]:
+    author_pages = [
+        (reverse("library:module_create"), "new-module"),
+        (reverse("library:reference_list"), "references"),
+        (reverse("library:version_compare", args=[module.pk]), "compare"),
+        *library_pages,
+    ]
+    for path, name in author_pages:
         _visit(browser, live_server, path, f"author-{name}")
     _desktop_logout(browser)
 

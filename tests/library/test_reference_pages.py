@@ -231,6 +231,7 @@ def test_the_medical_review_page_lists_linked_claims_and_flags_the_rest(
     flagged = html.split('id="claim-flags"')[1].split("</ul>")[0]
     assert "Patients had 30% fewer hospital stays." in flagged and CLAIM not in flagged
     assert 'id="claim-link-form"' in html  # reviewers link claims on the version they review
+    assert "Claims: 1 linked to a reference, 1 flagged without one" in html
 
 
 @pytest.mark.django_db

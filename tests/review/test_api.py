@@ -11,6 +11,7 @@ from content_modules.accounts.models import AuthFailure
 from content_modules.audit.models import AuditEntry
 from content_modules.library.models import Reference, VersionStatus
 from content_modules.review.models import Review, ReviewTask, Signature, TaskStatus
+from content_modules.review.policy import decision_policy
 from tests.factories import PASSWORD, api_client, make_module, make_user
 
 from .helpers import approve_all, decide, finish_round, submit, task_for
@@ -165,6 +166,51 @@ def test_task_detail_shows_references_to_check_and_signatures(author, medical, l
     assert body["key_message"] == version.key_message
     assert [s["meaning"] for s in legal_body["signatures"]] == ["approved"]
     assert legal_body["signatures"][0]["printed_name"] == "Leo Legal"
+
+
+def test_can_decide_agrees_with_the_policy_for_author_reviewers_and_others(
+    author, medical, legal, regulatory, admin_user
+):
+    # Given two versions in review; a reviewer holding both medical and legal has
+    # signed one of them as legal, and the medical reviewer co-edited the other
+    plain = make_module(author)
+    submit(plain)
+    edited = make_module(author)
+    edited.editors.add(medical)
+    submit(edited)
+    dual = make_user(username="dana-dual")
+    dual.groups.add(*medical.groups.all(), *legal.groups.all())
+    decide(plain, "legal", dual)
+    users = [author, medical, legal, regulatory, admin_user, dual]
+    tasks = list(ReviewTask.objects.filter(version__in=[plain, edited]).order_by("pk"))
+
+    for user in users:
+        client = api_client(user)
+        listed = {t["id"]: t["can_decide"] for t in client.get("/api/v1/reviews").json()["results"]}
+        for task in tasks:
+            expected = decision_policy.may_decide(user, task)
+            # Then the detail and the list both say what the policy says
+            detail = client.get(f"/api/v1/reviews/{task.pk}").json()
+            assert detail["can_decide"] is expected, (user.username, task.role, task.version_id)
+            assert listed[task.pk] is expected, (user.username, task.role, task.version_id)
+
+    # And the cases people expect hold: the author never, the medical reviewer only on
+    # the version they did not edit, nobody on a decided task
+    assert not any(decision_policy.may_decide(author, t) for t in tasks)
+    assert decision_policy.may_decide(medical, task_for(plain, "medical"))
+    assert not decision_policy.may_decide(medical, task_for(edited, "medical"))
+    assert not decision_policy.may_decide(legal, task_for(plain, "legal"))
+    assert not decision_policy.may_decide(dual, task_for(plain, "medical"))
+    assert decision_policy.may_decide(dual, task_for(edited, "medical"))
+    assert decision_policy.may_decide(regulatory, task_for(plain, "regulatory"))
+
+
+def test_can_decide_is_a_boolean_in_the_schema_of_the_task_list_and_detail(author):
+    schema = api_client(author).get("/api/schema/?format=json").json()
+    for name in ("ReviewTask", "ReviewTaskDetail"):
+        field = schema["components"]["schemas"][name]["properties"]["can_decide"]
+        assert field["type"] == "boolean" and field["readOnly"] is True
+        assert "can_decide" in schema["components"]["schemas"][name]["required"]
 
 
 def test_decision_approves_and_returns_the_signature(in_review, medical):

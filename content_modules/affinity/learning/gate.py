@@ -61,9 +61,17 @@ import numpy as np
 
 from content_modules.errors import Conflict
 
-from .evaluation import HOLDOUT_FRACTION, K, baseline_scores, model_scores, ndcg_at_k
+from .evaluation import (
+    HOLDOUT_FRACTION,
+    Holdout,
+    K,
+    baseline_scores,
+    holdout_split,
+    model_scores,
+    ndcg_at_k,
+)
 from .features import Params, compute_history
-from .training import Dataset, event_pairs, fit
+from .training import Dataset, fit
 
 Z = 1.645
 BOOTSTRAP = 1000
@@ -114,8 +122,13 @@ def compare(mine: dict, other: dict, *, higher_is_better: bool, rng: np.random.G
     if len(a) == 0:
         return {"n_hcps": 0, "diff": None, "sd": None, "margin": None}
     d = (a - b) if higher_is_better else (b - a)
-    idx = rng.integers(0, len(d), size=(BOOTSTRAP, len(d)))
-    sd = float(d[idx].mean(axis=1).std(ddof=1)) if len(d) > 1 else float("inf")
+    # The resamples as int32 (the same draws as int64) and their means a few at a
+    # time: at 60,000 HCPs all of them at once, indices and values, were 1 GB.
+    idx = rng.integers(0, len(d), size=(BOOTSTRAP, len(d)), dtype=np.int32)
+    step = 50
+    means = np.concatenate([d[idx[i : i + step]].mean(axis=1) for i in range(0, BOOTSTRAP, step)])
+    del idx
+    sd = float(means.std(ddof=1)) if len(d) > 1 else float("inf")
     return {
         "n_hcps": len(d),
         "mine": float(a.mean()),
@@ -160,37 +173,24 @@ def challenge(
     progress: Callable[[str], None] | None = None,
     holdout: float = HOLDOUT_FRACTION,
     seed: int = 0,
+    split: Holdout | None = None,
 ) -> Decision:
-    """Test the challenger configuration ``params`` against popularity and the champion."""
+    """Test the challenger configuration ``params`` against popularity and the champion.
+
+    ``split`` is the holdout to use when the caller made it (to share its fit
+    with the evaluation); it must be ``params``' with the ``holdout`` share.
+    """
     say = progress or (lambda _msg: None)
-    t = ds.events["t"]
-    if len(t) < 10:
+    if split is None or split.params != params or split.fraction != holdout:
+        split = holdout_split(ds, params, holdout)
+    if split is None:
         return Decision(False, "too few engagement events to hold any out", {})
-    cutoff = float(np.quantile(t, 1.0 - holdout))
-    train_mask = t < cutoff
-    train_ds = Dataset(
-        vocab=ds.vocab,
-        items=ds.items,
-        reducer=ds.reducer,
-        hcps=ds.hcps,
-        events={k: v[train_mask] for k, v in ds.events.items()},
-    )
-    history_pairs = event_pairs(ds, train_mask)
-    history = compute_history(
-        history_pairs,
-        ds.items,
-        ds.hcps,
-        ds.vocab,
-        cutoff,
-        params.half_life_days,
-        params.taste_shrink,
-    )
-    test = event_pairs(ds, ~train_mask)
+    train_ds, test = split.train_ds, split.test
     figures: dict = {
         "method": "time-based holdout, per-HCP bootstrap of the paired difference",
         "holdout_fraction": holdout,
-        "cutoff": cutoff,
-        "n_train_events": int(train_mask.sum()),
+        "cutoff": split.cutoff,
+        "n_train_events": int(split.train_mask.sum()),
         "n_test_exposures": int(len(test)),
         "z": Z,
         "bootstrap": BOOTSTRAP,
@@ -199,7 +199,7 @@ def challenge(
         return Decision(False, "the held-out events hold no engagement to rank", figures)
     say("gate: fitting the challenger on the events before the holdout")
     try:
-        challenger = fit(train_ds, params, pooled=False)
+        split.model()
     except Conflict as exc:
         return Decision(
             False, f"the challenger cannot be fitted before the holdout: {exc}", figures
@@ -212,7 +212,8 @@ def challenge(
         }
 
     say("gate: scoring the holdout")
-    mine = metrics_of(model_scores(challenger, test, ds, history))
+    history = split.history
+    mine = metrics_of(split.scores())
     popularity = metrics_of(baseline_scores(test, ds, history, params.seed)["group_popularity"])
     rng = np.random.default_rng(seed)
     ok_pop, figures["popularity"], why_pop = _versus(
@@ -231,11 +232,11 @@ def challenge(
             say("gate: refitting the active model's configuration on the same events")
             champion = fit(train_ds, champion_params, pooled=False)
             champion_history = compute_history(
-                history_pairs,
+                split.train_pairs,
                 ds.items,
                 ds.hcps,
                 ds.vocab,
-                cutoff,
+                split.cutoff,
                 champion_params.half_life_days,
                 champion_params.taste_shrink,
             )

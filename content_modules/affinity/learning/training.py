@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -273,14 +274,35 @@ def column_sd(X: np.ndarray, mean: np.ndarray, step: int = 65_536) -> np.ndarray
     without its full-size temporary (``X - mean``: 0.9 GB at 300,000 x 720).
 
     numpy sums a C-ordered matrix over axis 0 row after row, so carrying the
-    running sum as the first row of each chunk's sum repeats its additions.
+    running sum into the first row of each chunk repeats its additions.
     """
-    acc = np.zeros((1, X.shape[1]), dtype=X.dtype)
+    acc = np.zeros(X.shape[1], dtype=X.dtype)
     for start in range(0, len(X), step):
         d = X[start : start + step] - mean
         d *= d
-        acc = np.add.reduce(np.concatenate([acc, d]), axis=0, keepdims=True)
-    return np.sqrt(acc[0] / max(len(X), 1))
+        # The running sum added to the chunk's first row: the same additions as
+        # summing it as a row of its own, without copying the chunk to append it.
+        d[0] += acc
+        acc = np.add.reduce(d, axis=0)
+    return np.sqrt(acc / max(len(X), 1))
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS (OpenBLAS, numpy's and scipy's) on one thread while fitting.
+
+    SciPy's L-BFGS-B (since 1.15, the solver of every logistic regression
+    here) calls BLAS on vectors as long as the coefficients, where OpenBLAS's
+    threads cost more than they bring: on this machine a training run spent
+    four times the CPU in the solver with two threads as with one (measured
+    in ``bench/train_speed.py``; scipy/scipy#23191 reports the same). A
+    worker trains on one core anyway, and one thread also makes a fit's sums
+    the same on any machine.
+    """
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def fit(
@@ -293,9 +315,15 @@ def fit(
     """Fit on every event of the dataset; the model's pooled statistics use all of them.
 
     Without ``pooled`` the statistics for serving are left out (the model's
-    ``history`` is the last window's): for fits that are only scored against
-    a history given to them (the gate's, the evaluation's).
+    ``history`` is the last window's), and so is the calibration check (a
+    second fit whose figures only a stored model reports): for fits that are
+    only scored against a history given to them (the gate's, the evaluation's).
     """
+    with one_blas_thread():
+        return _fit(ds, params, progress, pooled=pooled)
+
+
+def _fit(ds: Dataset, params: Params | None, progress: Progress | None, *, pooled: bool):
     from sklearn.linear_model import LogisticRegression
 
     params = params or Params()
@@ -366,7 +394,7 @@ def fit(
     del X
     metrics: dict = {}
     last = sizes[-1] if sizes else 0
-    if n_windows > 1 and 0 < y[len(y) - last :].sum() < last:
+    if pooled and n_windows > 1 and 0 < y[len(y) - last :].sum() < last:
         # Calibration is measured on the latest window with a fit that never saw it.
         say("calibration check on the latest window")
         check = LogisticRegression(C=params.C, max_iter=300).fit(Xs[:-last], y[:-last])
@@ -390,6 +418,10 @@ def fit(
         )
     else:
         history = last_history
+    # Only the pooled statistics: the per-HCP ones (over 100 MB at 100,000 HCPs)
+    # are not the model's, and a training run holds this model through the
+    # gate's and the evaluation's fits.
+    history = history.pooled()
     return TrainedModel(
         vocab=ds.vocab,
         params=params,
