@@ -44,6 +44,9 @@ class AuditAction(models.TextChoices):
     SIGNATURE_FAILED = "signature.failed", "Signature failed"
     ANNOTATION_CREATED = "annotation.created", "Annotation created"
     ANNOTATION_RESOLVED = "annotation.resolved", "Annotation resolved"
+    ANNOTATION_REPLIED = "annotation.replied", "Reply to a comment"
+    ANNOTATION_ADDRESSED = "annotation.addressed", "Comment marked addressed"
+    ANNOTATION_REOPENED = "annotation.reopened", "Comment marked not addressed"
     ANNOTATIONS_CARRIED_OVER = "annotations.carried_over", "Annotations carried over"
     # Affinity model
     AFFINITY_TRAINING_REQUESTED = "affinity.training_requested", "Training requested"

@@ -370,6 +370,27 @@ SHAPES: dict[AuditAction, Shape] = {
         parent=k(nullable(INT), "The thread's root annotation, for a reply."),
     ),
     AuditAction.ANNOTATION_RESOLVED: shape(annotation=k(INT)),
+    AuditAction.ANNOTATION_REPLIED: shape(
+        field=k(STR),
+        start=k(INT),
+        end=k(INT),
+        quoted_text=k(STR),
+        text=k(STR),
+        parent=k(nullable(INT), "The thread's root annotation."),
+    ),
+    AuditAction.ANNOTATION_ADDRESSED: shape(
+        annotation=k(INT),
+        version=k(INT, "The version number the thread is on."),
+        field=k(STR),
+        quoted_text=k(STR),
+    ),
+    AuditAction.ANNOTATION_REOPENED: shape(
+        "An author took back the addressed mark.",
+        annotation=k(INT),
+        version=k(INT, "The version number the thread is on."),
+        field=k(STR),
+        quoted_text=k(STR),
+    ),
     AuditAction.ANNOTATIONS_CARRIED_OVER: shape(
         from_version=k(INT, "The id of the version the annotations came from."),
         carried=k(map_of(INT, "Each carried annotation's id (key) and its copy's id.")),

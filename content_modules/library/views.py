@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 25
 # Other apps add to the pages through these includes, when they exist.
 REVIEW_PANEL_TEMPLATE = "review/_module_panel.html"
+# The last round's comments, which the authors answer while editing.
+EDIT_COMMENTS_TEMPLATE = "review/_edit_comments.html"
 SIMILAR_TEMPLATE = "affinity/_similar.html"
 IMAGE_RENDITIONS = {"full": "image", "web": "web", "thumbnail": "thumbnail"}
 
@@ -434,6 +436,9 @@ def module_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "module": module,
         "latest": latest,
         "notice": _edit_notice(latest, approved),
+        "edit_comments_template": (
+            EDIT_COMMENTS_TEMPLATE if _template_exists(EDIT_COMMENTS_TEMPLATE) else None
+        ),
         **(
             similar_context(text=_typed_text(form), module=module)
             if bound

@@ -37,6 +37,7 @@ from . import exports, queries, services
 from .models import Annotation, Review, ReviewTask, TaskStatus
 from .policy import decision_policy
 from .serializers import (
+    AnnotationAddressSerializer,
     AnnotationSerializer,
     AnnotationWriteSerializer,
     DecisionResultSerializer,
@@ -321,7 +322,7 @@ class ModuleAnnotationsView(generics.ListAPIView):
     def get_queryset(self):
         module = self._module()
         qs = Annotation.objects.filter(version__module=module).select_related(
-            "version", "author", "resolved_by"
+            "version", "author", "resolved_by", "addressed_by"
         )
         version = self.request.query_params.get("version")
         if version:
@@ -373,9 +374,9 @@ class ModuleAnnotationsView(generics.ListAPIView):
             text=values["text"],
             parent=parent,
         )
-        annotation = Annotation.objects.select_related("version", "author", "resolved_by").get(
-            pk=annotation.pk
-        )
+        annotation = Annotation.objects.select_related(
+            "version", "author", "resolved_by", "addressed_by"
+        ).get(pk=annotation.pk)
         location = reverse("api-module-annotations", kwargs={"id": module.pk})
         return Response(
             AnnotationSerializer(annotation).data,
@@ -397,9 +398,32 @@ class AnnotationResolveView(APIView):
     def post(self, request, id: int):
         annotation = get_object_or_404(Annotation, pk=id)
         services.annotation_resolve(actor=request.user, annotation=annotation)
-        annotation = Annotation.objects.select_related("version", "author", "resolved_by").get(
-            pk=annotation.pk
+        annotation = Annotation.objects.select_related(
+            "version", "author", "resolved_by", "addressed_by"
+        ).get(pk=annotation.pk)
+        return Response(AnnotationSerializer(annotation).data)
+
+
+class AnnotationAddressView(APIView):
+    """``POST`` an author marks a comment thread addressed (or, with ``false``, not)."""
+
+    permission_classes = [IsAuthenticated, CanSeeLibrary]
+
+    @extend_schema(
+        parameters=[_id("Annotation id")],
+        request=AnnotationAddressSerializer,
+        responses={200: AnnotationSerializer, **_errors(400, 403, 404, 409)},
+    )
+    def post(self, request, id: int):
+        annotation = get_object_or_404(Annotation, pk=id)
+        data = AnnotationAddressSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.annotation_address(
+            actor=request.user, annotation=annotation, addressed=data.validated_data["addressed"]
         )
+        annotation = Annotation.objects.select_related(
+            "version", "author", "resolved_by", "addressed_by"
+        ).get(pk=annotation.pk)
         return Response(AnnotationSerializer(annotation).data)
 
 

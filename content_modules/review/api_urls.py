@@ -34,6 +34,11 @@ urlpatterns = [
         name="api-annotation-resolve",
     ),
     path(
+        "annotations/<int:id>/address",
+        api.AnnotationAddressView.as_view(),
+        name="api-annotation-address",
+    ),
+    path(
         "versions/<int:id>/review-record",
         api.ReviewRecordView.as_view(),
         name="api-version-review-record",

@@ -102,6 +102,12 @@ class AnnotationForm(forms.Form):
         return data
 
 
+class ReplyForm(forms.Form):
+    """A reply to a comment thread, sent from the module edit page."""
+
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=10000)
+
+
 class WithdrawForm(forms.Form):
     """Pull an approved module from delivery: a reason and an electronic signature."""
 

@@ -221,6 +221,17 @@ class Annotation(models.Model):
     origin = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies"
     )
+    # A module's author says the next version answers this thread (the reviewer still
+    # decides whether it did; ``resolved`` stays theirs). Copied when the thread is carried.
+    addressed = models.BooleanField(default=False)
+    addressed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    addressed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["version_id", "field", "start", "id"]

@@ -6,6 +6,7 @@ this module only shapes what the templates show.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,7 +136,7 @@ def annotation_threads(version: ModuleVersion) -> list[Annotation]:
     )
     return list(
         Annotation.objects.filter(version=version, parent__isnull=True)
-        .select_related("author", "resolved_by")
+        .select_related("author", "resolved_by", "addressed_by")
         .prefetch_related(replies)
         .order_by("resolved", "field", "start", "id")
     )
@@ -145,11 +146,95 @@ def outdated_threads(previous: ModuleVersion | None) -> list[Annotation]:
     """Comments of the previous version whose text no longer exists in this one."""
     if previous is None:
         return []
+    replies = Prefetch(
+        "replies", queryset=Annotation.objects.select_related("author").order_by("created_at", "id")
+    )
     return list(
         Annotation.objects.filter(version=previous, parent__isnull=True, outdated=True)
-        .select_related("author")
+        .select_related("author", "addressed_by")
+        .prefetch_related(replies)
         .order_by("field", "start", "id")
     )
+
+
+# --- comments worked by the authors (point 9 of issue 12) ----------------------------------
+
+# Word characters for snapping a selection: letters, digits, combining marks and the
+# apostrophes inside words ("patient's"). The page script uses the same class.
+_WORD = re.compile(r"[\w\u0300-\u036f'\u2019]")
+
+
+def snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen ``[start, end)`` to whole words and drop surrounding whitespace.
+
+    A drag that starts or ends inside a word ("ewer major cardi") anchors the
+    comment on the words it touches ("fewer major cardiac"). Out-of-range
+    offsets pass through unchanged so the action reports them.
+    """
+    if not (0 <= start < end <= len(text)):
+        return start, end
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start == end:
+        return start, end
+    while start > 0 and _WORD.match(text[start - 1]) and _WORD.match(text[start]):
+        start -= 1
+    while end < len(text) and _WORD.match(text[end]) and _WORD.match(text[end - 1]):
+        end += 1
+    return start, end
+
+
+def last_reviewed_version(module: Module) -> ModuleVersion | None:
+    """The version of the module's latest finished review round (its comments go to authors)."""
+    review = (
+        Review.objects.filter(version__module=module)
+        .exclude(status=ReviewStatus.OPEN)
+        .select_related("version")
+        .order_by("-submitted_at", "-id")
+        .first()
+    )
+    return review.version if review is not None else None
+
+
+@dataclass
+class AuthorThread:
+    """A comment of the last round as the author works it on the edit page."""
+
+    thread: Annotation
+    # False when the draft no longer contains the commented text (reviewers will see it
+    # as changed by the new version, with the old text quoted).
+    text_kept: bool
+
+
+def author_threads(module: Module, draft: ModuleVersion | None) -> dict[str, Any]:
+    """Every comment of the last round, and whether the author's draft still holds its text."""
+    reviewed = last_reviewed_version(module)
+    if reviewed is None:
+        return {"reviewed": None, "items": [], "open_count": 0}
+    items = []
+    for thread in annotation_threads(reviewed):
+        kept = True
+        if draft is not None and draft.pk != reviewed.pk:
+            kept = thread.quoted_text in (getattr(draft, thread.field) or "")
+        items.append(AuthorThread(thread=thread, text_kept=kept))
+    return {
+        "reviewed": reviewed,
+        "items": items,
+        "open_count": sum(1 for i in items if not i.thread.resolved and not i.thread.addressed),
+    }
+
+
+def previous_round_outcome(threads: list[Annotation], outdated: list[Annotation]) -> dict[str, int]:
+    """What the new version did to the comments carried from the last round."""
+    carried = [t for t in threads if t.origin_id is not None and not t.resolved]
+    return {
+        "text_changed": len(outdated),
+        "addressed": sum(1 for t in carried if t.addressed),
+        "open": sum(1 for t in carried if not t.addressed),
+        "total": len(outdated) + len(carried),
+    }
 
 
 # --- diffs ---------------------------------------------------------------------------------

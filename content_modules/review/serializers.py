@@ -304,6 +304,12 @@ class AnnotationSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="Username of who resolved the thread.",
     )
+    addressed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username of the author who marked the thread addressed.",
+    )
 
     class Meta:
         model = Annotation
@@ -325,6 +331,9 @@ class AnnotationSerializer(serializers.ModelSerializer):
             "resolved_at",
             "outdated",
             "origin",
+            "addressed",
+            "addressed_by",
+            "addressed_at",
         ]
         read_only_fields = fields
 
@@ -358,3 +367,11 @@ class AnnotationWriteSerializer(serializers.Serializer):
             if errors:
                 raise serializers.ValidationError(errors)
         return attrs
+
+
+class AnnotationAddressSerializer(serializers.Serializer):
+    """``{"addressed": true}`` marks a thread addressed; ``false`` takes the mark back."""
+
+    addressed = serializers.BooleanField(
+        default=True, help_text="Whether the next version answers this comment."
+    )

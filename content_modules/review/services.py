@@ -24,6 +24,7 @@ from content_modules.accounts.roles import (
     can_see_unapproved,
     has_role,
     is_admin,
+    is_reviewer,
 )
 from content_modules.accounts.services import SignatureRefused, verify_password_for_signature
 from content_modules.audit.actions import AuditAction
@@ -873,6 +874,8 @@ def annotation_create(
     if parent is not None:
         if parent.version_id != version.pk:
             raise InvalidInput("The parent comment belongs to another version.", field="parent")
+        if not may_reply(actor, version.module):
+            raise PermissionDenied("Only the module's authors and reviewers reply to comments.")
         # Replies hang off the thread's root and share its anchor.
         root = parent.parent or parent
         field, start, end, quoted = root.field, root.start, root.end, root.quoted_text
@@ -910,7 +913,7 @@ def annotation_create(
     )
     audit_record(
         actor=actor,
-        action=AuditAction.ANNOTATION_CREATED,
+        action=AuditAction.ANNOTATION_REPLIED if root else AuditAction.ANNOTATION_CREATED,
         obj=annotation,
         module_id=version.module_id,
         version_id=version.pk,
@@ -962,6 +965,54 @@ def annotation_resolve(*, actor, annotation: Annotation) -> Annotation:
     return annotation
 
 
+def may_reply(user, module: Module) -> bool:
+    """The module's authors (and admins) answer comments; reviewers may reply too."""
+    return can_edit_module(user, module) or is_reviewer(user)
+
+
+def may_address(user, module: Module) -> bool:
+    """Only the module's authors (or an admin acting for them) say a comment is addressed."""
+    return can_edit_module(user, module)
+
+
+@transaction.atomic
+def annotation_address(*, actor, annotation: Annotation, addressed: bool = True) -> Annotation:
+    """An author marks a comment thread addressed (or, ``addressed=False``, not addressed)."""
+    annotation = (
+        Annotation.objects.select_for_update(of=("self",))
+        .select_related("version__module")
+        .get(pk=annotation.pk)
+    )
+    module = annotation.version.module
+    if not may_address(actor, module):
+        raise PermissionDenied("Only the module's authors mark a comment addressed.")
+    if annotation.parent_id is not None:
+        raise InvalidInput("Mark the thread addressed, not a reply.", field="annotation")
+    if annotation.resolved:
+        raise Conflict("This comment is already resolved by its reviewer.", field="resolved")
+    if annotation.addressed == addressed:
+        state = "already addressed" if addressed else "not marked addressed"
+        raise Conflict(f"This comment is {state}.", field="addressed")
+    annotation.addressed = addressed
+    annotation.addressed_by = actor if addressed else None
+    annotation.addressed_at = timezone.now() if addressed else None
+    annotation.save(update_fields=["addressed", "addressed_by", "addressed_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.ANNOTATION_ADDRESSED if addressed else AuditAction.ANNOTATION_REOPENED,
+        obj=annotation,
+        module_id=module.pk,
+        version_id=annotation.version_id,
+        data={
+            "annotation": annotation.pk,
+            "version": annotation.version.number,
+            "field": annotation.field,
+            "quoted_text": annotation.quoted_text,
+        },
+    )
+    return annotation
+
+
 def _find_anchor(value: str, quoted: str, near: int) -> int | None:
     """The start of the occurrence of ``quoted`` in ``value`` nearest to ``near``."""
     if not quoted:
@@ -1009,6 +1060,9 @@ def _carry_annotations(*, actor, version: ModuleVersion) -> None:
             author_id=root.author_id,
             created_at=root.created_at,
             origin=root,
+            addressed=root.addressed,
+            addressed_by_id=root.addressed_by_id,
+            addressed_at=root.addressed_at,
         )
         for reply in root.replies.all():
             Annotation.objects.create(

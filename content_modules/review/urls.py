@@ -18,6 +18,8 @@ urlpatterns = [
         views.annotation_resolve_view,
         name="annotation_resolve",
     ),
+    path("annotations/<int:pk>/reply/", views.annotation_reply_view, name="annotation_reply"),
+    path("annotations/<int:pk>/address/", views.annotation_address_view, name="annotation_address"),
     path("modules/<int:pk>/submit/", views.module_submit, name="module_submit"),
     path("modules/<int:pk>/withdraw/", views.module_withdraw_view, name="module_withdraw"),
     path("modules/<int:pk>/recall/", views.module_recall_view, name="module_recall"),

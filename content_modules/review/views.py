@@ -40,6 +40,7 @@ from .forms import (
     QueueFilterForm,
     ReassignForm,
     RecallForm,
+    ReplyForm,
     WithdrawForm,
 )
 from .models import Annotation, ReferenceCheck, ReviewTask, TaskStatus
@@ -52,6 +53,7 @@ from .queries import (
     review_record,
 )
 from .services import (
+    annotation_address,
     annotation_create,
     annotation_resolve,
     module_withdraw,
@@ -185,6 +187,7 @@ def _task_context(
             }
         )
     threads = pages.annotation_threads(version)
+    outdated = pages.outdated_threads(previous)
     # The same rule as the queue and the action (policy.py): the form is offered exactly
     # when a signature would be accepted; otherwise the page says why not.
     refusal = decision_policy.refusal(user, task, version=version)
@@ -221,7 +224,9 @@ def _task_context(
         "signatures": pages.version_signatures(version),
         "diffs": diffs,
         "threads": threads,
-        "outdated": pages.outdated_threads(previous),
+        "outdated": outdated,
+        "previous": previous,
+        "round_outcome": pages.previous_round_outcome(threads, outdated),
         "segments": pages.field_segments(version, threads),
         "can_decide": refusal is None,
         # Why a reviewer of this role may not decide it (closed tasks say so themselves).
@@ -360,9 +365,66 @@ def _create_annotation(user, version: ModuleVersion, data: dict) -> Annotation:
             "The selected text does not match this version; reload the page and select again.",
             field="quote",
         )
+    # Selections snap to whole words (the page script does the same, so the reviewer
+    # sees the span that is saved); a hand-typed position snaps alike.
+    start, end = pages.snap_to_words(raw, start, end)
     return annotation_create(
         actor=user, version=version, field=field, start=start, end=end, text=data["text"]
     )
+
+
+# --- the authors answer comments (from the module edit page) -------------------------------
+
+
+def _thread_for_author(pk: int) -> Annotation:
+    return get_object_or_404(
+        Annotation.objects.select_related("version__module"), pk=pk, parent__isnull=True
+    )
+
+
+def _comment_refused(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    context = {"reason": exc.message, "title": "The comment was not changed"}
+    return render(request, "review/comment_refused.html", context, status=exc.status_code)
+
+
+@require_POST
+@content_page
+def annotation_reply_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """An author (or reviewer) replies to a comment thread from the module edit page."""
+    thread = _thread_for_author(pk)
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        exc = InvalidInput("Write the reply before sending it.", field="text")
+        return _comment_refused(request, exc)
+    try:
+        annotation_create(
+            actor=request.user,
+            version=thread.version,
+            text=form.cleaned_data["text"],
+            parent=thread,
+        )
+    except DomainError as exc:
+        return _comment_refused(request, exc)
+    messages.success(request, "Reply added.")
+    url = reverse("library:module_edit", args=[thread.version.module_id])
+    return redirect(f"{url}#comment-{thread.pk}")
+
+
+@require_POST
+@content_page
+def annotation_address_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """An author marks a comment thread addressed, or takes the mark back."""
+    thread = _thread_for_author(pk)
+    addressed = request.POST.get("addressed", "true") != "false"
+    try:
+        annotation_address(actor=request.user, annotation=thread, addressed=addressed)
+    except DomainError as exc:
+        return _comment_refused(request, exc)
+    messages.success(
+        request, "Comment marked addressed." if addressed else "Comment marked not addressed."
+    )
+    url = reverse("library:module_edit", args=[thread.version.module_id])
+    return redirect(f"{url}#comment-{thread.pk}")
 
 
 @require_POST

@@ -265,7 +265,7 @@ def test_module_goes_from_draft_through_changes_to_approved_in_the_browser(
     inserted = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "#diff ins"))
     assert "24%" in inserted and "placebo" in inserted
     outdated = browser.find_element(By.ID, "annotations").text
-    assert "Outdated comments from version 1" in outdated
+    assert "Changed by version 2: comments on text that is gone" in outdated
     browser.find_element(By.CSS_SELECTOR, "input[name=checked_references]").click()
     _sign(browser, "approve", password="not-the-password")
     assert "Password is missing or wrong" in wait_for_css(browser, "#decision-error").text

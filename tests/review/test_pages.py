@@ -461,7 +461,7 @@ def test_outdated_comments_are_marked_on_the_next_version(client, author, legal)
 
     body = client.get(reverse("review:task", args=[task_for(v2, "legal").pk])).content.decode()
 
-    assert "Outdated comments from version 1" in body
+    assert "Changed by version 2: comments on text that is gone" in body
     assert "Unsupported superlative." in body
 
 

@@ -89,6 +89,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("api-review-decision", "post"): REVIEWERS,
     ("api-review-reassign", "post"): {ADMIN},
     ("api-annotation-resolve", "post"): PEOPLE,
+    # Role check only: the service then lets only the module's authors mark (403 otherwise).
+    ("api-annotation-address", "post"): PEOPLE,
     ("api-version-review-record", "get"): PEOPLE,
     ("api-version-review-record-csv", "get"): PEOPLE,
     ("hcps-bulk", "post"): {ENGINE, ADMIN},
@@ -181,6 +183,7 @@ def world(db, author, medical, django_capture_on_commit_callbacks):
             "api-review-decision": task.pk,
             "api-review-reassign": task.pk,
             "api-annotation-resolve": 999_999,
+            "api-annotation-address": 999_999,
             "api-version-review-record": approved.pk,
             "api-version-review-record-csv": approved.pk,
             "api-image": image.pk,

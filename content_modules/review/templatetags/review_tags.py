@@ -6,6 +6,7 @@ from django.utils.safestring import mark_safe
 
 from content_modules.review import pages
 from content_modules.review.forms import RecallForm, WithdrawForm
+from content_modules.review.services import may_address
 
 register = template.Library()
 
@@ -60,6 +61,23 @@ def review_panel(context):
             # A refused form comes back bound, keeping what was typed and its errors.
             "withdraw_form": context.get("withdraw_form") or WithdrawForm(),
             "recall_form": context.get("recall_form") or RecallForm(),
+        }
+    )
+    return data
+
+
+@register.inclusion_tag("review/_edit_comments_body.html", takes_context=True)
+def edit_comments(context):
+    """The last round's comments on the module edit page: read, reply, mark addressed."""
+    request = context["request"]
+    module = context["module"]
+    data = pages.author_threads(module, context.get("latest"))
+    data.update(
+        {
+            "module": module,
+            "user": request.user,
+            "csrf_token": context.get("csrf_token"),
+            "may_address": may_address(request.user, module),
         }
     )
     return data
