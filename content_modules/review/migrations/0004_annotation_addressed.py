@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("review", "0002_review_recall"),
+        ("review", "0003_review_round_per_version"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
