@@ -247,6 +247,21 @@ def _annotation_resolved(c: _Context, d: dict, who: str) -> str:
     return f"Comment on {c.version(d)} resolved by {who}"
 
 
+def _annotation_replied(c: _Context, d: dict, who: str) -> str:
+    quote = f" on “{_text(d['quoted_text'], 60)}”" if d.get("quoted_text") else ""
+    return f"{who} replied to a comment on {c.version(d)}{quote}{_comment(d, 'text')}"
+
+
+def _annotation_addressed(c: _Context, d: dict, who: str) -> str:
+    quote = f" on “{_text(d['quoted_text'], 60)}”" if d.get("quoted_text") else ""
+    return f"Comment{quote} on {c.version(d)} marked addressed by {who}"
+
+
+def _annotation_reopened(c: _Context, d: dict, who: str) -> str:
+    quote = f" on “{_text(d['quoted_text'], 60)}”" if d.get("quoted_text") else ""
+    return f"Comment{quote} on {c.version(d)} marked not addressed by {who}"
+
+
 def _carried_over(c: _Context, d: dict, who: str) -> str:
     carried = d.get("carried", 0)
     outdated = d.get("outdated", 0)
@@ -363,6 +378,9 @@ DESCRIBERS: dict[AuditAction, Describer] = {
     AuditAction.SIGNATURE_FAILED: _signature_failed,
     AuditAction.ANNOTATION_CREATED: _annotation_created,
     AuditAction.ANNOTATION_RESOLVED: _annotation_resolved,
+    AuditAction.ANNOTATION_REPLIED: _annotation_replied,
+    AuditAction.ANNOTATION_ADDRESSED: _annotation_addressed,
+    AuditAction.ANNOTATION_REOPENED: _annotation_reopened,
     AuditAction.ANNOTATIONS_CARRIED_OVER: _carried_over,
     AuditAction.AFFINITY_TRAINING_REQUESTED: _training_requested,
     AuditAction.AFFINITY_TRAINING_DEFERRED: _training_deferred,

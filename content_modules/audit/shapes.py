@@ -94,6 +94,9 @@ COMPONENTS: dict[str, Schema] = {
             "channels": described(list_of(STR), "Channel slugs."),
             "references": described(list_of(INT), "Reference ids."),
             "image": described(nullable(STR), "The image's sha256, or null."),
+            "image_alt": described(
+                STR, "The image's alt text, present only when the author wrote one."
+            ),
             "expires_on": nullable(DATE),
             "brand": described(STR, "Brand slug."),
             "market": described(STR, "Market code."),

@@ -28,16 +28,18 @@ from content_modules.affinity.models import (
     VersionEmbedding,
 )
 from content_modules.audit.models import AuditEntry
+from content_modules.library.claims import claim_link_create
 from content_modules.library.images import image_asset_create
 from content_modules.library.models import (
     Brand,
+    BrandPolicy,
     Module,
     ModuleVersion,
+    ProhibitedPhrase,
     Tag,
     TagKind,
     VersionStatus,
 )
-from content_modules.library.claims import claim_link_create
 from content_modules.library.services import reference_create
 from content_modules.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
 from tests.factories import PASSWORD, force_status, make_module, new_token
@@ -63,12 +65,14 @@ BUILT_HERE = {
     "auth.Group",
     "auth.User",
     "library.Brand",
+    "library.BrandPolicy",
     "library.Channel",
     "library.ClaimLink",
     "library.ImageAsset",
     "library.Market",
     "library.Module",
     "library.ModuleVersion",
+    "library.ProhibitedPhrase",
     "library.Reference",
     "library.Tag",
     "webhooks.Webhook",
@@ -114,6 +118,12 @@ def populated(db, admin_user, author, medical, django_capture_on_commit_callback
     )
     approved = make_module(author, title="Approved module")
     force_status(approved, VersionStatus.APPROVED)
+    BrandPolicy.objects.create(
+        brand=draft.module.brand,
+        requires_safety_statement=True,
+        safety_phrases="Important safety information",
+    )
+    ProhibitedPhrase.objects.create(brand=draft.module.brand, phrase="cure", reason="Overclaim")
     hcp = HCP.objects.create(external_id="hcp-0001", specialty="cardiology", segment="high")
     add_engagement(approved, hcp)
     VersionEmbedding.objects.create(
