@@ -77,6 +77,7 @@ def test_item_carries_version_expiry_explanation_and_content(author, engine_clie
         "key_message": version.key_message,
         "call_to_action": "Read more",
         "image_url": None,
+        "image_alt": None,
         "tags": {
             "message": "efficacy",
             "theme": ["outcomes"],
