@@ -241,6 +241,7 @@ class ModuleWriteSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
             "status_changed_at",
             "approved_version",
             "image_alt_text",
+            "checks",
         }
     )
 
