@@ -31,6 +31,7 @@ from content_modules.audit.actions import AuditAction
 from content_modules.audit.models import AuditEntry
 from content_modules.audit.services import audit_record
 from content_modules.errors import Conflict, InvalidInput, PermissionDenied
+from content_modules.library.claims import find_anchor
 from content_modules.library.models import Module, ModuleVersion, Reference, VersionStatus
 from content_modules.library.quickcheck import submission_refusal
 from content_modules.library.services import can_edit_module
@@ -1013,19 +1014,6 @@ def annotation_address(*, actor, annotation: Annotation, addressed: bool = True)
     return annotation
 
 
-def _find_anchor(value: str, quoted: str, near: int) -> int | None:
-    """The start of the occurrence of ``quoted`` in ``value`` nearest to ``near``."""
-    if not quoted:
-        return None
-    best = None
-    at = value.find(quoted)
-    while at != -1:
-        if best is None or abs(at - near) < abs(best - near):
-            best = at
-        at = value.find(quoted, at + 1)
-    return best
-
-
 def _carry_annotations(*, actor, version: ModuleVersion) -> None:
     """Re-anchor the previous version's open comments on this one, or mark them outdated."""
     previous = (
@@ -1044,7 +1032,7 @@ def _carry_annotations(*, actor, version: ModuleVersion) -> None:
     for root in roots:
         if root.copies.filter(version=version).exists():
             continue
-        at = _find_anchor(getattr(version, root.field) or "", root.quoted_text, root.start)
+        at = find_anchor(getattr(version, root.field) or "", root.quoted_text, root.start)
         if at is None:
             root.outdated = True
             root.save(update_fields=["outdated"])
