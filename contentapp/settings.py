@@ -470,6 +470,22 @@ RECOMMENDATION_CONTEXT_MAX_BYTES = envint("RECOMMENDATION_CONTEXT_MAX_BYTES", 16
 RECOMMENDATION_CONTEXT_MAX_DEPTH = envint("RECOMMENDATION_CONTEXT_MAX_DEPTH", 8)
 HCP_ATTRIBUTES_MAX_BYTES = envint("HCP_ATTRIBUTES_MAX_BYTES", 16_384)
 HCP_ATTRIBUTES_MAX_DEPTH = envint("HCP_ATTRIBUTES_MAX_DEPTH", 8)
+# An HCP's local time zone when the profile gives none: the market's (the region's
+# prefix, "UK-London" -> "UK"), else the default (affinity/localtime.py).
+MARKET_TIMEZONES = {
+    "UK": "Europe/London",
+    "IE": "Europe/Dublin",
+    "DE": "Europe/Berlin",
+    "FR": "Europe/Paris",
+    "ES": "Europe/Madrid",
+    "IT": "Europe/Rome",
+    "NL": "Europe/Amsterdam",
+    "US": "America/New_York",
+    "CA": "America/Toronto",
+    "JP": "Asia/Tokyo",
+    "AU": "Australia/Sydney",
+}
+DEFAULT_HCP_TIMEZONE = os.environ.get("DEFAULT_HCP_TIMEZONE", "UTC")
 # Accepted times: nothing dated before this day (events, filters); event times at most
 # EVENTS_FUTURE_TOLERANCE_SECONDS ahead; expiry dates at most this many years ahead.
 INPUT_EARLIEST_DATE = os.environ.get("INPUT_EARLIEST_DATE", "2000-01-01")

@@ -16,7 +16,14 @@ from .models import HCP, AffinityModel, EngagementEvent, TrainingRequest, Versio
 
 @admin.register(HCP)
 class HCPAdmin(AuditedModelAdmin):
-    list_display = ("external_id", "specialty", "segment", "region", "preferred_channel")
+    list_display = (
+        "external_id",
+        "specialty",
+        "segment",
+        "region",
+        "preferred_channel",
+        "timezone",
+    )
     list_filter = ("specialty", "segment", "preferred_channel")
     search_fields = ("external_id",)
     readonly_fields = ("created_at", "updated_at")

@@ -26,7 +26,7 @@ from content_modules.errors import NotFound
 from content_modules.library.models import Module, ModuleVersion, embedding_text_of
 from content_modules.library.serializers import ErrorSerializer as ErrorsSerializer
 
-from . import ingest, reuse
+from . import ingest, localtime, reuse
 from .models import HCP, EventType
 
 REUSE_TEXT_MAX_CHARS = 5000
@@ -55,6 +55,12 @@ class HCPProfileSerializer(serializers.Serializer):
     segment = serializers.CharField(max_length=64, required=False, allow_blank=True)
     region = serializers.CharField(max_length=64, required=False, allow_blank=True)
     preferred_channel = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    timezone = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="IANA time zone name, e.g. Europe/London; blank: the market's.",
+    )
     attributes = serializers.DictField(required=False)
 
 
@@ -66,6 +72,11 @@ class HCPSerializer(HCPProfileSerializer):
         child=serializers.CharField(),
         read_only=True,
         help_text="Channels the HCP unsubscribed from ('*' for every channel).",
+    )
+    effective_timezone = serializers.CharField(
+        read_only=True,
+        help_text="The zone local times are read in: timezone, else the market's "
+        "(the region's prefix), else the default.",
     )
 
 
@@ -126,10 +137,12 @@ def hcp_as_dict(hcp: HCP) -> dict:
         "segment": hcp.segment,
         "region": hcp.region,
         "preferred_channel": hcp.preferred_channel,
+        "timezone": hcp.timezone,
         "attributes": hcp.attributes,
         "created_at": hcp.created_at,
         "updated_at": hcp.updated_at,
         "unsubscribed_channels": sorted(ingest.unsubscribed_channels(hcp)),
+        "effective_timezone": localtime.hcp_zone_name(hcp),
     }
 
 
@@ -138,6 +151,7 @@ EXAMPLE_PROFILE = {
     "segment": "digital-first",
     "region": "UK-London",
     "preferred_channel": "email",
+    "timezone": "Europe/London",
     "attributes": {"years_in_practice": 12},
 }
 EXAMPLE_HCP = {
@@ -146,6 +160,7 @@ EXAMPLE_HCP = {
     "created_at": "2026-10-01T08:00:00Z",
     "updated_at": "2026-11-20T09:15:00Z",
     "unsubscribed_channels": [],
+    "effective_timezone": "Europe/London",
 }
 EXAMPLE_REJECTED = {"index": 1, "errors": {"type": ['"seen" is not a valid choice.']}}
 

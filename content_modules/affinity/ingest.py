@@ -52,12 +52,19 @@ from content_modules.errors import (
 )
 from content_modules.library.models import Channel, Module, ModuleVersion
 
+from . import localtime
 from .models import EXTERNAL_ID_RE, HCP, EngagementEvent, EventType, unsubscribed_from
 
 MAX_BATCH = 10_000
 MAX_DWELL_SECONDS = 86_400 * 365  # a year: anything longer is a broken client clock
-PROFILE_FIELDS = ("specialty", "segment", "region", "preferred_channel")
-PROFILE_MAX_CHARS = {"specialty": 64, "segment": 64, "region": 64, "preferred_channel": 32}
+PROFILE_FIELDS = ("specialty", "segment", "region", "preferred_channel", "timezone")
+PROFILE_MAX_CHARS = {
+    "specialty": 64,
+    "segment": 64,
+    "region": 64,
+    "preferred_channel": 32,
+    "timezone": 64,
+}
 ATTRIBUTES_MAX_KEYS = 100
 EVENT_TYPES = frozenset(EventType.values)
 _EXTERNAL_ID = re.compile(EXTERNAL_ID_RE)
@@ -111,6 +118,11 @@ def _clean_profile(data: Any, channels: frozenset[str]) -> tuple[dict, dict[str,
     channel = clean.get("preferred_channel")
     if channel and channel not in channels:
         errors["preferred_channel"] = [f"Unknown channel {channel!r}."]
+    zone = clean.get("timezone")
+    if zone and not localtime.valid_timezone(zone):
+        errors["timezone"] = [
+            f"Unknown time zone {zone!r}: give an IANA name such as 'Europe/London'."
+        ]
     attributes = data.get("attributes")
     if attributes is None:
         clean["attributes"] = {}

@@ -26,6 +26,11 @@ class HCP(models.Model):
     segment = models.CharField(max_length=64, blank=True, db_index=True)
     region = models.CharField(max_length=64, blank=True)
     preferred_channel = models.CharField(max_length=32, blank=True)
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="IANA time zone, e.g. Europe/London; blank: the market's (localtime.py).",
+    )
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -18,7 +18,7 @@ from content_modules.accounts.roles import can_see_unapproved
 from content_modules.errors import Conflict, DomainError
 from content_modules.library.services import vocabulary_labels
 
-from . import actions
+from . import actions, localtime
 from .learning import charts
 from .models import HCP, AffinityModel, EngagementEvent, TrainingRequest
 
@@ -120,6 +120,7 @@ def hcp_detail(request: HttpRequest, external_id: str) -> HttpResponse:
             "sections": sections,
             "timeline": timeline,
             "n_events": hcp.events.count(),
+            "zone_name": localtime.hcp_zone_name(hcp),
             "nav": "affinity",
             "channel_labels": labels["channel"],
         },
