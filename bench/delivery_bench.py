@@ -1,4 +1,5 @@
-"""Delivery latency: recommendations on 5,000 approved modules, 100,000 HCPs, 2,000,000 events.
+"""Delivery latency: recommendations, next best actions and engagement profiles on 5,000
+approved modules, 100,000 HCPs, 2,000,000 events.
 
     .venv/bin/python bench/delivery_bench.py --setup      # once: database, data, model (minutes)
     .venv/bin/python bench/delivery_bench.py              # serve with gunicorn, load, report
@@ -10,8 +11,9 @@ with a token. The run starts gunicorn on 127.0.0.1 against that database and
 drives it from a second process (``--load``: a Python load generator with
 persistent connections, a bounded number of requests and a few concurrent
 clients) for three endpoints: ``GET /api/v1/ping`` (an authenticated DRF
-endpoint doing nothing: the framework's floor), top-5 recommendations and
-4-slot recommendations, each for a random HCP, in interleaved rounds (the
+endpoint doing nothing: the framework's floor), top-5 recommendations,
+4-slot recommendations, next best actions over three channels within a week
+(``nba``) and engagement profiles (``profile``), each for a random HCP, in interleaved rounds (the
 machine's speed drifts; taking turns gives the floor and the endpoints the
 same conditions). It prints p50, p95 and p99 latency over all rounds and
 requests per second, and checks the targets (p50 < 15 ms, p99 < 50 ms,
@@ -104,6 +106,20 @@ def load(port: int, scenario: str, requests: int, concurrency: int, hcps: int, s
             t0 = time.perf_counter()
             if scenario == "ping":
                 conn.request("GET", "/api/v1/ping", headers=headers)
+            elif scenario == "profile":
+                conn.request("GET", f"/api/v1/hcps/{hcp}/engagement-profile", headers=headers)
+            elif scenario == "nba":
+                body = json.dumps(
+                    {
+                        "hcp": hcp,
+                        "channels": ["email", "web", "rep_email"],
+                        "horizon_hours": 168,
+                        "k": 3,
+                        "brand": "speed",
+                        "market": "UK",
+                    }
+                )
+                conn.request("POST", "/api/v1/next-best-actions", body=body, headers=headers)
             else:
                 body = json.dumps(bodies[scenario](hcp))
                 conn.request("POST", "/api/v1/recommendations", body=body, headers=headers)
@@ -166,7 +182,14 @@ def pooled(scenario: str, rounds: list[dict]) -> dict:
 
 
 def run(
-    db: str, port: int, workers: int, requests: int, concurrency: int, rounds: int, seeds
+    db: str,
+    port: int,
+    workers: int,
+    requests: int,
+    concurrency: int,
+    rounds: int,
+    seeds,
+    scenarios: tuple[str, ...] = ("ping", "top5", "slots4", "nba", "profile"),
 ) -> None:
     env = dict(
         os.environ,
@@ -211,7 +234,6 @@ def run(
                 break
             except OSError:
                 time.sleep(0.3)
-        scenarios = ("ping", "top5", "slots4")
         for scenario in scenarios:
             # Warm every worker: the catalogue, the model and the per-group caches
             # (one per specialty and segment) load on first use.
@@ -285,7 +307,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=N_EVENTS)
     parser.add_argument("--hcps", type=int, default=N_HCPS)
     parser.add_argument("--modules", type=int, default=N_MODULES)
-    parser.add_argument("--load", choices=["ping", "top5", "slots4"])
+    parser.add_argument("--load", choices=["ping", "top5", "slots4", "nba", "profile"])
+    parser.add_argument(
+        "--scenarios",
+        default="ping,top5,slots4,nba,profile",
+        help="comma-separated; ping (the floor) first",
+    )
     parser.add_argument("--seed", type=int, default=0, help="first seed of the HCPs drawn")
     args = parser.parse_args()
     if args.setup:
@@ -302,6 +329,7 @@ def main() -> None:
             args.concurrency,
             args.rounds,
             itertools.count(args.seed or int(time.time())),
+            tuple(args.scenarios.split(",")),
         )
 
 

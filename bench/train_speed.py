@@ -153,7 +153,7 @@ def generate(n_events: int, n_hcps: int, n_modules: int, seed: int) -> None:
             ton = tags["tonality"][i % 4]
             fmt = tags["format"][i % 5]
             lines.append(
-                f"{i + 1}\t{i + 1}\t1\tapproved\tModule {i}\tHeadline {i}\tBody {i}\tKey {i}\t\t"
+                f"{i + 1}\t{i + 1}\t1\tapproved\tModule {i}\tHeadline {i}\tBody {i}\tKey {i}\t\t\t"
                 f"{msg}\t{ton}\t{fmt}\tspeed{i}\t{user.pk}\t{stamp}\t{stamp}\t{stamp}\t{stamp}\n"
             )
         copy_rows(
@@ -168,6 +168,7 @@ def generate(n_events: int, n_hcps: int, n_modules: int, seed: int) -> None:
                 "body",
                 "key_message",
                 "call_to_action",
+                "image_alt",
                 "message_id",
                 "tonality_id",
                 "format_id",
@@ -223,6 +224,7 @@ def generate(n_events: int, n_hcps: int, n_modules: int, seed: int) -> None:
     segments = [f"seg-{i}" for i in range(4)]
     regions = [f"region-{i}" for i in range(20)]
     channels = ["email", "web", "rep_email"]
+    zones = ["Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo", ""]
     t0 = time.perf_counter()
     with transaction.atomic():
         copy_rows(
@@ -234,6 +236,8 @@ def generate(n_events: int, n_hcps: int, n_modules: int, seed: int) -> None:
                 "segment",
                 "region",
                 "preferred_channel",
+                "timezone",
+                "microsegment",
                 "attributes",
                 "created_at",
                 "updated_at",
@@ -241,7 +245,8 @@ def generate(n_events: int, n_hcps: int, n_modules: int, seed: int) -> None:
             [
                 f"{i + 1}\tS-{i:07d}\t{specialties[rng.integers(12)]}\t"
                 f"{segments[rng.integers(4)]}\t"
-                f"{regions[rng.integers(20)]}\t{channels[rng.integers(3)]}\t{{}}\t{stamp}\t{stamp}\n"
+                f"{regions[rng.integers(20)]}\t{channels[rng.integers(3)]}\t"
+                f"{zones[rng.integers(len(zones))]}\t\t{{}}\t{stamp}\t{stamp}\n"
                 for i in range(n_hcps)
             ],
         )

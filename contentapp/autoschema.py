@@ -25,6 +25,7 @@ AUDIENCES = (ENGINE, AUTHORING, REVIEW, ADMIN)
 _BY_MODULE = {
     "content_modules.accounts.api": ENGINE,
     "content_modules.delivery.api": ENGINE,
+    "content_modules.engagement.api": ENGINE,
     "content_modules.affinity.api": ENGINE,
     "content_modules.affinity.model_api": ENGINE,
     "content_modules.library.api": AUTHORING,

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "content_modules.review",
     "content_modules.affinity",
     "content_modules.delivery",
+    "content_modules.engagement",
     "content_modules.webhooks",
 ]
 
@@ -543,3 +544,10 @@ CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "content_modules.webhooks.tasks.sweep_webhooks_task",
     "schedule": WEBHOOK_SWEEP_INTERVAL_SECONDS,
 }
+
+# Engagement (content_modules/engagement): the bounds of the recommended touches per
+# week (the curve of opens against recent touches decides within them), the number of
+# microsegments, and the longest horizon a next-best-action request may ask about.
+ENGAGEMENT_MIN_PER_WEEK = float(os.environ.get("ENGAGEMENT_MIN_PER_WEEK", "0.5"))
+ENGAGEMENT_MAX_PER_WEEK = float(os.environ.get("ENGAGEMENT_MAX_PER_WEEK", "5"))
+ENGAGEMENT_MICROSEGMENTS = envint("ENGAGEMENT_MICROSEGMENTS", 6)

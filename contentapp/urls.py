@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("content_modules.review.api_urls")),
     path("", include("content_modules.affinity.api_urls")),
     path("", include("content_modules.delivery.api_urls")),
+    path("", include("content_modules.engagement.api_urls")),
     path("", include("content_modules.webhooks.api_urls")),
 ]
 

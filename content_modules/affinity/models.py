@@ -31,6 +31,9 @@ class HCP(models.Model):
         blank=True,
         help_text="IANA time zone, e.g. Europe/London; blank: the market's (localtime.py).",
     )
+    # The engagement model's cluster ("ms-3", engagement.Microsegment.key), set by
+    # each fit; blank until the first one.
+    microsegment = models.CharField(max_length=16, blank=True, db_index=True)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -232,7 +232,22 @@ def affinity_model_train(
             )
         if answer is not None:
             answer(stored)
+    _fit_engagement(ds, stored, progress)
     return stored
+
+
+def _fit_engagement(ds, stored: AffinityModel, progress: Progress | None) -> None:
+    """The engagement model and microsegments, from the same events (engagement.training).
+
+    A failure there leaves the affinity model standing (it is stored and gated
+    already); it is logged, and the next run fits both again.
+    """
+    from content_modules.engagement.training import engagement_model_train
+
+    try:
+        engagement_model_train(ds, affinity_model=stored, progress=progress)
+    except Exception:
+        logger.exception("fitting the engagement model failed; the affinity model stands")
 
 
 def affinity_model_evaluate(*, actor=None, model_version: str | None = None, progress=None) -> dict:

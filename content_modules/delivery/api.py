@@ -244,11 +244,17 @@ class LoggedRequestSerializer(serializers.Serializer):
     """The request as the recommendation log kept it (defaults filled in)."""
 
     hcp = serializers.CharField()
-    channel = serializers.CharField(allow_null=True)
+    channel = serializers.CharField(allow_null=True, required=False, help_text="Recommendations.")
+    channels = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Next best actions."
+    )
+    horizon_hours = serializers.IntegerField(required=False, help_text="Next best actions.")
     k = serializers.IntegerField()
     brand = serializers.CharField(allow_null=True)
     market = serializers.CharField(allow_null=True)
-    slots = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    slots = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, required=False, help_text="Recommendations."
+    )
     exclude = serializers.ListField(child=serializers.IntegerField())
     explore = serializers.BooleanField()
     context = serializers.DictField(help_text="The free context, as sent.")  # type: ignore[assignment]
@@ -264,11 +270,14 @@ class LoggedItemSerializer(serializers.Serializer):
     propensity = serializers.FloatField()
     explored = serializers.BooleanField()
     frequency_capped = serializers.BooleanField()
+    channel = serializers.CharField(allow_null=True, help_text="Next best actions: the channel.")
+    send_at = serializers.DateTimeField(allow_null=True, help_text="Next best actions: when.")
     events = LoggedEventSerializer(many=True)
 
 
 class LoggedRecommendationSerializer(serializers.Serializer):
     recommendation_id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=["recommendation", "next_best_action"])
     hcp = serializers.CharField()
     created_at = serializers.DateTimeField()
     model_version = serializers.CharField(allow_null=True)
@@ -395,6 +404,7 @@ EXAMPLE_RECOMMENDATION = {
 }
 EXAMPLE_LOGGED = {
     "recommendation_id": _EXAMPLE_ID,
+    "kind": "recommendation",
     "hcp": "HCP-123",
     "created_at": "2026-11-23T08:00:00Z",
     "model_version": "2026-11-22T10:00:00Z#17",
@@ -405,6 +415,8 @@ EXAMPLE_LOGGED = {
     "items": [
         {
             **_EXAMPLE_ITEM,
+            "channel": None,
+            "send_at": None,
             "events": [
                 {
                     "event_id": "0f7a5c8e-2b1d-4e3f-8a9b-1c2d3e4f5a6b",

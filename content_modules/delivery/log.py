@@ -89,7 +89,11 @@ def store(recommendation: Recommendation, items: list[dict]) -> None:
     head = {f.column: f.pre_save(recommendation, True) for f in head_fields}
     for item in items:
         item["recommendation_id"] = recommendation.pk
-    rows = [{f.column: item[f.attname] for f in item_fields} for item in items]
+    # An item leaves out what its kind does not use (a recommendation: channel, send_at).
+    defaults = {f.attname: f.get_default() for f in item_fields}
+    rows = [
+        {f.column: item.get(f.attname, defaults[f.attname]) for f in item_fields} for item in items
+    ]
     params = [json.dumps(head, default=_json_value), json.dumps(rows, default=_json_value)]
     run_prepared(
         sql if settings.DELIVERY_LOG_ASYNC_COMMIT and not db.in_atomic_block else plain_sql,

@@ -66,6 +66,11 @@ class Recommendation(models.Model):
     explored = models.BooleanField(default=False, help_text="At least one item was explored.")
     cold_start = models.BooleanField(default=False)
     reason = models.CharField(max_length=200, blank=True, help_text="Why items are empty.")
+    kind = models.CharField(
+        max_length=24,
+        default="recommendation",
+        help_text="'recommendation', or 'next_best_action' (items carry channel and send_at).",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -108,6 +113,9 @@ class RecommendationItem(models.Model):
     )
     explored = models.BooleanField(default=False)
     frequency_capped = models.BooleanField(default=False)
+    # Next best actions only: where and when to send it.
+    channel = models.CharField(max_length=32, blank=True, default="")
+    send_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["recommendation", "rank"]

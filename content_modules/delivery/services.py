@@ -29,6 +29,7 @@ from content_modules.affinity.models import (
     EventType,
     unsubscribed_from,
 )
+from content_modules.engagement.models import EngagementModel
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
 from content_modules.library.models import Brand, Channel, Market, Module, Tag, TagKind
 from contentapp.db import run_prepared
@@ -233,6 +234,7 @@ class Snapshot:
     model_head: tuple | None  # (id, version); (None, None) when no model is active
     hcp: HCP | None
     events: dict
+    engagement_head: uuid.UUID | None | str = "read"  # the active engagement model's id
 
 
 EPOCH_SQL = {
@@ -247,7 +249,8 @@ def _hcp_events_sql() -> tuple[str, str]:
     # The module's latest version only for an event that names no version (COALESCE
     # evaluates the subquery only then): no join for the usual event.
     columns = (
-        "h.id, h.specialty, h.segment, h.region, h.preferred_channel, e.module_id, "
+        "h.id, h.specialty, h.segment, h.region, h.preferred_channel, h.timezone, "
+        "h.microsegment, e.module_id, "
         f"COALESCE(e.version_id, (SELECT m.latest_id FROM {Module._meta.db_table} m "
         f"WHERE m.id = e.module_id), -1), {epoch}, e.type, "
         "COALESCE(e.dwell_seconds, 0), e.channel"
@@ -262,7 +265,7 @@ def _hcp_events(rows: list[tuple], external_id: str) -> tuple[HCP | None, dict[s
     slugs (the frequency cap and unsubscribes)."""
     hcp = None
     if rows and rows[0][0] is not None:
-        pk, specialty, segment, region, preferred = rows[0][:5]
+        pk, specialty, segment, region, preferred, zone, microsegment = rows[0][:7]
         hcp = HCP(
             pk=pk,
             external_id=external_id,
@@ -270,8 +273,10 @@ def _hcp_events(rows: list[tuple], external_id: str) -> tuple[HCP | None, dict[s
             segment=segment,
             region=region,
             preferred_channel=preferred,
+            timezone=zone,
+            microsegment=microsegment,
         )
-    rows = [r[5:] for r in rows if r[5] is not None]  # an HCP without events: one empty row
+    rows = [r[7:] for r in rows if r[7] is not None]  # an HCP without events: one empty row
     n = len(rows)
     return hcp, {
         "module": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
@@ -292,9 +297,10 @@ def _snapshot(external_id: str) -> Snapshot:
     """
     columns, joins = _hcp_events_sql()
     sql = (
-        f"SELECT g.epoch, g.value, am.id, am.model_version, {columns} "
+        f"SELECT g.epoch, g.value, am.id, am.model_version, em.id, {columns} "
         f"FROM {DeliveryGeneration._meta.db_table} g "
         f"LEFT JOIN {AffinityModel._meta.db_table} am ON am.is_active "
+        f"LEFT JOIN {EngagementModel._meta.db_table} em ON em.is_active "
         f"LEFT JOIN {HCP._meta.db_table} h ON h.external_id = %s {joins} "
         "WHERE g.id = 1"
     )
@@ -308,11 +314,15 @@ def _snapshot(external_id: str) -> Snapshot:
             hcp, events = _hcp_events(cursor.fetchall(), external_id)
         return Snapshot(None, None, hcp, events)
     first = rows[0]
-    model_id = first[2]
-    if model_id is not None and not isinstance(model_id, uuid.UUID):
-        model_id = uuid.UUID(str(model_id))  # SQLite hands back the hex text
-    hcp, events = _hcp_events([r[4:] for r in rows], external_id)
-    return Snapshot((first[0], first[1]), (model_id, first[3]), hcp, events)
+    model_id, engagement_id = _uuid(first[2]), _uuid(first[4])
+    hcp, events = _hcp_events([r[5:] for r in rows], external_id)
+    return Snapshot((first[0], first[1]), (model_id, first[3]), hcp, events, engagement_id)
+
+
+def _uuid(value) -> uuid.UUID | None:
+    if value is not None and not isinstance(value, uuid.UUID):
+        return uuid.UUID(str(value))  # SQLite hands back the hex text
+    return value
 
 
 def recommendation_create(
@@ -475,6 +485,7 @@ def recommendation_get(*, actor, recommendation_id) -> dict:
     shown = {i.module_id for i in items}
     return {
         "recommendation_id": rec.pk,
+        "kind": rec.kind,
         "hcp": rec.hcp_external_id,
         "created_at": rec.created_at,
         "model_version": rec.model_version or None,
@@ -493,6 +504,8 @@ def recommendation_get(*, actor, recommendation_id) -> dict:
                 "propensity": i.propensity,
                 "explored": i.explored,
                 "frequency_capped": i.frequency_capped,
+                "channel": i.channel or None,
+                "send_at": i.send_at,
                 "events": events.get(i.module_id, []),
             }
             for i in items

@@ -104,6 +104,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("affinity-models", "get"): PEOPLE | {ENGINE},
     ("affinity-model-activate", "post"): {ADMIN},
     ("api-recommendations", "post"): {ENGINE, ADMIN},
+    ("api-next-best-actions", "post"): {ENGINE, ADMIN},
+    ("hcp-engagement-profile", "get"): PEOPLE | {ENGINE},
     ("api-recommendation-detail", "get"): {ENGINE, ADMIN},
     ("api-content-list", "get"): PEOPLE | {ENGINE},
     ("api-content-detail", "get"): PEOPLE | {ENGINE},

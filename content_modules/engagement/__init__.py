@@ -1,0 +1,1 @@
+"""When and how to engage: channel and send-time affinity, frequency, microsegments."""

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class EngagementConfig(AppConfig):
+    name = "content_modules.engagement"
+    label = "engagement"
+    verbose_name = "When and how to engage"
