@@ -1,4 +1,5 @@
-"""People's pages for HCP insight: the HCP list, one HCP's affinities and timeline, the model."""
+"""People's pages for HCP insight: the HCP list, one HCP's affinities, engagement and
+timeline, the model, the engagement model's microsegments."""
 
 from __future__ import annotations
 
@@ -12,18 +13,28 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from content_modules.accounts.roles import can_see_unapproved
+from content_modules.engagement import serving as engagement_serving
+from content_modules.engagement.models import EngagementModel, Microsegment
 from content_modules.errors import Conflict, DomainError
 from content_modules.library.services import vocabulary_labels
 
 from . import actions, localtime
 from .learning import charts
+from .learning.data import load_hcp_events
 from .models import HCP, AffinityModel, EngagementEvent, TrainingRequest
 
 PAGE_SIZE = 50
 TIMELINE_LENGTH = 40
+SATURATION_WORDS = {
+    "undersaturated": "Undersaturated",
+    "on_target": "On target",
+    "saturated": "Saturated",
+}
 
 
 def _forbidden(request: HttpRequest, reason: str) -> HttpResponse:
@@ -43,11 +54,27 @@ def insight_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
     return wrapper
 
 
+def _segment_order(key: str) -> tuple[int, str]:
+    """ "ms-2" before "ms-10"."""
+    number = key.rsplit("-", 1)[-1]
+    return (int(number) if number.isdigit() else 1_000_000, key)
+
+
+def _active_segments() -> tuple[EngagementModel | None, list[Microsegment]]:
+    """The active engagement model (without its artifact) and its microsegments, in key order."""
+    model = EngagementModel.objects.filter(is_active=True).defer("artifact").first()
+    if model is None:
+        return None, []
+    segments = sorted(model.segments.all(), key=lambda s: _segment_order(s.key))
+    return model, segments
+
+
 @require_GET
 @insight_page
 def hcp_list(request: HttpRequest) -> HttpResponse:
-    """Search HCPs by external id, specialty, segment or region."""
+    """Search HCPs by external id, specialty, segment or region; filter by microsegment."""
     q = request.GET.get("q", "").strip()[:64]
+    microsegment = request.GET.get("microsegment", "").strip()[:16]
     hcps = HCP.objects.annotate(n_events=Count("events"), last_event=Max("events__occurred_at"))
     if q:
         hcps = hcps.filter(
@@ -56,13 +83,26 @@ def hcp_list(request: HttpRequest) -> HttpResponse:
             | Q(segment__icontains=q)
             | Q(region__icontains=q)
         )
+    if microsegment:
+        hcps = hcps.filter(microsegment=microsegment)
     page = Paginator(hcps.order_by("external_id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    _model, segments = _active_segments()
+    options = [{"key": s.key, "label": s.label} for s in segments]
+    if microsegment and microsegment not in {s.key for s in segments}:
+        options.append({"key": microsegment, "label": "not in the engagement model in use"})
+    chosen = next((o for o in options if o["key"] == microsegment), None)
+    filters = {k: v for k, v in (("q", q), ("microsegment", microsegment)) if v}
     return render(
         request,
         "affinity/hcp_list.html",
         {
             "page": page,
             "q": q,
+            "microsegment": microsegment,
+            "chosen_segment": chosen,
+            "segment_options": options,
+            "filtered": bool(filters),
+            "querystring": urlencode(filters),
             "nav": "affinity",
             "total": page.paginator.count,
             "channel_labels": vocabulary_labels()["channel"],
@@ -115,6 +155,7 @@ def hcp_detail(request: HttpRequest, external_id: str) -> HttpResponse:
         "affinity/hcp_detail.html",
         {
             "hcp": hcp,
+            "engagement": _engagement(hcp, labels["channel"]),
             "affinity": affinity,
             "no_model": no_model,
             "sections": sections,
@@ -124,6 +165,76 @@ def hcp_detail(request: HttpRequest, external_id: str) -> HttpResponse:
             "nav": "affinity",
             "channel_labels": labels["channel"],
         },
+    )
+
+
+def _engagement(hcp: HCP, channel_labels: dict) -> dict:
+    """The engagement model's view of one HCP: the profile the API answers, plus its
+    full weekday x local-hour grid as a heatmap, both from the same model."""
+    _, events = load_hcp_events(hcp.external_id)
+    head = engagement_serving.active_id()
+    profile = engagement_serving.profile(hcp, events, head_id=head)
+    send_time = profile["send_time"]
+    one = engagement_serving.one_hcp(
+        specialty=hcp.specialty,
+        segment=hcp.segment,
+        zone=send_time["timezone"],
+        events=events,
+        head_id=head,
+    )
+    heatmap = charts.heatmap(one.grid(), send_time["best"])
+    best = [
+        {
+            "words": charts.slot_words(b["weekday"], b["hour"]),
+            "percent": charts.percent(b["score"]),
+        }
+        for b in ([] if heatmap["flat"] else send_time["best"])
+    ]
+    frequency = profile["frequency"]
+    return {
+        "model_version": profile["model_version"],
+        "zone": send_time["timezone"],
+        "channel_section": {
+            "kind": "engagement-channel",
+            "title": "Channel affinity",
+            "chart": charts.bar_chart(profile["channels"], channel_labels),
+        },
+        "heatmap": heatmap,
+        "best": best,
+        "frequency": frequency,
+        "saturation": SATURATION_WORDS.get(frequency["state"], frequency["state"]),
+        "microsegment": profile["microsegment"],
+        "from_group": profile["from_group"],
+        "drivers": profile["drivers"],
+    }
+
+
+@require_GET
+@insight_page
+def microsegments(request: HttpRequest) -> HttpResponse:
+    """The active engagement model's microsegments: size, share, strongest features."""
+    model, segments = _active_segments()
+    total = sum(s.size for s in segments)
+    rows = [
+        {
+            "segment": s,
+            "share_percent": charts.percent(s.size / total) if total else "0%",
+            "features": [
+                {
+                    "words": f.get("words") or f.get("feature", ""),
+                    "z": f"{float(f.get('z') or 0.0):+.2f}",
+                }
+                for f in (s.features or [])
+                if isinstance(f, dict)
+            ],
+            "list_url": reverse("affinity:hcp_list") + "?" + urlencode({"microsegment": s.key}),
+        }
+        for s in segments
+    ]
+    return render(
+        request,
+        "affinity/microsegments.html",
+        {"model": model, "rows": rows, "total": total, "nav": "affinity"},
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 BAR_WIDTH = 320  # px of the longest possible bar
 
 
@@ -108,4 +110,83 @@ def metrics_chart(
         "plot_right": width - pad_right,
         "plot_bottom": pad_top + plot_h,
         "label_y": pad_top + plot_h + 20,
+    }
+
+
+# --- engagement: send-time heatmap --------------------------------------------------------
+
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+HEAT_BUCKETS = 5  # colour classes heat-0 (lowest fifth) .. heat-4 (highest fifth)
+
+
+def percent(p: float) -> str:
+    """A probability as people read it: "31%", or "4.2%" below ten."""
+    value = float(p) * 100
+    return f"{value:.0f}%" if value >= 10 else f"{value:.1f}%"
+
+
+def slot_words(weekday: int, hour: int, *, short: bool = False) -> str:
+    """ "Tuesday 08:00" (or "Tue 08:00")."""
+    name = WEEKDAY_NAMES[weekday]
+    return f"{name[:3] if short else name} {hour:02d}:00"
+
+
+def heat_buckets(grid) -> tuple[list[list[int]], list[dict], bool]:
+    """Each slot's colour class by quantile of the grid, the legend, and whether it is flat.
+
+    Five buckets of (about) a fifth of the slots each; a grid whose slots are all
+    alike (the untrained default) is drawn in the middle colour.
+    """
+    values = np.asarray(grid, dtype=np.float64)
+    flat_values = values.reshape(-1)
+    low, high = float(flat_values.min()), float(flat_values.max())
+    if high - low <= 1e-9 * max(abs(high), 1.0):
+        middle = HEAT_BUCKETS // 2
+        buckets = np.full(values.shape, middle, dtype=int)
+        legend = [{"bucket": middle, "label": f"every slot {percent(high)}"}]
+        return buckets.tolist(), legend, True
+    cuts = np.quantile(flat_values, [i / HEAT_BUCKETS for i in range(1, HEAT_BUCKETS)])
+    buckets = np.searchsorted(cuts, values, side="right")
+    buckets = np.clip(buckets, 0, HEAT_BUCKETS - 1)
+    legend = []
+    for b in range(HEAT_BUCKETS):
+        members = flat_values[buckets.reshape(-1) == b]
+        if not len(members):
+            continue
+        lo, hi = percent(members.min()), percent(members.max())
+        legend.append({"bucket": b, "label": lo if lo == hi else f"{lo}–{hi}"})
+    return buckets.tolist(), legend, False
+
+
+def heatmap(grid, best: list[dict] | None = None) -> dict:
+    """A 7 x 24 send-time table: weekday rows (Monday first), local-hour columns.
+
+    ``grid`` is the (7, 24) open probability by local weekday and hour;
+    ``best`` the profile's best slots ({weekday, hour, score}), marked in the table
+    unless every slot is alike.
+    """
+    buckets, legend, flat = heat_buckets(grid)
+    best_slots = set() if flat else {(int(b["weekday"]), int(b["hour"])) for b in best or []}
+    rows = []
+    for w in range(7):
+        cells = []
+        for h in range(24):
+            p = float(grid[w][h])
+            cells.append(
+                {
+                    "hour": h,
+                    "bucket": buckets[w][h],
+                    "percent": percent(p),
+                    "text": f"{slot_words(w, h, short=True)} — {percent(p)} open",
+                    "best": (w, h) in best_slots,
+                }
+            )
+        rows.append(
+            {"weekday": w, "name": WEEKDAY_NAMES[w], "short": WEEKDAY_NAMES[w][:3], "cells": cells}
+        )
+    return {
+        "rows": rows,
+        "hours": [{"hour": h, "label": f"{h:02d}"} for h in range(24)],
+        "legend": legend,
+        "flat": flat,
     }
