@@ -17,22 +17,33 @@ a relative rate with a gamma prior of mean 1: with ``O`` responses observed and
 (Poisson-gamma empirical Bayes). An HCP with no history gets exactly the
 group's rate, one with a long history mostly their own. Each strength ``k`` is
 chosen from a grid by two-fold held-out log-likelihood on the training
-deliveries, so the data decide how far an individual is trusted.
+deliveries, so the data decide how far an individual is trusted. For an HCP's
+own levels, the upstream HCP factors in that comparison are themselves learned
+without the held-out fold (otherwise the HCP's held-out responses leak into the
+base and every finer individual level looks useless).
 
 * **Channel affinity** (response: engaged): global rate per channel, then
   specialty x segment group per channel, then the HCP's overall responsiveness,
-  then the HCP's own channel ratio.
+  then the HCP's own channel ratio: the ratio of their opens by channel (over
+  the send-time model and their group's opens by channel; opens outnumber
+  engagements several times) times the ratio of their engagements on top.
 * **Send-time affinity** (response: opened): the local hour and weekday of the
   delivery, in the HCP's zone. Global hour and weekday factors, group factors,
-  the HCP's responsiveness and the HCP's own hour and weekday ratios, each
-  smoothed over neighbouring hours before shrinking. The predicted rate of a
-  (weekday, hour) slot is their product.
+  the HCP's responsiveness and the HCP's own hour and weekday ratios. Hour
+  counts are smoothed circularly over neighbouring hours (a Gaussian whose
+  width, per level, is chosen with the strength), weekday counts pooled in
+  part over Monday-Friday and the weekend (the share chosen likewise). The
+  predicted rate of a (weekday, hour) slot is their product.
 * **Saturation** (response: opened): how the open rate falls with the number of
   touches the HCP had in the 7 days before a delivery, fitted per group as
   ``F(x) = 1`` up to ``tau`` touches, ``exp(-lam (x - tau))`` beyond. A steady
   ``n`` touches a week yields ``n F(n - 1)`` opens, largest at
   ``n* = max(tau + 1, 1 / lam)``: the recommended touches per week, bounded by
   the settings. ``saturation_state`` compares the last 7 days with ``n*``.
+  Send time is fitted, then saturation against it, then send time again with
+  each delivery's expected opens (and engagements) carrying its fatigue
+  ``F(x)`` over the training mean, and saturation once more: a burst of touches
+  no longer reads as a bad hour or an unresponsive HCP.
 * **Microsegments**: k-means over each HCP's learned deviations (channel,
   daypart, weekend, responsiveness, message/tonality/format lifts), standardised;
   seeded with and matched to the previous model's centroids so segment ids
@@ -57,8 +68,8 @@ HOURS = 24
 WEEKDAYS = 7
 SLOTS = WEEKDAYS * HOURS
 K_GRID = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
-TAU_GRID = tuple(range(0, 11))
-LAM_GRID = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.5)
+TAU_GRID = tuple(x / 2 for x in range(0, 21))  # 0, 0.5, ..., 10
+LAM_GRID = tuple(round(float(x), 4) for x in np.geomspace(0.02, 2.5, 36))
 MAX_TOUCHES = 14  # touches_7d at or above this share one bin
 P_MIN, P_MAX = 1e-4, 0.995
 STATES = ("undersaturated", "on_target", "saturated")
@@ -247,6 +258,116 @@ def _choose_k(
         if total > best:
             best, best_k = total, k
     return float(best_k)
+
+
+def _choose_k_smooth(
+    fold: np.ndarray,
+    y: np.ndarray,
+    base: np.ndarray | Sequence[np.ndarray],
+    key: np.ndarray,
+    n_keys: int,
+    smooths: Sequence[Callable[[np.ndarray], np.ndarray] | None] = (None,),
+) -> tuple[float, int]:
+    """As ``_choose_k``, jointly over a strength and a smoother: (k, the smoother's index).
+
+    ``base`` may be a pair: the rates under the parent levels as learned without
+    fold 0, and without fold 1 (so an HCP's own upstream factors, learned from the
+    held-out fold too, do not leak it into the comparison).
+    """
+    if len(y) < 50:
+        return float(K_GRID[len(K_GRID) // 2]), 0
+    bases = [base, base] if isinstance(base, np.ndarray) else list(base)
+    raw = []  # per held-out fold f: the other fold's sums
+    for f in (0, 1):
+        m = fold != f
+        raw.append(
+            (
+                np.bincount(key[m], weights=y[m], minlength=n_keys),
+                np.bincount(key[m], weights=bases[f][m], minlength=n_keys),
+            )
+        )
+    best, best_k, best_s = -np.inf, float(K_GRID[0]), 0
+    for index, smooth in enumerate(smooths):
+        sums = [(o, e) if smooth is None else (smooth(o), smooth(e)) for o, e in raw]
+        for k in K_GRID:
+            total = 0.0
+            for f in (0, 1):
+                o, e = sums[f]
+                m = fold == f
+                total += _loglik(y[m], bases[f][m] * shrink(o, e, k)[key[m]])
+            if total > best + 1e-9:
+                best, best_k, best_s = total, float(k), index
+    return best_k, best_s
+
+
+def _fold_ratios(
+    fold: np.ndarray,
+    y: np.ndarray,
+    bases: Sequence[np.ndarray],
+    key: np.ndarray,
+    n_keys: int,
+    k: float,
+    smooth: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """Per held-out fold f: the ratio of each row's cell learned without fold f."""
+    out = []
+    for f in (0, 1):
+        m = fold != f
+        o = np.bincount(key[m], weights=y[m], minlength=n_keys)
+        e = np.bincount(key[m], weights=bases[f][m], minlength=n_keys)
+        if smooth is not None:
+            o, e = smooth(o), smooth(e)
+        out.append(shrink(o, e, k)[key])
+    return out
+
+
+HOUR_WIDTHS = (0.0, 1.0, 1.5, 2.5, 4.0)  # hours; 0: the 1/4, 1/2, 1/4 kernel
+
+
+def _hour_kernel(width: float) -> np.ndarray:
+    """(24, 24) circulant: column j spreads hour j's count over its neighbours."""
+    offsets = (np.arange(HOURS)[:, None] - np.arange(HOURS)[None, :] + 12) % HOURS - 12
+    if width <= 0:
+        k = np.where(offsets == 0, 0.5, np.where(np.abs(offsets) == 1, 0.25, 0.0))
+    else:
+        k = np.exp(-0.5 * (offsets / width) ** 2)
+        k = k / k.sum(axis=0, keepdims=True)
+    return k
+
+
+def _smooth_hours(counts: np.ndarray, width: float = 0.0) -> np.ndarray:
+    """Smooth per-hour counts circularly with a Gaussian of ``width`` hours (0: 1/4, 1/2, 1/4).
+
+    Works on any array whose last axis is the 24 hours, or on a flat array of
+    consecutive 24-hour blocks (cells keyed ``row * 24 + hour``).
+    """
+    shaped = counts.reshape(-1, HOURS)
+    return (shaped @ _hour_kernel(width).T).reshape(counts.shape)
+
+
+WEEKDAY_POOLS = (0.0, 0.5, 1.0)  # share of a day's counts pooled over its block
+WEEKEND = np.array([0, 0, 0, 0, 0, 1, 1])
+
+
+def _pool_weekdays(counts: np.ndarray, pool: float = 0.0) -> np.ndarray:
+    """Mix each day's counts with the mean day of its block (Monday-Friday, the weekend).
+
+    ``pool`` 0 keeps the days apart, 1 leaves only weekdays against weekends. Works
+    on any array whose last axis is the 7 days, or on consecutive 7-day blocks.
+    """
+    if pool <= 0:
+        return counts
+    shaped = counts.reshape(-1, WEEKDAYS)
+    block = np.stack([shaped[:, b == WEEKEND].mean(axis=1) for b in (0, 1)], axis=1)[:, WEEKEND]
+    return ((1.0 - pool) * shaped + pool * block).reshape(counts.shape)
+
+
+def _weekday_pooler(pool: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda counts: _pool_weekdays(counts, pool)
+
+
+def _hour_smoother(width: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda counts: _smooth_hours(counts, width)
 
 
 def _circular_hours(counts: np.ndarray) -> np.ndarray:
@@ -457,6 +578,15 @@ def _open_expected(p: EngagementParams, d: Deliveries, group_row: np.ndarray) ->
     )
 
 
+def _relative_fatigue(p: EngagementParams, d: Deliveries, group_row: np.ndarray) -> np.ndarray:
+    """Each delivery's saturation factor over the training mean (1 for a model fitted
+    without it)."""
+    mean_factor = p.metrics.get("saturation", {}).get("mean_factor")
+    if not mean_factor or not d.n or not len(d.touches_7d):
+        return np.ones(d.n)
+    return _fatigue(p.sat_tau, p.sat_lam, group_row[d.hcp], d.touches_7d) / float(mean_factor)
+
+
 def hcp_state(p: EngagementParams, d: Deliveries, group: np.ndarray) -> HcpState:
     """Every HCP's shrunk estimates from their deliveries (rows of ``group``)."""
     n = len(group)
@@ -465,33 +595,51 @@ def hcp_state(p: EngagementParams, d: Deliveries, group: np.ndarray) -> HcpState
     known = d.channel >= 0
     y_e = d.engaged.astype(np.float64)
     y_o = d.opened.astype(np.float64)
-    # channel: responsiveness, then the channel ratio on top
-    e_ch = _channel_expected(p, d, grow)
-    s_h = np.bincount(d.hcp[known], weights=y_e[known], minlength=n)
-    e_h = np.bincount(d.hcp[known], weights=e_ch[known], minlength=n)
-    engage_resp = shrink(s_h, e_h, p.k_ch_resp)
-    key = d.hcp * C + np.where(known, d.channel, 0)
-    s_hc = np.bincount(key[known], weights=y_e[known], minlength=n * C).reshape(n, C)
-    e_hc = np.bincount(
-        key[known], weights=(e_ch * engage_resp[d.hcp])[known], minlength=n * C
-    ).reshape(n, C)
-    channel_ratio = shrink(s_hc, e_hc, p.k_ch)
-    channel = np.clip(p.ch_group[grow] * engage_resp[:, None] * channel_ratio, P_MIN, P_MAX)
+    fatigue = _relative_fatigue(p, d, grow)
     # send time: responsiveness, then the hour and weekday ratios
-    e_o = _open_expected(p, d, grow)
+    e_o = _open_expected(p, d, grow) * fatigue
     o_h = np.bincount(d.hcp, weights=y_o, minlength=n)
     eo_h = np.bincount(d.hcp, weights=e_o, minlength=n)
     open_resp = shrink(o_h, eo_h, p.k_open_resp)
     e_o = e_o * open_resp[d.hcp]
-    hkey = d.hcp * HOURS + d.hour.astype(np.int64)
-    o_hr = _circular_hours(np.bincount(hkey, weights=y_o, minlength=n * HOURS))
-    e_hr = _circular_hours(np.bincount(hkey, weights=e_o, minlength=n * HOURS))
+    h = d.hour.astype(np.int64)
+    hkey = d.hcp * HOURS + h
+    smoothing = p.metrics.get("smoothing", {})
+    width = float(smoothing.get("hour_hcp", 0.0))
+    o_hr = _smooth_hours(np.bincount(hkey, weights=y_o, minlength=n * HOURS), width)
+    e_hr = _smooth_hours(np.bincount(hkey, weights=e_o, minlength=n * HOURS), width)
     hour_ratio = shrink(o_hr, e_hr, p.k_hour).reshape(n, HOURS)
     wkey = d.hcp * WEEKDAYS + d.weekday.astype(np.int64)
-    e_w = e_o * hour_ratio[d.hcp, d.hour.astype(np.int64)]
-    o_wd = np.bincount(wkey, weights=y_o, minlength=n * WEEKDAYS)
-    e_wd = np.bincount(wkey, weights=e_w, minlength=n * WEEKDAYS)
+    e_w = e_o * hour_ratio[d.hcp, h]
+    pool = float(smoothing.get("weekday_hcp", 0.0))
+    o_wd = _pool_weekdays(np.bincount(wkey, weights=y_o, minlength=n * WEEKDAYS), pool)
+    e_wd = _pool_weekdays(np.bincount(wkey, weights=e_w, minlength=n * WEEKDAYS), pool)
     weekday_ratio = shrink(o_wd, e_wd, p.k_weekday).reshape(n, WEEKDAYS)
+    e_full = e_w * weekday_ratio[d.hcp, d.weekday.astype(np.int64)]
+    # channel: engaged responsiveness, the HCP's opens by channel, then their engaged ratio
+    e_ch = _channel_expected(p, d, grow) * fatigue
+    s_h = np.bincount(d.hcp[known], weights=y_e[known], minlength=n)
+    e_h = np.bincount(d.hcp[known], weights=e_ch[known], minlength=n)
+    engage_resp = shrink(s_h, e_h, p.k_ch_resp)
+    ch = np.where(known, d.channel, 0).astype(np.int64)
+    key = d.hcp * C + ch
+    open_ratio = np.ones((n, C))
+    channel_open = p.metrics.get("channel_open")
+    if channel_open:
+        factor = np.asarray(channel_open["group"], dtype=np.float64)[grow[d.hcp], ch]
+        open_ratio = shrink(
+            np.bincount(key[known], weights=y_o[known], minlength=n * C),
+            np.bincount(key[known], weights=(e_full * factor)[known], minlength=n * C),
+            float(channel_open["k"]),
+        ).reshape(n, C)
+    s_hc = np.bincount(key[known], weights=y_e[known], minlength=n * C).reshape(n, C)
+    e_hc = np.bincount(
+        key[known],
+        weights=(e_ch * engage_resp[d.hcp] * open_ratio[d.hcp, ch])[known],
+        minlength=n * C,
+    ).reshape(n, C)
+    channel_ratio = open_ratio * shrink(s_hc, e_hc, p.k_ch)
+    channel = np.clip(p.ch_group[grow] * engage_resp[:, None] * channel_ratio, P_MIN, P_MAX)
     return HcpState(
         n_deliveries=np.bincount(d.hcp, minlength=n),
         channel=channel,
@@ -502,6 +650,12 @@ def hcp_state(p: EngagementParams, d: Deliveries, group: np.ndarray) -> HcpState
         weekday_ratio=weekday_ratio,
         group_row=grow,
     )
+
+
+def seen_channels(p: EngagementParams) -> np.ndarray:
+    """Which channels the fit saw deliveries on (all of them for a model that says nothing)."""
+    seen = np.asarray(p.metrics.get("channels_seen") or [], dtype=bool)
+    return seen if len(seen) == len(p.channels) else np.ones(len(p.channels), dtype=bool)
 
 
 def saturation_state(touches_7d: float, recommended_per_week: float) -> str:
@@ -550,6 +704,148 @@ def _fit_saturation(y: np.ndarray, base: np.ndarray, touches: np.ndarray) -> tup
     return best_tl
 
 
+def _fatigue(sat_tau: np.ndarray, sat_lam: np.ndarray, grow: np.ndarray, touches) -> np.ndarray:
+    """Each delivery's saturation factor F(touches_7d) under its group's (tau, lam)."""
+    x = np.asarray(touches, dtype=np.float64)
+    return np.exp(-sat_lam[grow] * np.maximum(0.0, x - sat_tau[grow]))
+
+
+def _fit_group_saturation(
+    y: np.ndarray, base: np.ndarray, touches: np.ndarray, hg: np.ndarray, G: int
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(tau, lam) per group row (row G: global), a group with few deliveries on the global."""
+    tau_all, lam_all = _fit_saturation(y, base, touches)
+    sat_tau = np.full(G + 1, tau_all)
+    sat_lam = np.full(G + 1, lam_all)
+    for g in range(G):
+        m = hg == g
+        if m.sum() >= 2000:
+            sat_tau[g], sat_lam[g] = _fit_saturation(y[m], base[m], touches[m])
+    return sat_tau, sat_lam, tau_all, lam_all
+
+
+def _fit_send_time(
+    d: Deliveries,
+    y_o: np.ndarray,
+    hg: np.ndarray,
+    G: int,
+    n: int,
+    fold: np.ndarray,
+    fatigue: np.ndarray,
+) -> dict:
+    """The send-time chain (global, group, HCP) on opens, each delivery's expected opens
+    carrying ``fatigue`` (its relative saturation factor, mean 1)."""
+    h, w = d.hour.astype(np.int64), d.weekday.astype(np.int64)
+    open_base = float((y_o.sum() + 1.0) / (d.n + 2.0))
+    base = open_base * fatigue
+    hour_global = shrink(
+        _circular_hours(np.bincount(h, weights=y_o, minlength=HOURS)),
+        _circular_hours(np.bincount(h, weights=base, minlength=HOURS)),
+        4.0,
+    )
+    base = base * hour_global[h]
+    weekday_global = shrink(
+        np.bincount(w, weights=y_o, minlength=WEEKDAYS),
+        np.bincount(w, weights=base, minlength=WEEKDAYS),
+        4.0,
+    )
+    base = base * weekday_global[w]
+    k_gb = _choose_k(fold, y_o, base, hg, G + 1)
+    group_base = shrink(
+        np.bincount(hg, weights=y_o, minlength=G + 1),
+        np.bincount(hg, weights=base, minlength=G + 1),
+        k_gb,
+    )
+    group_base[G] = 1.0
+    base = base * group_base[hg]
+    ghkey = hg * HOURS + h
+    smoothers = [_hour_smoother(width) for width in HOUR_WIDTHS]
+    k_gh, i_gh = _choose_k_smooth(fold, y_o, base, ghkey, (G + 1) * HOURS, smoothers)
+    w_gh = HOUR_WIDTHS[i_gh]
+    hour_group = shrink(
+        _smooth_hours(np.bincount(ghkey, weights=y_o, minlength=(G + 1) * HOURS), w_gh),
+        _smooth_hours(np.bincount(ghkey, weights=base, minlength=(G + 1) * HOURS), w_gh),
+        k_gh,
+    ).reshape(G + 1, HOURS)
+    hour_group[G] = 1.0
+    base = base * hour_group[hg, h]
+    gwkey = hg * WEEKDAYS + w
+    poolers = [_weekday_pooler(pool) for pool in WEEKDAY_POOLS]
+    k_gw, i_gw = _choose_k_smooth(fold, y_o, base, gwkey, (G + 1) * WEEKDAYS, poolers)
+    p_gw = WEEKDAY_POOLS[i_gw]
+    weekday_group = shrink(
+        _pool_weekdays(np.bincount(gwkey, weights=y_o, minlength=(G + 1) * WEEKDAYS), p_gw),
+        _pool_weekdays(np.bincount(gwkey, weights=base, minlength=(G + 1) * WEEKDAYS), p_gw),
+        k_gw,
+    ).reshape(G + 1, WEEKDAYS)
+    weekday_group[G] = 1.0
+    base = base * weekday_group[hg, w]
+    # the HCP's own: responsiveness, hour, weekday; each strength judged against upstream
+    # factors learned without the held-out fold
+    k_open_resp, _ = _choose_k_smooth(fold, y_o, base, d.hcp, n)
+    resp_o = shrink(
+        np.bincount(d.hcp, weights=y_o, minlength=n),
+        np.bincount(d.hcp, weights=base, minlength=n),
+        k_open_resp,
+    )
+    folds = [base * r for r in _fold_ratios(fold, y_o, [base, base], d.hcp, n, k_open_resp)]
+    base = base * resp_o[d.hcp]
+    hkey = d.hcp * HOURS + h
+    k_hour, i_hour = _choose_k_smooth(fold, y_o, folds, hkey, n * HOURS, smoothers)
+    w_hour = HOUR_WIDTHS[i_hour]
+    hour_ratio = shrink(
+        _smooth_hours(np.bincount(hkey, weights=y_o, minlength=n * HOURS), w_hour),
+        _smooth_hours(np.bincount(hkey, weights=base, minlength=n * HOURS), w_hour),
+        k_hour,
+    ).reshape(n, HOURS)
+    folds = [
+        b * r
+        for b, r in zip(
+            folds,
+            _fold_ratios(fold, y_o, folds, hkey, n * HOURS, k_hour, smoothers[i_hour]),
+            strict=True,
+        )
+    ]
+    base = base * hour_ratio[d.hcp, h]
+    wkey = d.hcp * WEEKDAYS + w
+    k_weekday, i_weekday = _choose_k_smooth(fold, y_o, folds, wkey, n * WEEKDAYS, poolers)
+    p_weekday = WEEKDAY_POOLS[i_weekday]
+    weekday_ratio = shrink(
+        _pool_weekdays(np.bincount(wkey, weights=y_o, minlength=n * WEEKDAYS), p_weekday),
+        _pool_weekdays(np.bincount(wkey, weights=base, minlength=n * WEEKDAYS), p_weekday),
+        k_weekday,
+    ).reshape(n, WEEKDAYS)
+    full = np.clip(base * weekday_ratio[d.hcp, w], P_MIN, P_MAX)
+    full_folds = [
+        np.clip(b * r, P_MIN, P_MAX)
+        for b, r in zip(
+            folds,
+            _fold_ratios(fold, y_o, folds, wkey, n * WEEKDAYS, k_weekday, poolers[i_weekday]),
+            strict=True,
+        )
+    ]
+    return {
+        "open_base": open_base,
+        "hour_global": hour_global,
+        "weekday_global": weekday_global,
+        "group_base": group_base,
+        "hour_group": hour_group,
+        "weekday_group": weekday_group,
+        "k_gb": k_gb,
+        "k_gh": k_gh,
+        "k_gw": k_gw,
+        "k_open_resp": k_open_resp,
+        "k_hour": k_hour,
+        "k_weekday": k_weekday,
+        "w_gh": w_gh,
+        "w_hour": w_hour,
+        "p_gw": p_gw,
+        "p_weekday": p_weekday,
+        "full": full,
+        "full_folds": full_folds,
+    }
+
+
 def fit(
     d: Deliveries,
     group: np.ndarray,
@@ -580,102 +876,81 @@ def fit(
     y_e = d.engaged.astype(np.float64)
     y_o = d.opened.astype(np.float64)
     ch = np.where(known, d.channel, 0).astype(np.int64)
+    n = len(group)
 
-    # channel: global, then group (strength chosen on held-out folds)
+    # send time, then saturation against it, then send time again against the fatigue the
+    # saturation explains (touches are not uniform over HCPs or time: without it, a burst
+    # of touches would read as a bad hour or an unresponsive HCP)
+    touches = d.touches_7d
+    st = _fit_send_time(d, y_o, hg, G, n, fold, np.ones(d.n))
+    sat_tau, sat_lam, tau_all, lam_all = _fit_group_saturation(y_o, st["full"], touches, hg, G)
+    fatigue = _fatigue(sat_tau, sat_lam, hg, touches)
+    mean_factor = float(fatigue.mean()) if d.n else 1.0
+    st = _fit_send_time(d, y_o, hg, G, n, fold, fatigue / mean_factor)
+    sat_tau, sat_lam, tau_all, lam_all = _fit_group_saturation(
+        y_o, st["full"] / (fatigue / mean_factor), touches, hg, G
+    )
+    fatigue = _fatigue(sat_tau, sat_lam, hg, touches)
+    mean_factor = float(fatigue.mean()) if d.n else 1.0
+    rel_fatigue = fatigue / mean_factor
+
+    # channel: global, then group (strength chosen on held-out folds), on engaged deliveries
+    # whose expectation carries their fatigue
     s_c = np.bincount(ch[known], weights=y_e[known], minlength=C)
     n_c = np.bincount(ch[known], minlength=C).astype(np.float64)
     overall = (y_e[known].sum() + 1.0) / (known.sum() + 2.0)
     ch_global = (s_c + 2.0 * overall) / (n_c + 2.0)
-    base_c = ch_global[ch]
+    base_c = ch_global[ch] * rel_fatigue
     gkey = hg * C + ch
     k_g = _choose_k(fold[known], y_e[known], base_c[known], gkey[known], (G + 1) * C)
     s_gc = np.bincount(gkey[known], weights=y_e[known], minlength=(G + 1) * C)
     e_gc = np.bincount(gkey[known], weights=base_c[known], minlength=(G + 1) * C)
     ch_group = (ch_global[None, :] * shrink(s_gc, e_gc, k_g).reshape(G + 1, C)).copy()
     ch_group[G] = ch_global
-    base_gc = ch_group[hg, ch]
-    n = len(group)
+    base_gc = ch_group[hg, ch] * rel_fatigue
     k_ch_resp = _choose_k(fold[known], y_e[known], base_gc[known], d.hcp[known], n)
-    s_h = np.bincount(d.hcp[known], weights=y_e[known], minlength=n)
-    e_h = np.bincount(d.hcp[known], weights=base_gc[known], minlength=n)
-    resp = shrink(s_h, e_h, k_ch_resp)[d.hcp]
-    k_ch = _choose_k(
-        fold[known], y_e[known], (base_gc * resp)[known], (d.hcp * C + ch)[known], n * C
+    resp_folds = _fold_ratios(
+        fold[known], y_e[known], [base_gc[known]] * 2, d.hcp[known], n, k_ch_resp
     )
-
-    # send time: global hour and weekday factors, group factors
-    h, w = d.hour.astype(np.int64), d.weekday.astype(np.int64)
-    open_base = float((y_o.sum() + 1.0) / (d.n + 2.0))
-    base = np.full(d.n, open_base)
-    hour_global = shrink(
-        _circular_hours(np.bincount(h, weights=y_o, minlength=HOURS)),
-        _circular_hours(np.bincount(h, weights=base, minlength=HOURS)),
+    # opens by channel: the global and group factors over the send-time model, then the
+    # HCP's own (more opens than engagements: a sharper read of the HCP's channel)
+    e_open, e_open_folds = st["full"], st["full_folds"]
+    ch_open_global = shrink(
+        np.bincount(ch[known], weights=y_o[known], minlength=C),
+        np.bincount(ch[known], weights=e_open[known], minlength=C),
         4.0,
     )
-    base = base * hour_global[h]
-    weekday_global = shrink(
-        np.bincount(w, weights=y_o, minlength=WEEKDAYS),
-        np.bincount(w, weights=base, minlength=WEEKDAYS),
-        4.0,
+    base_o = e_open * ch_open_global[ch]
+    k_og = _choose_k(fold[known], y_o[known], base_o[known], gkey[known], (G + 1) * C)
+    ch_open = ch_open_global[None, :] * shrink(
+        np.bincount(gkey[known], weights=y_o[known], minlength=(G + 1) * C),
+        np.bincount(gkey[known], weights=base_o[known], minlength=(G + 1) * C),
+        k_og,
+    ).reshape(G + 1, C)
+    ch_open[G] = ch_open_global
+    hkey_c = d.hcp * C + ch
+    o_folds = [f[known] * ch_open[hg, ch][known] for f in e_open_folds]
+    k_och, _ = _choose_k_smooth(fold[known], y_o[known], o_folds, hkey_c[known], n * C)
+    open_ratio_folds = _fold_ratios(fold[known], y_o[known], o_folds, hkey_c[known], n * C, k_och)
+    k_ch, _ = _choose_k_smooth(
+        fold[known],
+        y_e[known],
+        [base_gc[known] * r * o for r, o in zip(resp_folds, open_ratio_folds, strict=True)],
+        hkey_c[known],
+        n * C,
     )
-    base = base * weekday_global[w]
-    k_gb = _choose_k(fold, y_o, base, hg, G + 1)
-    group_base = shrink(
-        np.bincount(hg, weights=y_o, minlength=G + 1),
-        np.bincount(hg, weights=base, minlength=G + 1),
-        k_gb,
-    )
-    group_base[G] = 1.0
-    base = base * group_base[hg]
-    ghkey = hg * HOURS + h
-    k_gh = _choose_k(fold, y_o, base, ghkey, (G + 1) * HOURS, _circular_hours)
-    hour_group = shrink(
-        _circular_hours(np.bincount(ghkey, weights=y_o, minlength=(G + 1) * HOURS)),
-        _circular_hours(np.bincount(ghkey, weights=base, minlength=(G + 1) * HOURS)),
-        k_gh,
-    ).reshape(G + 1, HOURS)
-    hour_group[G] = 1.0
-    base = base * hour_group[hg, h]
-    gwkey = hg * WEEKDAYS + w
-    k_gw = _choose_k(fold, y_o, base, gwkey, (G + 1) * WEEKDAYS)
-    weekday_group = shrink(
-        np.bincount(gwkey, weights=y_o, minlength=(G + 1) * WEEKDAYS),
-        np.bincount(gwkey, weights=base, minlength=(G + 1) * WEEKDAYS),
-        k_gw,
-    ).reshape(G + 1, WEEKDAYS)
-    weekday_group[G] = 1.0
-    base = base * weekday_group[hg, w]
-    # the HCP's own: responsiveness, hour, weekday
-    k_open_resp = _choose_k(fold, y_o, base, d.hcp, n)
-    resp_o = shrink(
-        np.bincount(d.hcp, weights=y_o, minlength=n),
-        np.bincount(d.hcp, weights=base, minlength=n),
-        k_open_resp,
-    )
-    base = base * resp_o[d.hcp]
-    k_hour = _choose_k(fold, y_o, base, d.hcp * HOURS + h, n * HOURS, _circular_hours)
-    hour_ratio = shrink(
-        _circular_hours(np.bincount(d.hcp * HOURS + h, weights=y_o, minlength=n * HOURS)),
-        _circular_hours(np.bincount(d.hcp * HOURS + h, weights=base, minlength=n * HOURS)),
-        k_hour,
-    ).reshape(n, HOURS)
-    base_w = base * hour_ratio[d.hcp, h]
-    k_weekday = _choose_k(fold, y_o, base_w, d.hcp * WEEKDAYS + w, n * WEEKDAYS)
 
-    # saturation per group, against everything else the model knows
-    hour_w = shrink(
-        np.bincount(d.hcp * WEEKDAYS + w, weights=y_o, minlength=n * WEEKDAYS),
-        np.bincount(d.hcp * WEEKDAYS + w, weights=base_w, minlength=n * WEEKDAYS),
-        k_weekday,
-    ).reshape(n, WEEKDAYS)
-    full = np.clip(base_w * hour_w[d.hcp, w], P_MIN, P_MAX)
-    tau_all, lam_all = _fit_saturation(y_o, full, d.touches_7d)
-    sat_tau = np.full(G + 1, tau_all)
-    sat_lam = np.full(G + 1, lam_all)
-    for g in range(G):
-        m = hg == g
-        if m.sum() >= 2000:
-            sat_tau[g], sat_lam[g] = _fit_saturation(y_o[m], full[m], d.touches_7d[m])
+    open_base = st["open_base"]
+    hour_global, weekday_global = st["hour_global"], st["weekday_global"]
+    group_base, hour_group, weekday_group = st["group_base"], st["hour_group"], st["weekday_group"]
+    k_gb, k_gh, k_gw = st["k_gb"], st["k_gh"], st["k_gw"]
+    k_open_resp, k_hour, k_weekday = st["k_open_resp"], st["k_hour"], st["k_weekday"]
+    smoothing = {
+        "hour_group": st["w_gh"],
+        "hour_hcp": st["w_hour"],
+        "weekday_group": st["p_gw"],
+        "weekday_hcp": st["p_weekday"],
+    }
 
     params = EngagementParams(
         channels=list(channels),
@@ -706,6 +981,8 @@ def fit(
             "channel_group": k_g,
             "channel_responsiveness": k_ch_resp,
             "channel_hcp": k_ch,
+            "channel_open_group": k_og,
+            "channel_open_hcp": k_och,
             "open_group": k_gb,
             "hour_group": k_gh,
             "weekday_group": k_gw,
@@ -713,7 +990,18 @@ def fit(
             "hour_hcp": k_hour,
             "weekday_hcp": k_weekday,
         },
-        "saturation": {"tau": tau_all, "lam": lam_all},
+        # mean_factor: the mean fatigue factor over the training deliveries; the send-time
+        # model's expected opens carry each delivery's factor over it
+        "saturation": {"tau": tau_all, "lam": lam_all, "mean_factor": mean_factor},
+        # hours of the Gaussian smoothing of hour counts (0: the 1/4, 1/2, 1/4 kernel);
+        # serving smooths each HCP's hours with "hour_hcp"
+        "smoothing": smoothing,
+        # opens by channel: each group's factors (row G: global) over the send-time model,
+        # and the strength of the HCP's own
+        "channel_open": {"group": np.round(ch_open, 6).tolist(), "k": k_och},
+        # Channels nothing was delivered on: their rates are only the prior, so they are
+        # left out of the segments' features and of the profiles' channel lists.
+        "channels_seen": [bool(v > 0) for v in n_c],
     }
     state = hcp_state(params, d, group)
     segments = fit_segments(
@@ -767,8 +1055,12 @@ def segment_features(
     """Each HCP's learned deviations from the average HCP, one named column each."""
     names: list[str] = []
     cols: list[np.ndarray] = []
-    rel = state.channel / np.maximum(state.channel.mean(axis=1, keepdims=True), P_MIN)
+    seen = seen_channels(p)
+    used = state.channel[:, seen] if seen.any() else state.channel
+    rel = state.channel / np.maximum(used.mean(axis=1, keepdims=True), P_MIN)
     for c, slug in enumerate(p.channels):
+        if seen.any() and not seen[c]:
+            continue
         names.append(f"channel:{slug}")
         cols.append(np.log(np.maximum(rel[:, c], P_MIN)))
     grid = state.slot_grid(p)  # (n, 7, 24)
@@ -830,7 +1122,8 @@ def fit_segments(
     mean = basis.mean(axis=0) if len(basis) else np.zeros(X.shape[1])
     sd = basis.std(axis=0) if len(basis) else np.ones(X.shape[1])
     sd = np.where(sd > 1e-9, sd, 1.0)
-    Z = (X - mean) / sd
+    # Clipped at 3 sd: a handful of extreme HCPs would otherwise take clusters of their own.
+    Z = np.clip((X - mean) / sd, -3.0, 3.0)
     k = int(min(s.n_segments, max(1, int(warm.sum()) // 20)))
     p.feature_names, p.feature_mean, p.feature_sd = names, mean, sd
     if n == 0 or k < 2:
@@ -848,7 +1141,7 @@ def fit_segments(
         and previous.centroids.shape[1] == len(names)
     )
     if prev_ok and previous is not None:
-        prev_z = (previous.centroids * previous.feature_sd + previous.feature_mean - mean) / sd
+        prev_z = (previous.centroids - mean) / sd  # stored in raw feature units
         km = KMeans(n_clusters=k, init=prev_z, n_init=1, random_state=s.seed).fit(sample)
     else:
         km = KMeans(n_clusters=k, n_init=4, random_state=s.seed).fit(sample)

@@ -131,9 +131,12 @@ class OneHcp:
         }
 
     def channel_scores(self) -> dict[str, float]:
+        """Engaged probability per channel the model saw deliveries on."""
+        seen = learning.seen_channels(self.params)
         return {
             slug: round(float(self.state.channel[0, c]), 4)
             for c, slug in enumerate(self.params.channels)
+            if seen[c]
         }
 
 
