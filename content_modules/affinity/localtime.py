@@ -53,8 +53,15 @@ def hcp_zone_name(hcp) -> str:
     return zone_name(timezone=getattr(hcp, "timezone", ""), region=hcp.region)
 
 
-def _offset_seconds(epoch: int, zone: zoneinfo.ZoneInfo) -> int:
-    offset = datetime.fromtimestamp(epoch, UTC).astimezone(zone).utcoffset()
+@functools.lru_cache(maxsize=1 << 18)
+def _offset_seconds(bucket: int, name: str) -> int:
+    """The UTC offset in zone ``name`` during one 15-minute bucket of UTC.
+
+    Cached: the buckets of the hours ahead recur in every next-best-action
+    request, and an HCP's history is read again with each of its requests.
+    """
+    when = datetime.fromtimestamp(bucket * _BUCKET_SECONDS, UTC).astimezone(zoneinfo.ZoneInfo(name))
+    offset = when.utcoffset()
     return int(offset.total_seconds()) if offset is not None else 0
 
 
@@ -68,10 +75,9 @@ def local_slots(epoch_seconds: np.ndarray, name: str) -> tuple[np.ndarray, np.nd
     if t.size == 0:
         empty = np.zeros(0, dtype=np.int8)
         return empty, empty
-    zone = zoneinfo.ZoneInfo(name)
     buckets, inverse = np.unique(t // _BUCKET_SECONDS, return_inverse=True)
     offsets = np.fromiter(
-        (_offset_seconds(int(b) * _BUCKET_SECONDS, zone) for b in buckets),
+        (_offset_seconds(int(b), name) for b in buckets.tolist()),
         dtype=np.int64,
         count=len(buckets),
     )

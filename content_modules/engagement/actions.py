@@ -271,7 +271,11 @@ def _plan(
         )
         for c in open_channels
     }
-    union = np.unique(np.concatenate(list(per_channel.values()) or [np.zeros(0, int)]))
+    # Indices of the catalogue any requested channel may carry, in catalogue order.
+    mask = np.zeros(len(cat.candidates), dtype=bool)
+    for idx in per_channel.values():
+        mask[idx] = True
+    union = np.flatnonzero(mask)
     if not len(union):
         return [], [], ""
     scored = affinity_serving.score(
@@ -293,7 +297,11 @@ def _plan(
         c: (float(ch_probs[ch_index[c]]) / mean_ch if c in ch_index and mean_ch > 0 else 1.0)
         for c in open_channels
     }
-    allowed = {c: np.isin(union, per_channel[c]) for c in open_channels}
+    allowed = {}
+    for c in open_channels:
+        on_channel = np.zeros(len(cat.candidates), dtype=bool)
+        on_channel[per_channel[c]] = True
+        allowed[c] = on_channel[union]
     # send times: every whole hour in [start, end], scored at its local slot
     times = np.arange(start, end + 1.0, HOUR)
     weekday, hour = localtime.local_slots(times, one.zone)
