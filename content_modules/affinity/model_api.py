@@ -84,7 +84,23 @@ class OffPolicySerializer(serializers.Serializer):
     n = serializers.IntegerField()
     ips = serializers.FloatField(allow_null=True)
     ips_stderr = serializers.FloatField(required=False, allow_null=True)
+    ips_ci95 = serializers.ListField(
+        child=serializers.FloatField(), required=False, allow_null=True
+    )
     snips = serializers.FloatField(allow_null=True)
+    snips_ci95 = serializers.ListField(
+        child=serializers.FloatField(), required=False, allow_null=True
+    )
+    dr = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text="Doubly robust: the model's own probabilities corrected by weighted residuals.",
+    )
+    dr_stderr = serializers.FloatField(required=False, allow_null=True)
+    dr_ci95 = serializers.ListField(child=serializers.FloatField(), required=False, allow_null=True)
+    effective_n = serializers.FloatField(
+        required=False, help_text="(sum w)^2 / sum w^2: few means a handful of weights decide."
+    )
     logged_click_rate = serializers.FloatField(allow_null=True)
     n_recommendations = serializers.IntegerField()
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
@@ -193,7 +194,14 @@ def affinity_model_train(
         split=split,
     )
     metrics = dict(trained.metrics)
-    metrics["gate"] = {"passed": decision.passed, "reason": decision.reason, **decision.figures}
+    off_policy = _off_policy_comparison(ds, trained, champion)
+    passed, reason = decision.passed, decision.reason
+    if off_policy is not None:
+        metrics["off_policy"] = off_policy
+        if passed and off_policy["worse"]:
+            passed = False
+            reason = off_policy["reason"]
+    metrics["gate"] = {"passed": passed, "reason": reason, **decision.figures}
     if evaluate:
         try:
             metrics["evaluation"] = evaluate_dataset(ds, params, progress, split=split)
@@ -214,19 +222,19 @@ def affinity_model_train(
             embedding_model=name,
             embedding_model_sha256=sha,
             artifact=trained.to_bytes(),
-            status=ModelStatus.PASSED if decision.passed else ModelStatus.REJECTED,
-            reason=decision.reason[:1000],
+            status=ModelStatus.PASSED if passed else ModelStatus.REJECTED,
+            reason=reason[:1000],
         )
-        if decision.passed and activate:
-            _activate(actor=actor, model=stored, audit_data={"gate": decision.reason[:1000]})
-        elif not decision.passed:
+        if passed and activate:
+            _activate(actor=actor, model=stored, audit_data={"gate": reason[:1000]})
+        elif not passed:
             audit_record(
                 actor=actor,
                 action=AuditAction.AFFINITY_MODEL_REJECTED,
                 obj=stored,
                 data={
                     "model_version": stored.model_version,
-                    "reason": decision.reason[:1000],
+                    "reason": reason[:1000],
                     "active": champion_version or None,
                 },
             )
@@ -234,6 +242,65 @@ def affinity_model_train(
             answer(stored)
     _fit_engagement(ds, stored, progress)
     return stored
+
+
+def _off_policy_comparison(ds, trained, champion: AffinityModel | None) -> dict | None:
+    """Doubly robust click rates of the new model and the active one on the logged
+    recommendations (``learning.ope``), and whether the new one is clearly worse.
+
+    It decides only with enough logged exploration: at least
+    ``OPE_GATE_MIN_DECISIONS`` logged decisions and an effective sample of a
+    tenth of that; then a challenger whose interval lies wholly below the active
+    model's estimate is rejected. Otherwise the figures are kept and shown only.
+    """
+    from .learning.evaluation import logged_propensities, off_policy_estimates
+    from .learning.features import compute_history
+    from .learning.training import TrainedModel, event_pairs
+
+    logged = logged_propensities()
+    if not logged:
+        return None
+    t = ds.events["t"]
+    history = compute_history(
+        event_pairs(ds),
+        ds.items,
+        ds.hcps,
+        ds.vocab,
+        float(t.max()) + 1.0 if len(t) else 0.0,
+        trained.params.half_life_days,
+        trained.params.taste_shrink,
+    )
+    mine = off_policy_estimates(trained, ds, history, logged)
+    theirs = None
+    if champion is not None:
+        try:
+            blob = AffinityModel.objects.values_list("artifact", flat=True).get(pk=champion.pk)
+            active = TrainedModel.from_bytes(bytes(blob))
+            theirs = off_policy_estimates(active, ds, history, logged)
+        except Exception:  # a model stored by other code: no comparison, say so
+            logger.warning("cannot score the active model %s off-policy", champion)
+    reason = off_policy_verdict(mine, theirs, settings.OPE_GATE_MIN_DECISIONS)
+    return {"challenger": mine, "active": theirs, "worse": bool(reason), "reason": reason}
+
+
+def off_policy_verdict(mine: dict | None, theirs: dict | None, minimum: int) -> str:
+    """Why the challenger is clearly worse off-policy, or "" when it is not (or cannot tell).
+
+    Decides only with ``minimum`` logged decisions and an effective sample of a
+    tenth of that, and only when the challenger's whole 95% interval lies below
+    the active model's estimate.
+    """
+    if not (mine and theirs and mine.get("dr_ci95") and theirs.get("dr") is not None):
+        return ""
+    if mine["n"] < minimum or mine.get("effective_n", 0) < minimum / 10:
+        return ""
+    if mine["dr_ci95"][1] >= theirs["dr"]:
+        return ""
+    return (
+        f"off-policy: estimated click rate {mine['dr']:.4f} (95% interval "
+        f"{mine['dr_ci95'][0]:.4f}-{mine['dr_ci95'][1]:.4f}) on {mine['n']} logged "
+        f"decisions is below the active model's {theirs['dr']:.4f}"
+    )
 
 
 def _fit_engagement(ds, stored: AffinityModel, progress: Progress | None) -> None:

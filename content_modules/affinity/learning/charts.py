@@ -63,6 +63,21 @@ def model_row(model) -> dict:
         "ece": (evaluation.get("calibration") or calibration).get("ece"),
         "ips": (evaluation.get("off_policy") or {}).get("ips"),
         "snips": (evaluation.get("off_policy") or {}).get("snips"),
+        **_off_policy_cells((model.metrics or {}).get("off_policy") or {}),
+    }
+
+
+def _off_policy_cells(off_policy: dict) -> dict:
+    """The gate's doubly robust estimate of this model and of the model active then."""
+    mine = off_policy.get("challenger") or {}
+    active = off_policy.get("active") or {}
+    ci = mine.get("dr_ci95") or [None, None]
+    return {
+        "ope_dr": mine.get("dr"),
+        "ope_lo": ci[0],
+        "ope_hi": ci[1],
+        "ope_n": mine.get("n"),
+        "ope_active": active.get("dr"),
     }
 
 

@@ -13,6 +13,7 @@ from django.db.models import Subquery
 from content_modules.errors import Conflict
 
 from ..models import EngagementEvent, EventType
+from . import ope
 from .columns import design_matrix
 from .features import History, Pairs, Params, compute_history
 from .training import Dataset, TrainedModel, event_pairs, fit, one_blas_thread, row_context
@@ -408,7 +409,8 @@ def logged_propensities() -> list[dict]:
 def ips_snips(
     rewards: np.ndarray, propensities: np.ndarray, target_probabilities: np.ndarray
 ) -> dict:
-    """IPS and self-normalised IPS (SNIPS) estimates of a target policy's mean reward."""
+    """IPS and self-normalised IPS (SNIPS) estimates of a target policy's mean reward
+    (``ope.estimate`` adds intervals and the doubly robust estimate)."""
     rewards = np.asarray(rewards, dtype=np.float64)
     p = np.clip(np.asarray(propensities, dtype=np.float64), 1e-6, 1.0)
     w = np.asarray(target_probabilities, dtype=np.float64) / p
@@ -424,24 +426,36 @@ def ips_snips(
     }
 
 
-def off_policy_estimates(model: TrainedModel, ds: Dataset, history) -> dict | None:
-    """IPS/SNIPS click rate at rank 1 of 'show the model's favourite of each logged slate'.
+OPE_MAX_DECISIONS = 5_000  # logged recommendations read per estimate (a seeded sample)
+
+
+def off_policy_estimates(
+    model: TrainedModel, ds: Dataset, history, logged: list[dict] | None = None
+) -> dict | None:
+    """IPS, SNIPS and doubly robust click rate at rank 1 of 'show the model's favourite of
+    each logged slate', with 95% intervals (``ope.estimate``).
 
     The target policy picks, among the items a logged recommendation showed,
     the one the model scores highest; the logged rank-1 item then counts with
     weight 1/propensity when it is that pick, else 0. (The full candidate set
     of a past request is not stored, so the choice is made within its slate.)
     """
-    logged = logged_propensities()
+    logged = logged_propensities() if logged is None else logged
     if not logged:
         return None
     by_rec: dict[str, list[dict]] = defaultdict(list)
     for row in logged:
         by_rec[row["recommendation"]].append(row)
+    if len(by_rec) > OPE_MAX_DECISIONS:
+        keys = sorted(by_rec)
+        chosen = np.random.default_rng(0).choice(len(keys), OPE_MAX_DECISIONS, replace=False)
+        by_rec = {keys[i]: by_rec[keys[i]] for i in sorted(chosen)}
     module_to_item = {int(m): i for i, m in enumerate(ds.items.module_ids)}
     rewards: list[int] = []
     props: list[float] = []
     target: list[float] = []
+    q_logged: list[float] = []
+    q_target: list[float] = []
     logged_rewards: list[int] = []
     for rows in by_rec.values():
         rows.sort(key=lambda r: r["rank"])
@@ -459,11 +473,21 @@ def off_policy_estimates(model: TrainedModel, ds: Dataset, history) -> dict | No
             np.zeros(n, np.float32),
             np.full(n, -1, np.int16),
         )
-        best = int(np.argmax(model_scores(model, pairs, ds, history)))
+        scores = model_scores(model, pairs, ds, history)
+        best = int(np.argmax(scores))
         rewards.append(rows[0]["clicked"])
         props.append(rows[0]["propensity"])
         target.append(1.0 if best == 0 else 0.0)
-    estimate = ips_snips(np.array(rewards), np.array(props), np.array(target))
+        # The model itself is the reward model of the doubly robust estimate.
+        q_logged.append(float(scores[0]))
+        q_target.append(float(scores[best]))
+    estimate = ope.estimate(
+        np.array(rewards),
+        np.array(props),
+        np.array(target),
+        q_logged=np.array(q_logged),
+        q_target=np.array(q_target),
+    )
     estimate["logged_click_rate"] = float(np.mean(logged_rewards)) if logged_rewards else None
     estimate["n_recommendations"] = len(by_rec)
     return estimate
