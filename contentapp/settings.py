@@ -551,3 +551,6 @@ CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
 ENGAGEMENT_MIN_PER_WEEK = float(os.environ.get("ENGAGEMENT_MIN_PER_WEEK", "0.5"))
 ENGAGEMENT_MAX_PER_WEEK = float(os.environ.get("ENGAGEMENT_MAX_PER_WEEK", "5"))
 ENGAGEMENT_MICROSEGMENTS = envint("ENGAGEMENT_MICROSEGMENTS", 6)
+# Off-policy evaluation (affinity/learning/ope.py) joins the champion/challenger gate only
+# with at least this many logged decisions that got feedback.
+OPE_GATE_MIN_DECISIONS = envint("OPE_GATE_MIN_DECISIONS", 500)
