@@ -31,9 +31,8 @@ base and every finer individual level looks useless).
   delivery, in the HCP's zone. Global hour and weekday factors, group factors,
   the HCP's responsiveness and the HCP's own hour and weekday ratios. Hour
   counts are smoothed circularly over neighbouring hours (a Gaussian whose
-  width, per level, is chosen with the strength), weekday counts pooled in
-  part over Monday-Friday and the weekend (the share chosen likewise). The
-  predicted rate of a (weekday, hour) slot is their product.
+  width, per level, is chosen with the strength). The predicted rate of a
+  (weekday, hour) slot is their product.
 * **Saturation** (response: opened): how the open rate falls with the number of
   touches the HCP had in the 7 days before a delivery, fitted per group as
   ``F(x) = 1`` up to ``tau`` touches, ``exp(-lam (x - tau))`` beyond. A steady
@@ -220,11 +219,6 @@ def shrink(observed: np.ndarray, expected: np.ndarray, k: float) -> np.ndarray:
     return (observed + k) / (expected + k)
 
 
-def _loglik(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, P_MIN, P_MAX)
-    return float(np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
-
-
 def _choose_k(
     fold: np.ndarray,
     y: np.ndarray,
@@ -238,26 +232,7 @@ def _choose_k(
     ``base`` is each row's rate under the parent level, ``key`` the row's cell
     (e.g. HCP x hour); the cell's ratio multiplies ``base``.
     """
-    if len(y) < 50:
-        return K_GRID[len(K_GRID) // 2]
-    best_k, best = K_GRID[0], -np.inf
-    sums = []
-    for f in (0, 1):
-        m = fold == f
-        o = np.bincount(key[m], weights=y[m], minlength=n_keys)
-        e = np.bincount(key[m], weights=base[m], minlength=n_keys)
-        if smooth is not None:
-            o, e = smooth(o), smooth(e)
-        sums.append((o, e))
-    for k in K_GRID:
-        total = 0.0
-        for f in (0, 1):
-            o, e = sums[1 - f]
-            m = fold == f
-            total += _loglik(y[m], base[m] * shrink(o, e, k)[key[m]])
-        if total > best:
-            best, best_k = total, k
-    return float(best_k)
+    return _choose_k_smooth(fold, y, base, key, n_keys, (smooth,))[0]
 
 
 def _choose_k_smooth(
@@ -272,12 +247,13 @@ def _choose_k_smooth(
 
     ``base`` may be a pair: the rates under the parent levels as learned without
     fold 0, and without fold 1 (so an HCP's own upstream factors, learned from the
-    held-out fold too, do not leak it into the comparison).
+    held-out fold too, do not leak it into the comparison). ``y`` is 0 or 1.
     """
     if len(y) < 50:
         return float(K_GRID[len(K_GRID) // 2]), 0
     bases = [base, base] if isinstance(base, np.ndarray) else list(base)
     raw = []  # per held-out fold f: the other fold's sums
+    held = []  # per held-out fold f: its responders' and non-responders' (key, base)
     for f in (0, 1):
         m = fold != f
         raw.append(
@@ -286,6 +262,8 @@ def _choose_k_smooth(
                 np.bincount(key[m], weights=bases[f][m], minlength=n_keys),
             )
         )
+        hit, miss = (fold == f) & (y > 0), (fold == f) & (y <= 0)
+        held.append((key[hit], bases[f][hit], key[miss], bases[f][miss]))
     best, best_k, best_s = -np.inf, float(K_GRID[0]), 0
     for index, smooth in enumerate(smooths):
         sums = [(o, e) if smooth is None else (smooth(o), smooth(e)) for o, e in raw]
@@ -293,8 +271,10 @@ def _choose_k_smooth(
             total = 0.0
             for f in (0, 1):
                 o, e = sums[f]
-                m = fold == f
-                total += _loglik(y[m], bases[f][m] * shrink(o, e, k)[key[m]])
+                ratio = shrink(o, e, k)
+                k_hit, b_hit, k_miss, b_miss = held[f]
+                total += float(np.log(np.clip(b_hit * ratio[k_hit], P_MIN, P_MAX)).sum())
+                total += float(np.log1p(-np.clip(b_miss * ratio[k_miss], P_MIN, P_MAX)).sum())
             if total > best + 1e-9:
                 best, best_k, best_s = total, float(k), index
     return best_k, best_s
@@ -343,27 +323,6 @@ def _smooth_hours(counts: np.ndarray, width: float = 0.0) -> np.ndarray:
     """
     shaped = counts.reshape(-1, HOURS)
     return (shaped @ _hour_kernel(width).T).reshape(counts.shape)
-
-
-WEEKDAY_POOLS = (0.0, 0.5, 1.0)  # share of a day's counts pooled over its block
-WEEKEND = np.array([0, 0, 0, 0, 0, 1, 1])
-
-
-def _pool_weekdays(counts: np.ndarray, pool: float = 0.0) -> np.ndarray:
-    """Mix each day's counts with the mean day of its block (Monday-Friday, the weekend).
-
-    ``pool`` 0 keeps the days apart, 1 leaves only weekdays against weekends. Works
-    on any array whose last axis is the 7 days, or on consecutive 7-day blocks.
-    """
-    if pool <= 0:
-        return counts
-    shaped = counts.reshape(-1, WEEKDAYS)
-    block = np.stack([shaped[:, b == WEEKEND].mean(axis=1) for b in (0, 1)], axis=1)[:, WEEKEND]
-    return ((1.0 - pool) * shaped + pool * block).reshape(counts.shape)
-
-
-def _weekday_pooler(pool: float) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda counts: _pool_weekdays(counts, pool)
 
 
 def _hour_smoother(width: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -611,9 +570,8 @@ def hcp_state(p: EngagementParams, d: Deliveries, group: np.ndarray) -> HcpState
     hour_ratio = shrink(o_hr, e_hr, p.k_hour).reshape(n, HOURS)
     wkey = d.hcp * WEEKDAYS + d.weekday.astype(np.int64)
     e_w = e_o * hour_ratio[d.hcp, h]
-    pool = float(smoothing.get("weekday_hcp", 0.0))
-    o_wd = _pool_weekdays(np.bincount(wkey, weights=y_o, minlength=n * WEEKDAYS), pool)
-    e_wd = _pool_weekdays(np.bincount(wkey, weights=e_w, minlength=n * WEEKDAYS), pool)
+    o_wd = np.bincount(wkey, weights=y_o, minlength=n * WEEKDAYS)
+    e_wd = np.bincount(wkey, weights=e_w, minlength=n * WEEKDAYS)
     weekday_ratio = shrink(o_wd, e_wd, p.k_weekday).reshape(n, WEEKDAYS)
     e_full = e_w * weekday_ratio[d.hcp, d.weekday.astype(np.int64)]
     # channel: engaged responsiveness, the HCP's opens by channel, then their engaged ratio
@@ -692,16 +650,14 @@ def _fit_saturation(y: np.ndarray, base: np.ndarray, touches: np.ndarray) -> tup
     n = np.bincount(x, minlength=MAX_TOUCHES + 1).astype(np.float64)
     mean_base = np.divide(e, n, out=np.zeros_like(e), where=n > 0)
     xs = np.arange(MAX_TOUCHES + 1, dtype=np.float64)
-    best, best_tl = -np.inf, (float(TAU_GRID[-1]), float(LAM_GRID[0]))
-    for tau in TAU_GRID:
-        for lam in LAM_GRID:
-            f = np.exp(-lam * np.maximum(0.0, xs - tau))
-            level = o.sum() / max(float((e * f).sum()), 1e-9)
-            q = np.clip(mean_base * f * level, P_MIN, P_MAX)
-            ll = float(np.sum(o * np.log(q) + (n - o) * np.log1p(-q)))
-            if ll > best + 1e-9:
-                best, best_tl = ll, (float(tau), float(lam))
-    return best_tl
+    taus = np.asarray(TAU_GRID, dtype=np.float64)[:, None, None]
+    lams = np.asarray(LAM_GRID, dtype=np.float64)[None, :, None]
+    f = np.exp(-lams * np.maximum(0.0, xs[None, None, :] - taus))  # (tau, lam, touches)
+    level = o.sum() / np.maximum((e * f).sum(axis=2, keepdims=True), 1e-9)
+    q = np.clip(mean_base * f * level, P_MIN, P_MAX)
+    ll = np.sum(o * np.log(q) + (n - o) * np.log1p(-q), axis=2)
+    i, j = np.unravel_index(int(np.argmax(ll)), ll.shape)  # the first best, tau-major
+    return float(TAU_GRID[i]), float(LAM_GRID[j])
 
 
 def _fatigue(sat_tau: np.ndarray, sat_lam: np.ndarray, grow: np.ndarray, touches) -> np.ndarray:
@@ -770,12 +726,10 @@ def _fit_send_time(
     hour_group[G] = 1.0
     base = base * hour_group[hg, h]
     gwkey = hg * WEEKDAYS + w
-    poolers = [_weekday_pooler(pool) for pool in WEEKDAY_POOLS]
-    k_gw, i_gw = _choose_k_smooth(fold, y_o, base, gwkey, (G + 1) * WEEKDAYS, poolers)
-    p_gw = WEEKDAY_POOLS[i_gw]
+    k_gw = _choose_k(fold, y_o, base, gwkey, (G + 1) * WEEKDAYS)
     weekday_group = shrink(
-        _pool_weekdays(np.bincount(gwkey, weights=y_o, minlength=(G + 1) * WEEKDAYS), p_gw),
-        _pool_weekdays(np.bincount(gwkey, weights=base, minlength=(G + 1) * WEEKDAYS), p_gw),
+        np.bincount(gwkey, weights=y_o, minlength=(G + 1) * WEEKDAYS),
+        np.bincount(gwkey, weights=base, minlength=(G + 1) * WEEKDAYS),
         k_gw,
     ).reshape(G + 1, WEEKDAYS)
     weekday_group[G] = 1.0
@@ -808,11 +762,10 @@ def _fit_send_time(
     ]
     base = base * hour_ratio[d.hcp, h]
     wkey = d.hcp * WEEKDAYS + w
-    k_weekday, i_weekday = _choose_k_smooth(fold, y_o, folds, wkey, n * WEEKDAYS, poolers)
-    p_weekday = WEEKDAY_POOLS[i_weekday]
+    k_weekday, _ = _choose_k_smooth(fold, y_o, folds, wkey, n * WEEKDAYS)
     weekday_ratio = shrink(
-        _pool_weekdays(np.bincount(wkey, weights=y_o, minlength=n * WEEKDAYS), p_weekday),
-        _pool_weekdays(np.bincount(wkey, weights=base, minlength=n * WEEKDAYS), p_weekday),
+        np.bincount(wkey, weights=y_o, minlength=n * WEEKDAYS),
+        np.bincount(wkey, weights=base, minlength=n * WEEKDAYS),
         k_weekday,
     ).reshape(n, WEEKDAYS)
     full = np.clip(base * weekday_ratio[d.hcp, w], P_MIN, P_MAX)
@@ -820,7 +773,7 @@ def _fit_send_time(
         np.clip(b * r, P_MIN, P_MAX)
         for b, r in zip(
             folds,
-            _fold_ratios(fold, y_o, folds, wkey, n * WEEKDAYS, k_weekday, poolers[i_weekday]),
+            _fold_ratios(fold, y_o, folds, wkey, n * WEEKDAYS, k_weekday),
             strict=True,
         )
     ]
@@ -839,8 +792,6 @@ def _fit_send_time(
         "k_weekday": k_weekday,
         "w_gh": w_gh,
         "w_hour": w_hour,
-        "p_gw": p_gw,
-        "p_weekday": p_weekday,
         "full": full,
         "full_folds": full_folds,
     }
@@ -948,8 +899,6 @@ def fit(
     smoothing = {
         "hour_group": st["w_gh"],
         "hour_hcp": st["w_hour"],
-        "weekday_group": st["p_gw"],
-        "weekday_hcp": st["p_weekday"],
     }
 
     params = EngagementParams(
