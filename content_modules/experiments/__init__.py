@@ -1,0 +1,1 @@
+"""A/B experiments on recommendations and next best actions (arms, holdout, results)."""
