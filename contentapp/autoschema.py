@@ -31,6 +31,8 @@ _BY_MODULE = {
     "content_modules.library.api": AUTHORING,
     "content_modules.review.api": REVIEW,
     "content_modules.webhooks.api": ADMIN,
+    "content_modules.analytics.api": AUTHORING,
+    "content_modules.experiments.api": ADMIN,
 }
 _BY_VIEW = {
     "SimilarModulesView": AUTHORING,

@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "content_modules.delivery",
     "content_modules.engagement",
     "content_modules.webhooks",
+    "content_modules.experiments",
+    "content_modules.analytics",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,8 @@ api_v1 = [
     path("", include("content_modules.delivery.api_urls")),
     path("", include("content_modules.engagement.api_urls")),
     path("", include("content_modules.webhooks.api_urls")),
+    path("", include("content_modules.experiments.api_urls")),
+    path("", include("content_modules.analytics.api_urls")),
 ]
 
 urlpatterns = [
@@ -23,6 +25,8 @@ urlpatterns = [
     path("library/", include("content_modules.library.urls")),
     path("review/", include("content_modules.review.urls")),
     path("affinity/", include("content_modules.affinity.urls")),
+    path("analytics/", include("content_modules.analytics.urls")),
+    path("experiments/", include("content_modules.experiments.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -218,6 +218,11 @@ class RecommendationItemSerializer(serializers.Serializer):
     content = ContentObjectSerializer()
 
 
+class ExperimentRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The experiment (GET /experiments/{id}).")
+    arm = serializers.CharField(help_text="The arm the HCP follows, or 'holdout'.")
+
+
 class RecommendationSerializer(serializers.Serializer):
     recommendation_id = serializers.UUIDField()
     model_version = serializers.CharField(allow_null=True)
@@ -229,6 +234,9 @@ class RecommendationSerializer(serializers.Serializer):
     fallback = serializers.BooleanField(help_text="No trained model: smoothed popularity.")
     reason = serializers.CharField(allow_null=True, help_text="Why items are empty, if known.")
     unfilled_slots = serializers.ListField(child=serializers.CharField())
+    experiment = ExperimentRefSerializer(
+        allow_null=True, help_text="The experiment arm this answer followed; null outside one."
+    )
     items = RecommendationItemSerializer(many=True)
 
 
@@ -284,6 +292,7 @@ class LoggedRecommendationSerializer(serializers.Serializer):
     policy = serializers.CharField()
     cold_start = serializers.BooleanField()
     reason = serializers.CharField(allow_null=True)
+    experiment = ExperimentRefSerializer(allow_null=True)
     request = LoggedRequestSerializer()
     items = LoggedItemSerializer(many=True)
     unmatched_events = LoggedEventSerializer(many=True)
@@ -312,6 +321,11 @@ def _sent_bytes(request: Request) -> int | None:
 
 def _base_url(request: Request) -> str:
     return request.build_absolute_uri("/").rstrip("/")
+
+
+def experiment_ref(rec) -> dict | None:
+    """The answer's ``experiment`` member: the arm followed, or None outside experiments."""
+    return {"id": rec.experiment_id, "arm": rec.arm} if rec.experiment_id else None
 
 
 def content_as_dict(candidate: Candidate, base_url: str) -> dict:
@@ -385,6 +399,7 @@ EXAMPLE_RECOMMENDATION = {
     "fallback": False,
     "reason": None,
     "unfilled_slots": ["safety"],
+    "experiment": {"id": 7, "arm": "B"},
     "items": [
         {
             **_EXAMPLE_ITEM,
@@ -411,6 +426,7 @@ EXAMPLE_LOGGED = {
     "policy": "epsilon-greedy(0.1)",
     "cold_start": False,
     "reason": None,
+    "experiment": {"id": 7, "arm": "B"},
     "request": {**EXAMPLE_RECOMMENDATION_REQUEST, "context": {"journey_stage": "trial"}},
     "items": [
         {
@@ -503,6 +519,7 @@ class RecommendationsView(APIView):
                 "fallback": result.fallback,
                 "reason": rec.reason or None,
                 "unfilled_slots": result.unfilled_slots,
+                "experiment": experiment_ref(rec),
                 "items": result.items,
             }
 

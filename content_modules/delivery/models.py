@@ -71,9 +71,29 @@ class Recommendation(models.Model):
         default="recommendation",
         help_text="'recommendation', or 'next_best_action' (items carry channel and send_at).",
     )
+    # The experiment and arm the answer followed (experiments.assignment). No database
+    # check: it would share-lock the experiment's row on every logged answer.
+    experiment = models.ForeignKey(
+        "experiments.Experiment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    arm = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # Partial: answers outside experiments (most) cost the index nothing.
+            models.Index(
+                fields=["experiment", "arm"],
+                name="recommendation_experiment_arm",
+                condition=models.Q(experiment__isnull=False),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"recommendation {self.pk} for {self.hcp_external_id}"

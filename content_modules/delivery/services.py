@@ -20,7 +20,6 @@ from django.db import connection
 
 from content_modules import bounds
 from content_modules.accounts.roles import Role, has_role
-from content_modules.affinity.learning import serving
 from content_modules.affinity.models import (
     EXTERNAL_ID_RE,
     HCP,
@@ -31,6 +30,9 @@ from content_modules.affinity.models import (
 )
 from content_modules.engagement.models import EngagementModel
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
+from content_modules.experiments import assignment as experiments
+from content_modules.experiments import policies as arm_policy
+from content_modules.experiments.models import ExperimentGeneration
 from content_modules.library.models import Brand, Channel, Market, Module, Tag, TagKind
 from contentapp.db import run_prepared
 
@@ -235,6 +237,7 @@ class Snapshot:
     hcp: HCP | None
     events: dict
     engagement_head: uuid.UUID | None | str = "read"  # the active engagement model's id
+    experiments_head: int | None | str = "read"  # the running experiments' generation
 
 
 EPOCH_SQL = {
@@ -297,10 +300,11 @@ def _snapshot(external_id: str) -> Snapshot:
     """
     columns, joins = _hcp_events_sql()
     sql = (
-        f"SELECT g.epoch, g.value, am.id, am.model_version, em.id, {columns} "
+        f"SELECT g.epoch, g.value, am.id, am.model_version, em.id, xg.value, {columns} "
         f"FROM {DeliveryGeneration._meta.db_table} g "
         f"LEFT JOIN {AffinityModel._meta.db_table} am ON am.is_active "
         f"LEFT JOIN {EngagementModel._meta.db_table} em ON em.is_active "
+        f"LEFT JOIN {ExperimentGeneration._meta.db_table} xg ON xg.id = 1 "
         f"LEFT JOIN {HCP._meta.db_table} h ON h.external_id = %s {joins} "
         "WHERE g.id = 1"
     )
@@ -315,8 +319,10 @@ def _snapshot(external_id: str) -> Snapshot:
         return Snapshot(None, None, hcp, events)
     first = rows[0]
     model_id, engagement_id = _uuid(first[2]), _uuid(first[4])
-    hcp, events = _hcp_events([r[5:] for r in rows], external_id)
-    return Snapshot((first[0], first[1]), (model_id, first[3]), hcp, events, engagement_id)
+    hcp, events = _hcp_events([r[6:] for r in rows], external_id)
+    return Snapshot(
+        (first[0], first[1]), (model_id, first[3]), hcp, events, engagement_id, first[5]
+    )
 
 
 def _uuid(value) -> uuid.UUID | None:
@@ -343,6 +349,14 @@ def recommendation_create(
     hcp, unknown, events = _hcp_for(req, snapshot)
     epsilon = float(settings.DELIVERY_EPSILON)
     explore = bool(req.explore)
+    # The HCP's arm of the running experiment covering this request, if any.
+    assigned = experiments.assign(
+        snapshot.experiments_head,
+        external_id=req.hcp,
+        brand=req.brand,
+        market=req.market,
+        channels=[req.channel],
+    )
 
     has_history = bool(len(events["t"]))
     reason, open_channels = _unsubscribed_reason(events, req.channel, cat)
@@ -361,7 +375,9 @@ def recommendation_create(
             channels_any=open_channels,
             exclude_modules=set(req.exclude),
         )
-        scored = serving.score(
+        idx = arm_policy.candidates(assigned, cat.module_ids, idx)  # a fixed arm narrows
+        scored = arm_policy.score(
+            assigned,
             hcp,
             cat.version_ids[idx],
             channel=req.channel,
@@ -380,12 +396,13 @@ def recommendation_create(
         else:
             positions = [np.ones(len(idx), dtype=bool)] * req.k
             positions_labels = [""] * req.k
+        arm_explore, arm_epsilon = arm_policy.exploration(assigned, explore, epsilon)
         picks = choose(
             probs,
             positions,
             capped,
-            explore=explore,
-            epsilon=epsilon,
+            explore=arm_explore,
+            epsilon=arm_epsilon,
             rng=rng or np.random.default_rng(),
         )
 
@@ -450,10 +467,12 @@ def recommendation_create(
             "context": req.context,
         },
         model_version=model_version or "",
-        policy=policy_name(explore, epsilon),
+        policy=policy_name(*arm_policy.exploration(assigned, explore, epsilon)),
         explored=any(p.explored for p in picks if p is not None),
         cold_start=cold_start,
         reason=reason or "",
+        experiment_id=assigned.experiment_id if assigned else None,
+        arm=assigned.arm if assigned else "",
     )
     log.store(recommendation, rows)
     return RecommendationResult(recommendation, items, unfilled, fallback)
@@ -492,6 +511,7 @@ def recommendation_get(*, actor, recommendation_id) -> dict:
         "policy": rec.policy,
         "cold_start": rec.cold_start,
         "reason": rec.reason or None,
+        "experiment": {"id": rec.experiment_id, "arm": rec.arm} if rec.experiment_id else None,
         "request": rec.request,
         "items": [
             {

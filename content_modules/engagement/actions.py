@@ -28,7 +28,6 @@ from django.conf import settings
 
 from content_modules.accounts.roles import Role, has_role
 from content_modules.affinity import localtime
-from content_modules.affinity.learning import serving as affinity_serving
 from content_modules.affinity.models import HCP, EventType, unsubscribed_from
 from content_modules.delivery import catalogue as catalogue_mod
 from content_modules.delivery import log
@@ -36,6 +35,8 @@ from content_modules.delivery import services as delivery
 from content_modules.delivery.models import Recommendation
 from content_modules.delivery.policy import choose, policy_name
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
+from content_modules.experiments import assignment as experiments
+from content_modules.experiments import policies as arm_policy
 
 from . import learning, serving
 
@@ -170,8 +171,8 @@ def next_best_actions(
     """What to send, on which channel and when, for one HCP within the horizon; logged."""
     if not delivery.can_recommend(actor):
         raise PermissionDenied("Only the engine service account or an admin may do this.")
-    delivery._validate_hcp(req)  # type: ignore[arg-type]  (reads .hcp only)
-    delivery._validate_context(req)  # type: ignore[arg-type]  (reads .context, .sent_bytes)
+    delivery._validate_hcp(req)  # type: ignore[arg-type]  # reads .hcp only
+    delivery._validate_context(req)  # type: ignore[arg-type]  # reads .context, .sent_bytes
     snapshot = delivery._snapshot(req.hcp)
     cat = catalogue_mod.current(snapshot.generation)
     channels = _validate(req, cat)
@@ -181,6 +182,14 @@ def next_best_actions(
     explore = bool(req.explore)
     hcp, unknown = _hcp(req, snapshot)
     events = snapshot.events
+    # The HCP's arm of the running experiment covering this request (its content policy).
+    assigned = experiments.assign(
+        snapshot.experiments_head,
+        external_id=req.hcp,
+        brand=req.brand,
+        market=req.market,
+        channels=list(channels),
+    )
     zone = localtime.zone_name(timezone=hcp.timezone, region=hcp.region, market=req.market or "")
     one = serving.one_hcp(
         specialty=hcp.specialty,
@@ -231,6 +240,7 @@ def next_best_actions(
             epsilon,
             rng,
             base_url,
+            assigned=assigned,
         )
         if not actions:
             reason = "No approved content for the requested channels, brand and market."
@@ -250,24 +260,48 @@ def next_best_actions(
             "context": req.context,
         },
         model_version=model_version,
-        policy=policy_name(explore, epsilon),
+        policy=policy_name(*arm_policy.exploration(assigned, explore, epsilon)),
         explored=any(a["explored"] for a in actions),
         cold_start=unknown or one.from_group,
         reason=(reason or "")[:200],
+        experiment_id=assigned.experiment_id if assigned else None,
+        arm=assigned.arm if assigned else "",
     )
     log.store(recommendation, rows)
     return Plan(recommendation, actions, reason, frequency, one.model_version, one.from_group)
 
 
 def _plan(
-    req, cat, head, hcp, events, one, open_channels, start, end, explore, epsilon, rng, base_url
+    req,
+    cat,
+    head,
+    hcp,
+    events,
+    one,
+    open_channels,
+    start,
+    end,
+    explore,
+    epsilon,
+    rng,
+    base_url,
+    assigned=None,
 ):
-    """Rank (channel, send time, module) actions; their answer items and log rows."""
+    """Rank (channel, send time, module) actions; their answer items and log rows.
+
+    An experiment arm (``assigned``) sets the content policy: which gated modules
+    (fixed), their scores (popularity) and how the module is chosen (random:
+    uniformly); channel and send time are chosen as without an experiment.
+    """
     today = catalogue_mod.today()
     exclude = set(req.exclude)
     per_channel = {
-        c: cat.select(
-            today=today, channel=c, brand=req.brand, market=req.market, exclude_modules=exclude
+        c: arm_policy.candidates(
+            assigned,
+            cat.module_ids,
+            cat.select(
+                today=today, channel=c, brand=req.brand, market=req.market, exclude_modules=exclude
+            ),
         )
         for c in open_channels
     }
@@ -278,9 +312,10 @@ def _plan(
     union = np.flatnonzero(mask)
     if not len(union):
         return [], [], ""
-    scored = affinity_serving.score(
-        hcp, cat.version_ids[union], channel=None, events=events, head=head
+    scored = arm_policy.score(
+        assigned, hcp, cat.version_ids[union], channel=None, events=events, head=head
     )
+    module_explore, module_epsilon = arm_policy.exploration(assigned, explore, epsilon)
     union = union[scored.keep]
     probs = scored.probabilities
     capped_modules = delivery._recently_delivered(events)
@@ -323,8 +358,8 @@ def _plan(
             probs * lift[channel],
             [allowed[channel] & ~used],
             capped,
-            explore=explore,
-            epsilon=epsilon,
+            explore=module_explore,
+            epsilon=module_epsilon,
             rng=rng,
         )
         pick = picks[0]

@@ -114,6 +114,17 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("api-webhooks", "post"): {ADMIN},
     ("api-webhook-detail", "delete"): {ADMIN},
     ("api-ping", "get"): SIGNED_IN,
+    # Experiments: admins start, stop and archive; the engine and admins read results.
+    ("api-experiments", "get"): {ENGINE, ADMIN},
+    ("api-experiments", "post"): {ADMIN},
+    ("api-experiment-detail", "get"): {ENGINE, ADMIN},
+    ("api-experiment-stop", "post"): {ADMIN},
+    ("api-experiment-archive", "post"): {ADMIN},
+    # Content performance: the people deciding what to retire or re-use, not the engine.
+    ("api-analytics-content", "get"): PEOPLE,
+    ("api-analytics-content-csv", "get"): PEOPLE,
+    ("api-analytics-unused", "get"): PEOPLE,
+    ("api-analytics-fatigued", "get"): PEOPLE,
 }
 # Reads whose answer depends on data the fixture does not make (e.g. no trained
 # model yet answers 409): allowed roles pass the role check but need not get 200.
@@ -122,6 +133,7 @@ READS_NOT_ALWAYS_200 = {
     ("affinity-model", "get"),
     ("hcp-affinity", "get"),
     ("api-content-changes", "get"),
+    ("api-experiment-detail", "get"),  # the fixture starts no experiment: 404
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 
