@@ -133,7 +133,7 @@ def main() -> None:
                         "event_id": str(uuid.uuid4()),
                         "hcp": hcp.external_id,
                         "module": item["module"],
-                        "version": item["version"],
+                        "version": item["version_id"],
                         "type": kind,
                         "occurred_at": when,
                         "channel": "email",

@@ -299,12 +299,17 @@ def _snapshot(external_id: str) -> Snapshot:
     history, unsubscribes and frequency cap.
     """
     columns, joins = _hcp_events_sql()
+    # The one-row heads are scalar subqueries, not joins: on tables without statistics
+    # (a fresh database, autovacuum off) the planner guesses tens of rows for each
+    # joined head, their product pushed the estimate past jit_above_cost, and
+    # PostgreSQL spent 30 ms compiling every recommendation's query.
     sql = (
-        f"SELECT g.epoch, g.value, am.id, am.model_version, em.id, xg.value, {columns} "
+        f"SELECT g.epoch, g.value, am.id, am.model_version, "
+        f"(SELECT em.id FROM {EngagementModel._meta.db_table} em WHERE em.is_active), "
+        f"(SELECT xg.value FROM {ExperimentGeneration._meta.db_table} xg WHERE xg.id = 1), "
+        f"{columns} "
         f"FROM {DeliveryGeneration._meta.db_table} g "
         f"LEFT JOIN {AffinityModel._meta.db_table} am ON am.is_active "
-        f"LEFT JOIN {EngagementModel._meta.db_table} em ON em.is_active "
-        f"LEFT JOIN {ExperimentGeneration._meta.db_table} xg ON xg.id = 1 "
         f"LEFT JOIN {HCP._meta.db_table} h ON h.external_id = %s {joins} "
         "WHERE g.id = 1"
     )
