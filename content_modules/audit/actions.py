@@ -62,6 +62,10 @@ class AuditAction(models.TextChoices):
     # Webhooks
     WEBHOOK_REGISTERED = "webhook.registered", "Webhook registered"
     WEBHOOK_DELETED = "webhook.deleted", "Webhook deleted"
+    # Experiments
+    EXPERIMENT_STARTED = "experiment.started", "Experiment started"
+    EXPERIMENT_STOPPED = "experiment.stopped", "Experiment stopped"
+    EXPERIMENT_ARCHIVED = "experiment.archived", "Experiment archived"
     # The Django admin: "admin.<added|changed|deleted>"
     ADMIN_ADDED = "admin.added", "Added in the admin"
     ADMIN_CHANGED = "admin.changed", "Changed in the admin"

@@ -306,6 +306,15 @@ def _token(verb: str) -> Describer:
     return describe
 
 
+def _experiment(verb: str) -> Describer:
+    def describe(c: _Context, d: dict, who: str) -> str:
+        name = f" '{_text(d['name'], 100)}'" if d.get("name") else ""
+        arms = _keys(d, "arms")
+        return f"Experiment{name} {verb} by {who}" + (f" ({arms})" if arms else "")
+
+    return describe
+
+
 def _webhook(verb: str) -> Describer:
     def describe(c: _Context, d: dict, who: str) -> str:
         url = f" for {_text(d['url'], 100)}" if d.get("url") else ""
@@ -392,6 +401,9 @@ DESCRIBERS: dict[AuditAction, Describer] = {
     AuditAction.TOKEN_REVOKED: _token("revoked"),
     AuditAction.WEBHOOK_REGISTERED: _webhook("registered"),
     AuditAction.WEBHOOK_DELETED: _webhook("deleted"),
+    AuditAction.EXPERIMENT_STARTED: _experiment("started"),
+    AuditAction.EXPERIMENT_STOPPED: _experiment("stopped"),
+    AuditAction.EXPERIMENT_ARCHIVED: _experiment("archived"),
     AuditAction.ADMIN_ADDED: _admin("added"),
     AuditAction.ADMIN_CHANGED: _admin("changed"),
     AuditAction.ADMIN_DELETED: _admin("deleted"),

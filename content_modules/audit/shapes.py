@@ -44,6 +44,7 @@ class AuditDataError(ValueError):
 STR: Schema = {"type": "string"}
 INT: Schema = {"type": "integer"}
 BOOL: Schema = {"type": "boolean"}
+NUMBER: Schema = {"type": "number"}
 DATETIME: Schema = {"type": "string", "format": "date-time"}
 DATE: Schema = {"type": "string", "format": "date"}
 ANY: Schema = {}  # any JSON value (a changed field's old or new value)
@@ -437,6 +438,15 @@ SHAPES: dict[AuditAction, Shape] = {
     # Webhooks
     AuditAction.WEBHOOK_REGISTERED: shape(url=k(STR), events=k(list_of(STR))),
     AuditAction.WEBHOOK_DELETED: shape(url=k(STR)),
+    # Experiments
+    AuditAction.EXPERIMENT_STARTED: shape(
+        name=k(STR),
+        arms=k(list_of(STR), "Each arm as 'name: policy'."),
+        holdout=k(NUMBER),
+        traffic=k(STR, "The requests it covers, in words."),
+    ),
+    AuditAction.EXPERIMENT_STOPPED: shape(name=k(STR)),
+    AuditAction.EXPERIMENT_ARCHIVED: shape(name=k(STR)),
     # The Django admin
     AuditAction.ADMIN_ADDED: shape(
         **ADMIN, fields=k(list_of(STR)), changes=k(CHANGES, "The values entered.")

@@ -29,6 +29,8 @@ from django.utils import timezone
 
 from content_modules.accounts.roles import Role, has_role
 from content_modules.affinity.models import EngagementEvent
+from content_modules.audit.actions import AuditAction
+from content_modules.audit.services import audit_record
 from content_modules.delivery import catalogue as catalogue_mod
 from content_modules.delivery import services as delivery
 from content_modules.delivery.models import Recommendation, RecommendationItem
@@ -196,6 +198,17 @@ def experiment_create(
             created_by=actor if getattr(actor, "pk", None) else None,
         )
         _bump(generation)
+        audit_record(
+            actor=actor,
+            action=AuditAction.EXPERIMENT_STARTED,
+            obj=experiment,
+            data={
+                "name": experiment.name,
+                "arms": [f"{a['name']}: {a['policy']}" for a in arm_rows],
+                "holdout": float(holdout),
+                "traffic": _describe(traffic),
+            },
+        )
     return experiment
 
 
@@ -225,6 +238,16 @@ def _transition(*, actor, experiment_id: int, from_status: str, to_status: str) 
             experiment.archived_at = now
         experiment.save(update_fields=["status", "stopped_at", "archived_at", "updated_at"])
         _bump(generation)
+        audit_record(
+            actor=actor,
+            action=(
+                AuditAction.EXPERIMENT_STOPPED
+                if to_status == Status.STOPPED
+                else AuditAction.EXPERIMENT_ARCHIVED
+            ),
+            obj=experiment,
+            data={"name": experiment.name},
+        )
     return experiment
 
 

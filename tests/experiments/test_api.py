@@ -175,3 +175,26 @@ def test_engine_reads_but_never_starts_or_stops(admin, engine):
     assert client.post(f"/api/v1/experiments/{one['id']}/stop").status_code == 403
     author = api_client(make_user("author"))
     assert author.get("/api/v1/experiments").status_code == 403
+
+
+def test_starting_stopping_and_archiving_are_in_the_audit_trail(admin, admin_user):
+    from content_modules.audit.models import AuditEntry
+    from content_modules.audit.services import audit_verify
+
+    exp = start(admin, name="Audited", holdout=0.1, channel="email")
+    admin.post(f"/api/v1/experiments/{exp['id']}/stop")
+    admin.post(f"/api/v1/experiments/{exp['id']}/archive")
+    entries = list(AuditEntry.objects.filter(action__startswith="experiment.").order_by("seq"))
+    assert [e.action for e in entries] == [
+        "experiment.started",
+        "experiment.stopped",
+        "experiment.archived",
+    ]
+    assert all(e.actor_id == admin_user.pk for e in entries)
+    assert entries[0].data == {
+        "name": "Audited",
+        "arms": ["A: model", "B: random"],
+        "holdout": 0.1,
+        "traffic": "channel email",
+    }
+    assert audit_verify().ok
