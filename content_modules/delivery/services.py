@@ -361,6 +361,7 @@ def recommendation_create(
         brand=req.brand,
         market=req.market,
         channels=[req.channel],
+        microsegment=hcp.microsegment or None,
     )
 
     has_history = bool(len(events["t"]))

@@ -189,6 +189,7 @@ def next_best_actions(
         brand=req.brand,
         market=req.market,
         channels=list(channels),
+        microsegment=hcp.microsegment or None,
     )
     zone = localtime.zone_name(timezone=hcp.timezone, region=hcp.region, market=req.market or "")
     one = serving.one_hcp(

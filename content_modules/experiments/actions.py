@@ -51,7 +51,7 @@ from .models import (
 MAX_ARMS = 10
 MAX_FIXED_MODULES = 500
 MAX_HOLDOUT = 0.5
-TRAFFIC = ("brand", "market", "channel")
+TRAFFIC = ("brand", "market", "channel", "microsegment")
 
 
 def can_manage(actor) -> bool:
@@ -151,6 +151,7 @@ def experiment_create(
     market: str | None = None,
     channel: str | None = None,
     min_detectable_lift: float | None = None,
+    microsegment: str | None = None,
 ) -> Experiment:
     """Start an experiment on the traffic no running experiment covers."""
     _require(can_manage(actor), "Only administrators may start experiments.")
@@ -175,7 +176,18 @@ def experiment_create(
     delivery.check_market(cat, market)
     delivery.check_channel(cat, channel)
     arm_rows = _validate_arms(arms)
-    traffic = {"brand": brand, "market": market, "channel": channel}
+    if microsegment is not None and not _known_microsegment(microsegment):
+        raise InvalidInput(
+            f"Unknown microsegment '{str(microsegment)[:16]}' (the active engagement model's "
+            "segments, e.g. ms-3).",
+            field="microsegment",
+        )
+    traffic = {
+        "brand": brand,
+        "market": market,
+        "channel": channel,
+        "microsegment": microsegment,
+    }
     with transaction.atomic():
         # The lock serialises starts, so two overlapping ones cannot both pass the check.
         generation = _locked_generation()
@@ -194,6 +206,7 @@ def experiment_create(
             brand=brand,
             market=market,
             channel=channel,
+            microsegment=microsegment,
             min_detectable_lift=min_detectable_lift,
             created_by=actor if getattr(actor, "pk", None) else None,
         )
@@ -210,6 +223,15 @@ def experiment_create(
             },
         )
     return experiment
+
+
+def _known_microsegment(key: object) -> bool:
+    from content_modules.engagement.models import Microsegment
+
+    return (
+        isinstance(key, str)
+        and Microsegment.objects.filter(model__is_active=True, key=key).exists()
+    )
 
 
 def _describe(traffic: dict) -> str:
@@ -514,6 +536,7 @@ def experiment_summary(experiment: Experiment) -> dict:
         "brand": experiment.brand,
         "market": experiment.market,
         "channel": experiment.channel,
+        "microsegment": experiment.microsegment,
         "min_detectable_lift": experiment.min_detectable_lift,
         "started_at": experiment.started_at,
         "stopped_at": experiment.stopped_at,

@@ -85,6 +85,13 @@ class ExperimentRequestSerializer(serializers.Serializer):
     brand = serializers.CharField(max_length=64, required=False, allow_null=True, default=None)
     market = serializers.CharField(max_length=16, required=False, allow_null=True, default=None)
     channel = serializers.CharField(max_length=32, required=False, allow_null=True, default=None)
+    microsegment = serializers.CharField(
+        max_length=16,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Only HCPs of this engagement microsegment (e.g. ms-3); null: any.",
+    )
     min_detectable_lift = serializers.FloatField(
         required=False,
         allow_null=True,
@@ -110,6 +117,7 @@ class ExperimentSerializer(serializers.Serializer):
     brand = serializers.CharField(allow_null=True)
     market = serializers.CharField(allow_null=True)
     channel = serializers.CharField(allow_null=True)
+    microsegment = serializers.CharField(allow_null=True)
     min_detectable_lift = serializers.FloatField(allow_null=True)
     started_at = serializers.DateTimeField()
     stopped_at = serializers.DateTimeField(allow_null=True)
@@ -225,6 +233,7 @@ EXAMPLE_EXPERIMENT = {
     "brand": "cardiozen",
     "market": "UK",
     "channel": "email",
+    "microsegment": None,
     "min_detectable_lift": 0.01,
     "started_at": "2026-12-01T09:00:00Z",
     "stopped_at": None,
@@ -367,6 +376,7 @@ class ExperimentListView(APIView):
             market=data.get("market"),
             channel=data.get("channel"),
             min_detectable_lift=data.get("min_detectable_lift"),
+            microsegment=data.get("microsegment"),
         )
         location = reverse("api-experiment-detail", kwargs={"id": experiment.pk})
         return Response(

@@ -42,6 +42,7 @@ class Running:
     brand: str | None
     market: str | None
     channel: str | None
+    microsegment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def _load() -> tuple[Running, ...]:
             brand=e.brand,
             market=e.market,
             channel=e.channel,
+            microsegment=e.microsegment,
         )
         for e in Experiment.objects.filter(status=Status.RUNNING).order_by("id")
     )
@@ -115,13 +117,20 @@ def forget() -> None:
 
 
 def matches(
-    experiment: Running, *, brand: str | None, market: str | None, channels: list[str | None]
+    experiment: Running,
+    *,
+    brand: str | None,
+    market: str | None,
+    channels: list[str | None],
+    microsegment: str | None = None,
 ) -> bool:
     """The request falls in the experiment's traffic: each dimension it names is the
     request's (a recommendation's channel, or one of a next best action's channels)."""
     if experiment.brand is not None and experiment.brand != brand:
         return False
     if experiment.market is not None and experiment.market != market:
+        return False
+    if experiment.microsegment is not None and experiment.microsegment != microsegment:
         return False
     return experiment.channel is None or experiment.channel in channels
 
@@ -133,6 +142,7 @@ def assign(
     brand: str | None,
     market: str | None,
     channels: list[str | None],
+    microsegment: str | None = None,
 ) -> Assignment | None:
     """The arm this request follows, or None when no running experiment covers it.
 
@@ -140,7 +150,9 @@ def assign(
     at most one matches.
     """
     for experiment in running(head):
-        if matches(experiment, brand=brand, market=market, channels=channels):
+        if matches(
+            experiment, brand=brand, market=market, channels=channels, microsegment=microsegment
+        ):
             arm = arm_for(experiment, external_id)
             return Assignment(experiment.id, arm.name, arm.policy, arm.modules)
     return None

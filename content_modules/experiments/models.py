@@ -46,6 +46,8 @@ class Experiment(models.Model):
     brand = models.CharField(max_length=64, null=True, blank=True)
     market = models.CharField(max_length=16, null=True, blank=True)
     channel = models.CharField(max_length=32, null=True, blank=True)
+    # HCPs of one engagement microsegment only ("ms-3", HCP.microsegment); null: any.
+    microsegment = models.CharField(max_length=16, null=True, blank=True)
     min_detectable_lift = models.FloatField(
         null=True, blank=True, help_text="Absolute rate difference the power figure aims at."
     )
@@ -66,7 +68,12 @@ class Experiment(models.Model):
 
     @property
     def traffic(self) -> dict[str, str | None]:
-        return {"brand": self.brand, "market": self.market, "channel": self.channel}
+        return {
+            "brand": self.brand,
+            "market": self.market,
+            "channel": self.channel,
+            "microsegment": self.microsegment,
+        }
 
 
 class ExperimentGeneration(models.Model):

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from content_modules.engagement.models import Microsegment
 from content_modules.errors import DomainError
 from content_modules.library.models import Brand, Channel, Market
 
@@ -42,6 +43,11 @@ def _choices() -> dict:
         "brands": list(Brand.objects.order_by("slug").values_list("slug", "name")),
         "markets": list(Market.objects.order_by("code").values_list("code", "name")),
         "channels": list(Channel.objects.order_by("slug").values_list("slug", "label")),
+        "microsegments": list(
+            Microsegment.objects.filter(model__is_active=True)
+            .order_by("key")
+            .values_list("key", "label")
+        ),
         "policies": Policy.choices,
         "metrics": Metric.choices,
         "arm_rows": range(ARM_ROWS),
@@ -87,6 +93,7 @@ def experiment_list(request: HttpRequest) -> HttpResponse:
                 brand=post.get("brand") or None,
                 market=post.get("market") or None,
                 channel=post.get("channel") or None,
+                microsegment=post.get("microsegment") or None,
                 min_detectable_lift=_number(post.get("min_detectable_lift")),
             )
             return redirect("experiments:detail", experiment_id=experiment.pk)
