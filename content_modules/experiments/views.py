@@ -100,6 +100,8 @@ def experiment_list(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             errors[exc.field or "form"] = exc.message
     status = request.GET.get("status") or "current"
+    if status not in ("current", "all", *Status.values):
+        status = "current"  # an unknown tab: the default one
     experiments = actions.experiment_list(
         actor=request.user, status=None if status == "current" else status
     )
