@@ -43,7 +43,7 @@ fields = {
 bodies = st.fixed_dictionaries({}, optional=fields)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=st.one_of(bodies, json_values))
 def test_what_the_direct_check_accepts_the_serializer_accepts_equally(body):
     direct = plainly_valid_request(body)

@@ -260,7 +260,11 @@ def test_hostile_values_in_every_field_never_answer_5xx(world, route, name, meth
     url = url_for(route, name, world)
     fields = _fields(body) if body else [("k",)]
     failures = []
-    for role in sorted(POLICY[(name, method)]):
+    # Two of the allowed roles (the first and the last by name): the same validation
+    # runs for every role that passes the permission check, and walking all five of
+    # the content roles cost CI minutes for no further path.
+    allowed = sorted(POLICY[(name, method)])
+    for role in dict.fromkeys([allowed[0], allowed[-1]]):
         client = client_for(role, world)
         for path in fields:
             for value in HOSTILE:
