@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 SERVER="${SCHEMATHESIS_PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
 DB="${SCHEMATHESIS_DB:-contentapp_schemathesis}"
 PORT="${SCHEMATHESIS_PORT:-8799}"
-BUDGET="${SCHEMATHESIS_MAX_TIME:-30}"     # seconds per run (CI must stay under 30 minutes)
+BUDGET="${SCHEMATHESIS_MAX_TIME:-20}"     # seconds per run (CI must stay under 30 minutes)
 EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-15}"
 PY=.venv/bin/python
 
