@@ -138,28 +138,34 @@ def plainly_valid_request(data) -> dict | None:
         ):
             return None
         out["slots"] = None if slots is None else list(slots)
+    return out if plain_shared_fields(data, out) else None
+
+
+def plain_shared_fields(data: dict, out: dict) -> bool:
+    """The fields recommendations and next best actions share (exclude, explore,
+    context, request_id): copied into ``out`` when plainly valid; False otherwise."""
     if "exclude" in data:
         exclude = data["exclude"]
         if type(exclude) is not list or len(exclude) > 10_000:
-            return None
+            return False
         if not all(_plain_int(v, 1, 2**62) for v in exclude):
-            return None
+            return False
         out["exclude"] = list(exclude)
     if "explore" in data:
         if type(data["explore"]) is not bool:
-            return None
+            return False
         out["explore"] = data["explore"]
     if "context" in data:
         context = data["context"]
         if type(context) is not dict or not all(type(key) is str for key in context):
-            return None
+            return False
         out["context"] = dict(context)
     if "request_id" in data:
         key = data["request_id"]
         if type(key) is not str or not idempotency.KEY_RE.fullmatch(key):
-            return None
+            return False
         out["request_id"] = key
-    return out
+    return True
 
 
 _REQUEST_FIELDS = frozenset(RecommendationRequestSerializer._declared_fields)

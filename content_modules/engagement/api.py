@@ -27,6 +27,7 @@ from content_modules.delivery.api import (
     _plain_int,
     _sent_bytes,
     experiment_ref,
+    plain_shared_fields,
 )
 from contentapp.api import ErrorSerializer
 from contentapp.parsers import SizeLimitedJSONParser
@@ -216,28 +217,7 @@ def plainly_valid_action(data) -> dict | None:
             ):
                 return None
             out[name] = value
-    if "explore" in data:
-        if type(data["explore"]) is not bool:
-            return None
-        out["explore"] = data["explore"]
-    if "exclude" in data:
-        exclude = data["exclude"]
-        if type(exclude) is not list or len(exclude) > 10_000:
-            return None
-        if not all(_plain_int(v, 1, 2**62) for v in exclude):
-            return None
-        out["exclude"] = list(exclude)
-    if "context" in data:
-        context = data["context"]
-        if type(context) is not dict or not all(type(key) is str for key in context):
-            return None
-        out["context"] = dict(context)
-    if "request_id" in data:
-        key = data["request_id"]
-        if type(key) is not str or not idempotency.KEY_RE.fullmatch(key):
-            return None
-        out["request_id"] = key
-    return out
+    return out if plain_shared_fields(data, out) else None
 
 
 class ActionSerializer(serializers.Serializer):
