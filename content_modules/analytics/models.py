@@ -16,7 +16,13 @@ COUNTED_TYPES = ("delivered", "opened", "clicked")
 
 
 class ContentDaily(models.Model):
-    """Deliveries, opens and clicks of one module version on one channel on one UTC day."""
+    """Deliveries, opens and clicks of one module version on one channel on one UTC day,
+    from the HCPs now in one microsegment.
+
+    The microsegment is the HCP's *current* one, as in ``SegmentDaily``: a relabelling
+    moves its counts. Carrying it here answers a microsegment filter, and ``by=segment``
+    with a brand or market filter, from this table instead of the events.
+    """
 
     day = models.DateField()
     # No database constraint: rows are written by triggers, and a module's rows go
@@ -28,6 +34,7 @@ class ContentDaily(models.Model):
     # as one value on both vendors).
     version_key = models.IntegerField()
     channel = models.CharField(max_length=32)
+    microsegment = models.CharField(max_length=16, blank=True, default="")
     deliveries = models.BigIntegerField(default=0)
     opens = models.BigIntegerField(default=0)
     clicks = models.BigIntegerField(default=0)
@@ -35,12 +42,16 @@ class ContentDaily(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "module", "version_key", "channel"], name="contentdaily_key"
+                fields=["day", "module", "version_key", "channel", "microsegment"],
+                name="contentdaily_segment_key",
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} module {self.module_id} v{self.version_key} {self.channel}"
+        return (
+            f"{self.day} module {self.module_id} v{self.version_key} {self.channel}"
+            f" {self.microsegment or '(none)'}"
+        )
 
 
 class SegmentDaily(models.Model):

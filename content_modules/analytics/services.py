@@ -2,10 +2,10 @@
 and fatigued content. The API, the page and the CSV export all call these.
 
 Reads come from the daily rollups (``models.py``), which triggers keep exact, so
-answers equal a direct count of the stored events: ``ContentDaily`` for every
-grouping but microsegment, ``SegmentDaily`` for ``by=segment``. A filter a rollup
-does not carry (a microsegment filter; brand or market with ``by=segment``) is
-answered from the events themselves: exact too, slower (see the benchmark).
+answers equal a direct count of the stored events: ``SegmentDaily`` (a few thousand
+rows) for ``by=segment`` without a brand or market filter, ``ContentDaily`` (per day,
+module version, channel and the HCPs' current microsegment) for everything else.
+No answer reads the events table.
 
 Rates are per delivery (``opens / deliveries``, ``clicks / deliveries``); the click
 rate carries a Wilson 95% interval. A version with two themes counts in both
@@ -20,12 +20,11 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Count, F, Max, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate, TruncWeek
+from django.db.models import F, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncWeek
 
-from content_modules.affinity.models import EngagementEvent, EventType
 from content_modules.engagement.models import EngagementModel
 from content_modules.library.models import Channel, Module, ModuleVersion, Tag
 
@@ -147,56 +146,29 @@ def _counts(
     ``field_name`` is one of module, version, channel, week, segment.
     """
     modules = _module_ids(filters)
+    # The small segment table answers by=segment unless a module filter needs the
+    # module column; every other answer, a microsegment filter included, reads
+    # ContentDaily, which carries the HCP's current microsegment too.
     use_segments = field_name == "segment" and modules is None
-    if use_segments or (not filters.microsegment and field_name != "segment"):
-        rollup: QuerySet = (SegmentDaily if use_segments else ContentDaily).objects.filter(
-            day__gte=since, day__lte=until
-        )
-        if filters.channel:
-            rollup = rollup.filter(channel=filters.channel)
-        if modules is not None:
-            rollup = rollup.filter(module_id__in=modules)
-        if filters.microsegment:
-            rollup = rollup.filter(microsegment=filters.microsegment)
-        column = {
-            "module": F("module_id"),
-            "version": F("version_key"),
-            "channel": F("channel"),
-            "week": TruncWeek("day"),
-            "segment": F("microsegment"),
-        }[field_name]
-        grouped = rollup.annotate(g=column).values("g")
-        totals = grouped.annotate(d=Sum("deliveries"), o=Sum("opens"), c=Sum("clicks"))
-    else:
-        events = EngagementEvent.objects.filter(
-            occurred_at__gte=datetime.combine(since, time(), tzinfo=UTC),
-            occurred_at__lt=datetime.combine(until + timedelta(days=1), time(), tzinfo=UTC),
-            type__in=(EventType.DELIVERED, EventType.OPENED, EventType.CLICKED),
-        )
-        if filters.channel:
-            events = events.filter(channel=filters.channel)
-        if modules is not None:
-            events = events.filter(module_id__in=modules)
-        if filters.microsegment:
-            events = events.filter(hcp__microsegment=filters.microsegment)
-        column = {
-            "module": F("module_id"),
-            "version": F("version_id"),
-            "channel": F("channel"),
-            "week": TruncWeek(TruncDate("occurred_at", tzinfo=UTC)),
-            "segment": F("hcp__microsegment"),
-        }[field_name]
-        grouped = events.annotate(g=column).values("g")
-        totals = grouped.annotate(
-            d=_count_type(EventType.DELIVERED),
-            o=_count_type(EventType.OPENED),
-            c=_count_type(EventType.CLICKED),
-        )
+    rollup: QuerySet = (SegmentDaily if use_segments else ContentDaily).objects.filter(
+        day__gte=since, day__lte=until
+    )
+    if filters.channel:
+        rollup = rollup.filter(channel=filters.channel)
+    if modules is not None:
+        rollup = rollup.filter(module_id__in=modules)
+    if filters.microsegment:
+        rollup = rollup.filter(microsegment=filters.microsegment)
+    column = {
+        "module": F("module_id"),
+        "version": F("version_key"),
+        "channel": F("channel"),
+        "week": TruncWeek("day"),
+        "segment": F("microsegment"),
+    }[field_name]
+    grouped = rollup.annotate(g=column).values("g")
+    totals = grouped.annotate(d=Sum("deliveries"), o=Sum("opens"), c=Sum("clicks"))
     return [(t["g"], int(t["d"] or 0), int(t["o"] or 0), int(t["c"] or 0)) for t in totals]
-
-
-def _count_type(kind: str) -> Count:
-    return Count("id", filter=Q(type=kind))
 
 
 def _module_titles(ids: Iterable[int]) -> dict[int, str]:

@@ -124,10 +124,15 @@ def rollup_equals_events() -> bool:
     for e in EngagementEvent.objects.select_related("hcp"):
         if e.type in COUNTED:
             day = e.occurred_at.astimezone(UTC).date()
-            by_version[(day, e.module_id, e.version_id or 0, e.channel)][COUNTED[e.type]] += 1
+            key = (day, e.module_id, e.version_id or 0, e.channel, e.hcp.microsegment)
+            by_version[key][COUNTED[e.type]] += 1
             by_segment[(day, e.hcp.microsegment, e.channel)][COUNTED[e.type]] += 1
     stored = {
-        (r.day, r.module_id, r.version_key, r.channel): [r.deliveries, r.opens, r.clicks]
+        (r.day, r.module_id, r.version_key, r.channel, r.microsegment): [
+            r.deliveries,
+            r.opens,
+            r.clicks,
+        ]
         for r in ContentDaily.objects.all()
     }
     stored_segments = {
@@ -153,7 +158,7 @@ def test_counts_per_grouping_equal_a_direct_count_of_the_events(world, by):
     [
         ("module", {"brand": "cardiozen"}),
         ("theme", {"channel": "web"}),
-        ("message", {"microsegment": "ms-2"}),  # answered from the events themselves
+        ("message", {"microsegment": "ms-2"}),
         ("segment", {"brand": "neurolift"}),
         ("week", {"microsegment": "ms-1", "channel": "email"}),
     ],
@@ -248,6 +253,8 @@ def test_relabelling_hcps_moves_their_counts_to_the_new_microsegment(world):
 
     assert answered("segment", since, until) == direct("segment", since, until)
     assert "ms-3" in answered("segment", since, until)
+    for by, filters in (("module", {"microsegment": "ms-3"}), ("segment", {"brand": "cardiozen"})):
+        assert answered(by, since, until, **filters) == direct(by, since, until, **filters)
     assert rollup_equals_events()
 
 
