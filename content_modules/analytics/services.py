@@ -176,7 +176,7 @@ def _module_titles(ids: Iterable[int]) -> dict[int, str]:
     return {pk: title or f"Module {pk}" for pk, title in rows}
 
 
-def _segment_labels() -> dict[str, str]:
+def segment_labels() -> dict[str, str]:
     model = EngagementModel.objects.filter(is_active=True).defer("artifact").first()
     return {s.key: s.label for s in model.segments.all()} if model else {}
 
@@ -219,7 +219,7 @@ def content_performance(
             year, week, _ = date.fromisoformat(key).isocalendar()
             add(key, f"{year}-W{week:02d}", d, o, c)
     elif by == "segment":
-        labels = _segment_labels()
+        labels = segment_labels()
         for g, d, o, c in _counts("segment", since=since, until=until, filters=filters):
             key = str(g or "")
             add(key, labels.get(key, key or "(no microsegment yet)"), d, o, c)

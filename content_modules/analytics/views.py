@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from content_modules.affinity.models import HCP
 from content_modules.affinity.views import insight_page
 from content_modules.library.models import Brand, Channel, Market
 
@@ -26,6 +27,15 @@ CHOICES = [
 UNUSED_DAYS = 90
 
 
+def microsegment_choices() -> list[tuple[str, str]]:
+    """The active engagement model's segments by label; without one, the keys HCPs carry."""
+    labels = services.segment_labels()
+    keys = set(labels) | set(
+        HCP.objects.exclude(microsegment="").values_list("microsegment", flat=True).distinct()
+    )
+    return sorted(((k, labels.get(k, k)) for k in keys), key=lambda kv: kv[0])
+
+
 @require_GET
 @insight_page
 def content(request: HttpRequest) -> HttpResponse:
@@ -38,6 +48,7 @@ def content(request: HttpRequest) -> HttpResponse:
         "brands": Brand.objects.order_by("slug").values_list("slug", "name"),
         "markets": Market.objects.order_by("code").values_list("code", "name"),
         "channels": Channel.objects.order_by("slug").values_list("slug", "label"),
+        "microsegments": microsegment_choices(),
         "params": params,
         "unused_days": UNUSED_DAYS,
         "nav": "analytics",
