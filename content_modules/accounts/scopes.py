@@ -36,6 +36,8 @@ SCOPES: dict[str, str] = {
     "recommend": "Ask for recommendations and next best actions, read one back.",
     "model:read": "Read the affinity model in use and its history.",
     "model:train": "Start a training run; activate a stored model (admins).",
+    "experiments:read": "Read experiments and their results per arm (GET /experiments).",
+    "experiments:write": "Create, stop and archive experiments (admins).",
 }
 
 # A view's ``required_scopes`` maps methods to one of SCOPES, or to this marker for

@@ -304,6 +304,7 @@ EXAMPLE_RESULTS = {
 
 class ExperimentListView(APIView):
     permission_classes = [IsAuthenticated, TokenHasScope, CanReadExperiments]
+    required_scopes = {"GET": "experiments:read", "POST": "experiments:write"}
     parser_classes = [SizeLimitedJSONParser]
 
     @extend_schema(
@@ -388,6 +389,7 @@ class ExperimentListView(APIView):
 
 class ExperimentDetailView(APIView):
     permission_classes = [IsAuthenticated, TokenHasScope, CanReadExperiments]
+    required_scopes = {"GET": "experiments:read"}
 
     @extend_schema(
         operation_id="experiments_retrieve",
@@ -440,6 +442,7 @@ def _transition_schema(operation_id: str, summary: str, conflict: str):
 
 class ExperimentStopView(APIView):
     permission_classes = [IsAuthenticated, TokenHasScope, CanManageExperiments]
+    required_scopes = {"POST": "experiments:write"}
 
     @_transition_schema(
         "experiments_stop_create",
@@ -453,6 +456,7 @@ class ExperimentStopView(APIView):
 
 class ExperimentArchiveView(APIView):
     permission_classes = [IsAuthenticated, TokenHasScope, CanManageExperiments]
+    required_scopes = {"POST": "experiments:write"}
 
     @_transition_schema(
         "experiments_archive_create",

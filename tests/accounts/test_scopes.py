@@ -102,6 +102,40 @@ def test_each_scope_opens_its_endpoints_only(engine, admin_api, approved):
 
 
 @pytest.mark.django_db
+def test_experiment_scopes_open_reading_and_managing_experiments_apart(
+    engine, admin_user, admin_api
+):
+    reader = as_token(
+        issue(
+            admin_api, username=engine.username, name="results", scopes=["experiments:read"]
+        ).json()["token"]
+    )
+    manager = as_token(
+        issue(
+            admin_api, username=admin_user.username, name="ops", scopes=["experiments:write"]
+        ).json()["token"]
+    )
+    body = {
+        "name": "Scoped A/B",
+        "arms": [{"name": "A", "policy": "random"}, {"name": "B", "policy": "model"}],
+    }
+
+    created = manager.post("/api/v1/experiments", body, format="json")
+    assert created.status_code == 201, created.content
+    experiment = created.json()["id"]
+    listed = reader.get("/api/v1/experiments")
+    assert listed.status_code == 200
+    assert [e["id"] for e in listed.json()] == [experiment]
+    assert reader.get(f"/api/v1/experiments/{experiment}").status_code == 200
+    # Reading does not let the engine's token manage, nor managing let the admin's read
+    refused = reader.post(f"/api/v1/experiments/{experiment}/stop")
+    assert refused.status_code == 403
+    refused = manager.get(f"/api/v1/experiments/{experiment}")
+    assert refused.status_code == 403 and "experiments:read" in refused.json()["detail"]
+    assert manager.post(f"/api/v1/experiments/{experiment}/stop").status_code == 200
+
+
+@pytest.mark.django_db
 def test_a_scoped_token_is_refused_on_endpoints_that_name_no_scope(author, vocabulary):
     key = issue(factories.api_client(author), name="reader", scopes=["content:read"]).json()
     client = as_token(key["token"])
