@@ -2,7 +2,10 @@
 
 Times each grouping of ``GET /api/v1/analytics/content`` (through the Django test
 client, so parsing, validation, the query and JSON rendering are all counted),
-the unused and fatigued lists, and the events path (a microsegment filter).
+the unused and fatigued lists, and the filters a rollup answers only since it
+carries the HCP's microsegment (a microsegment filter; by=segment with a brand).
+``--relabel N`` also times moving N HCPs to another microsegment and back (what an
+engagement fit does), which the triggers turn into moves between rollup rows.
 Point it at a migrated database that already holds the events::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/nba_bench \\
@@ -54,11 +57,30 @@ def timed(call, n: int) -> tuple[float, float, float]:
     return statistics.median(times), times[int(0.9 * (len(times) - 1))], times[-1]
 
 
+def relabel(n: int) -> None:
+    """Move ``n`` HCPs of one microsegment to another and back, in chunks as a fit does."""
+    from content_modules.engagement.training import UPDATE_CHUNK
+
+    source = HCP.objects.exclude(microsegment="").values_list("microsegment", flat=True).first()
+    ids = list(HCP.objects.filter(microsegment=source).values_list("id", flat=True)[:n])
+    events = EngagementEvent.objects.filter(hcp_id__in=ids).count()
+    timings = []
+    for label in ("ms-bench", source):
+        t0 = time.perf_counter()
+        for start in range(0, len(ids), UPDATE_CHUNK):
+            HCP.objects.filter(id__in=ids[start : start + UPDATE_CHUNK]).update(microsegment=label)
+        timings.append(time.perf_counter() - t0)
+    print(
+        f"relabel {len(ids):,} HCPs ({events:,} events) to another microsegment: "
+        f"{timings[0]:.1f} s, and back: {timings[1]:.1f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--days", type=int, default=180, help="window ending today")
-    parser.add_argument("--events-calls", type=int, default=5, help="calls on the events path")
+    parser.add_argument("--relabel", type=int, default=0, help="HCPs to relabel (and back)")
     args = parser.parse_args()
     settings.ALLOWED_HOSTS = ["*"]
     print(f"database: {connection.settings_dict['NAME']} ({connection.vendor})")
@@ -82,12 +104,12 @@ def main() -> None:
             ("by=module&channel=email", CONTENT, {**base, "by": "module", "channel": "email"}),
             ("by=module (CSV)", CONTENT + ".csv", {**base, "by": "module"}),
             (
-                "by=segment&brand=.. (events path)",
+                "by=segment&brand=..",
                 CONTENT,
                 {**base, "by": "segment", "brand": brand},
             ),
             (
-                "by=module&microsegment=ms-1 (events path)",
+                "by=module&microsegment=ms-1",
                 CONTENT,
                 {**base, "by": "module", "microsegment": "ms-1"},
             ),
@@ -105,9 +127,10 @@ def main() -> None:
             else:
                 body = response.json()
                 rows = len(body.get("rows", body.get("results", [])))
-            n = args.events_calls if "events path" in name else args.calls
-            p50, p90, worst = timed(lambda p=path, q=query: client.get(p, q), n)
+            p50, p90, worst = timed(lambda p=path, q=query: client.get(p, q), args.calls)
             print(f"{name:44s} {p50:8.1f} {p90:8.1f} {worst:8.1f} {rows:6d}", flush=True)
+        if args.relabel:
+            relabel(args.relabel)
     finally:
         # Straight DELETE: the user owns nothing, and the collector would visit every
         # app's tables (some may not be migrated in a bench database).
