@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from content_modules.affinity.models import HCP, EngagementEvent
-from content_modules.analytics import services
+from content_modules.analytics import rollups, services
 from content_modules.analytics.models import ContentDaily, SegmentDaily
 from content_modules.library.models import ModuleVersion, TagKind, VersionStatus
 from tests import factories
@@ -256,6 +256,48 @@ def test_relabelling_hcps_moves_their_counts_to_the_new_microsegment(world):
     for by, filters in (("module", {"microsegment": "ms-3"}), ("segment", {"brand": "cardiozen"})):
         assert answered(by, since, until, **filters) == direct(by, since, until, **filters)
     assert rollup_equals_events()
+
+
+def test_a_bulk_relabel_recounts_the_rollups_once_and_they_stay_exact(world):
+    since, until = TODAY - timedelta(days=80), TODAY
+    hcps = world["hcps"]
+
+    with rollups.deferred():  # as an engagement fit relabels
+        HCP.objects.filter(id__in=[h.id for h in hcps[:6]]).update(microsegment="ms-4")
+        HCP.objects.filter(id__in=[h.id for h in hcps[6:]]).update(microsegment="ms-5")
+
+    assert set(answered("segment", since, until)) == {"ms-4", "ms-5"}
+    assert answered("segment", since, until) == direct("segment", since, until)
+    filters = {"microsegment": "ms-4"}
+    assert answered("module", since, until, **filters) == direct("module", since, until, **filters)
+    assert rollup_equals_events()
+    # and outside the block a relabel moves the rows as before
+    HCP.objects.filter(id=hcps[0].id).update(microsegment="ms-5")
+    assert rollup_equals_events()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_committed_bulk_relabel_both_rollups_are_vacuumed(world):
+    from django.db import connection
+
+    from tests import services as needs
+
+    needs.require_postgres()
+
+    with rollups.deferred():
+        HCP.objects.filter(id__in=[h.id for h in world["hcps"]]).update(microsegment="ms-6")
+
+    assert rollup_equals_events()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, last_vacuum IS NOT NULL, n_dead_tup FROM pg_stat_user_tables"
+            " WHERE relname IN ('analytics_contentdaily', 'analytics_segmentdaily')"
+        )
+        stats = {name: (vacuumed, dead) for name, vacuumed, dead in cursor.fetchall()}
+    assert stats == {
+        "analytics_contentdaily": (True, 0),
+        "analytics_segmentdaily": (True, 0),
+    }
 
 
 def test_an_updated_event_moves_between_rows(world):
