@@ -88,6 +88,23 @@ def local_slots(epoch_seconds: np.ndarray, name: str) -> tuple[np.ndarray, np.nd
     return weekday.astype(np.int8), hour.astype(np.int8)
 
 
+@functools.lru_cache(maxsize=4096)
+def _hourly(start: int, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    weekday, hour = local_slots(start + 3600 * np.arange(n, dtype=np.int64), name)
+    weekday.setflags(write=False)
+    hour.setflags(write=False)
+    return weekday, hour
+
+
+def hourly_slots(start: float, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``local_slots`` of the ``n`` whole hours from ``start`` (a whole hour), read-only.
+
+    Cached: every next-best-action request of the same hour in one zone asks for the
+    same hours ahead (0.2 ms each time otherwise).
+    """
+    return _hourly(int(start), int(n), name)
+
+
 def local_datetime(when: datetime, name: str) -> datetime:
     """One aware instant in zone ``name``."""
     return when.astimezone(zoneinfo.ZoneInfo(name))

@@ -57,9 +57,12 @@ def can_read_profile(actor) -> bool:
 
 
 def engagement_profile_get(*, actor, external_id: str, now: float | None = None) -> dict:
-    """Channel, send-time, frequency and microsegment of one HCP (404 when unknown)."""
-    from content_modules.affinity.learning.data import hcp_events_from_rows, hcp_events_sql
+    """Channel, send-time, frequency and microsegment of one HCP (404 when unknown).
 
+    One round trip, as for next best actions: the HCP, its events and the active
+    engagement model's id come from the delivery snapshot, so the profile and the
+    actions read the same history the same way.
+    """
     if not can_read_profile(actor):
         raise PermissionDenied("Your role may not read HCP engagement profiles.")
     if not isinstance(external_id, str) or not delivery._EXTERNAL_ID.match(external_id):
@@ -67,18 +70,10 @@ def engagement_profile_get(*, actor, external_id: str, now: float | None = None)
             "Must be 1-64 characters: letters, digits, '.', '_', ':' or '-'.",
             field="external_id",
         )
-    hcp = HCP.objects.filter(external_id=external_id).first()
-    if hcp is None:
+    snapshot = delivery._snapshot(external_id)
+    if snapshot.hcp is None:
         raise NotFound(f"No HCP {external_id!r}.", field="external_id")
-    from django.db import connection
-
-    columns, joins = hcp_events_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {HCP._meta.db_table} h {joins} WHERE h.id = %s", [hcp.pk]
-        )
-        _, events = hcp_events_from_rows(cursor.fetchall(), external_id)
-    return serving.profile(hcp, events, now=now)
+    return serving.profile(snapshot.hcp, snapshot.events, now=now, head_id=snapshot.engagement_head)
 
 
 # --- next best actions --------------------------------------------------------------------
@@ -339,8 +334,9 @@ def _plan(
         on_channel[per_channel[c]] = True
         allowed[c] = on_channel[union]
     # send times: every whole hour in [start, end], scored at its local slot
-    times = np.arange(start, end + 1.0, HOUR)
-    weekday, hour = localtime.local_slots(times, one.zone)
+    n_times = int(math.floor((end - start) / HOUR)) + 1
+    times = start + HOUR * np.arange(n_times)
+    weekday, hour = localtime.hourly_slots(start, n_times, one.zone)
     grid = one.grid()
     slot_p = grid[weekday.astype(int), hour.astype(int)]
     time_lift = slot_p / max(float(grid.mean()), learning.P_MIN)

@@ -111,6 +111,24 @@ def test_local_slots_cross_the_date_line_and_agree_with_datetime():
         assert hour.tolist() == [d.hour for d in expected]
 
 
+def test_the_hours_ahead_of_an_action_are_read_in_local_time_across_a_dst_change():
+    start = _epoch(2026, 3, 25, 0, 0)  # the week around London's change to BST
+    hours = 24 * 8
+
+    weekday, hour = localtime.hourly_slots(start, hours, "Europe/London")
+    again = localtime.hourly_slots(start, hours, "Europe/London")  # from the cache
+
+    instants = start + 3600 * np.arange(hours)
+    expected = [
+        localtime.local_datetime(datetime.fromtimestamp(int(t), UTC), "Europe/London")
+        for t in instants
+    ]
+    assert weekday.tolist() == [d.weekday() for d in expected]
+    assert hour.tolist() == [d.hour for d in expected]
+    assert hour.tolist().count(1) == 7  # 01:00 local never happens on 29 March
+    assert again[1].tolist() == hour.tolist() and not again[1].flags.writeable
+
+
 def test_the_hcp_page_names_the_local_time_zone(db, client, admin_client):
     client.put("/api/v1/hcps/HCP-page", {"region": "US-Ohio"}, format="json")
 
