@@ -18,6 +18,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from content_modules.accounts.roles import can_see_unapproved
+from content_modules.delivery import services as delivery
 from content_modules.engagement import serving as engagement_serving
 from content_modules.engagement.models import EngagementModel, Microsegment
 from content_modules.errors import Conflict, DomainError
@@ -25,7 +26,6 @@ from content_modules.library.services import vocabulary_labels
 
 from . import actions, localtime
 from .learning import charts
-from .learning.data import load_hcp_events
 from .models import HCP, AffinityModel, EngagementEvent, TrainingRequest
 
 PAGE_SIZE = 50
@@ -171,17 +171,11 @@ def hcp_detail(request: HttpRequest, external_id: str) -> HttpResponse:
 def _engagement(hcp: HCP, channel_labels: dict) -> dict:
     """The engagement model's view of one HCP: the profile the API answers, plus its
     full weekday x local-hour grid as a heatmap, both from the same model."""
-    _, events = load_hcp_events(hcp.external_id)
-    head = engagement_serving.active_id()
-    profile = engagement_serving.profile(hcp, events, head_id=head)
+    snapshot = delivery._snapshot(hcp.external_id)  # what the engine's requests read
+    events = snapshot.events
+    one = engagement_serving.hcp_estimate(hcp, events, head_id=snapshot.engagement_head)
+    profile = engagement_serving.describe(one, hcp, events)
     send_time = profile["send_time"]
-    one = engagement_serving.one_hcp(
-        specialty=hcp.specialty,
-        segment=hcp.segment,
-        zone=send_time["timezone"],
-        events=events,
-        head_id=head,
-    )
     heatmap = charts.heatmap(one.grid(), send_time["best"])
     best = [
         {

@@ -173,11 +173,21 @@ def one_hcp(
 
 def profile(hcp, events: dict, *, now: float | None = None, head_id="read") -> dict:
     """The engagement profile of one stored HCP, as ``GET .../engagement-profile`` answers."""
-    now = time.time() if now is None else now
+    return describe(hcp_estimate(hcp, events, head_id=head_id), hcp, events, now=now)
+
+
+def hcp_estimate(hcp, events: dict, *, head_id="read") -> OneHcp:
+    """``one_hcp`` for a stored HCP, read in its own zone."""
     zone = localtime.hcp_zone_name(hcp)
-    one = one_hcp(
+    return one_hcp(
         specialty=hcp.specialty, segment=hcp.segment, zone=zone, events=events, head_id=head_id
     )
+
+
+def describe(one: OneHcp, hcp, events: dict, *, now: float | None = None) -> dict:
+    """The engagement profile from an estimate already made (the HCP page also draws it)."""
+    now = time.time() if now is None else now
+    zone = one.zone
     grid = one.grid()
     segment = None
     if hcp.microsegment:

@@ -205,7 +205,7 @@ def test_one_hcps_statistics_equal_the_bulk_computation(world, trained):
 
 def test_an_event_without_a_version_counts_for_the_modules_latest(world, trained):
     # Given two HCPs with the same clicks, one naming the version and one only the module
-    from content_modules.affinity.learning.data import load_hcp_events
+    from content_modules.delivery.services import _snapshot
 
     versions, _ = world
     when = timezone.now() - timedelta(days=2)
@@ -220,7 +220,8 @@ def test_an_event_without_a_version_counts_for_the_modules_latest(world, trained
     now = timezone.now().timestamp()
     stats = {}
     for name in ("HCP-v", "HCP-m"):
-        hcp, events = load_hcp_events(name)
+        snapshot = _snapshot(name)  # what a recommendation reads
+        hcp, events = snapshot.hcp, snapshot.events
         assert sorted(events["version"]) == sorted(v.pk for v in versions[:3])
         stats[name] = serving.hcp_profile(hcp, None, now, events).stats
     # Then both count the same clicks on the same (latest) versions

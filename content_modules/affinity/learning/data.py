@@ -274,67 +274,6 @@ EVENT_SQL = {
 }
 
 
-def hcp_events_sql() -> tuple[str, str]:
-    """The columns and joins that read one HCP (alias ``h``) and its events for serving.
-
-    A caller adds ``FROM affinity_hcp h`` (or joins it) and its WHERE; the
-    rows go to ``hcp_events_from_rows``.
-    """
-    epoch = EVENT_SQL.get(connection.vendor, EVENT_SQL["postgresql"])
-    type_case = " ".join(f"WHEN '{k}' THEN {v}" for k, v in EVENT_CODES.items())
-    # The module's latest version only for an event that names no version (COALESCE
-    # evaluates the subquery only then): no join for the usual event.
-    columns = (
-        "h.id, h.specialty, h.segment, h.region, h.preferred_channel, e.module_id, "
-        "COALESCE(e.version_id, (SELECT m.latest_id FROM library_module m "
-        f"WHERE m.id = e.module_id), -1), {epoch}, "
-        f"CASE e.type {type_case} ELSE -1 END, COALESCE(e.dwell_seconds, 0), e.channel"
-    )
-    joins = f"LEFT JOIN {EngagementEvent._meta.db_table} e ON e.hcp_id = h.id"
-    return columns, joins
-
-
-def hcp_events_from_rows(
-    rows: list[tuple], external_id: str
-) -> tuple[HCP | None, dict[str, np.ndarray]]:
-    """The HCP (None when unknown) and its events as arrays, from ``hcp_events_sql`` rows.
-
-    The events come as ``load_events``' arrays plus module ids and channel
-    slugs (the frequency cap and unsubscribes read those).
-    """
-    hcp = None
-    if rows and rows[0][0] is not None:
-        pk, specialty, segment, region, preferred = rows[0][:5]
-        hcp = HCP(
-            pk=pk,
-            external_id=external_id,
-            specialty=specialty,
-            segment=segment,
-            region=region,
-            preferred_channel=preferred,
-        )
-    rows = [r[5:] for r in rows if r[5] is not None]  # an HCP without events: one empty row
-    n = len(rows)
-    return hcp, {
-        "module": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
-        "version": np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
-        "t": np.fromiter((r[2] for r in rows), dtype=np.float64, count=n),
-        "type": np.fromiter((r[3] for r in rows), dtype=np.int8, count=n),
-        "dwell": np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
-        "channel_slug": np.array([r[5] or "" for r in rows], dtype=object),
-    }
-
-
-def load_hcp_events(external_id: str) -> tuple[HCP | None, dict[str, np.ndarray]]:
-    """One HCP and its events for serving, in one query (None when the HCP is unknown)."""
-    columns, joins = hcp_events_sql()
-    sql = f"SELECT {columns} FROM {HCP._meta.db_table} h {joins} WHERE h.external_id = %s"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [external_id])
-        rows = cursor.fetchall()
-    return hcp_events_from_rows(rows, external_id)
-
-
 def load_events(
     *, hcp_id: int | None = None, before: datetime | None = None
 ) -> dict[str, np.ndarray]:
