@@ -276,6 +276,29 @@ def test_a_bulk_relabel_recounts_the_rollups_once_and_they_stay_exact(world):
     assert rollup_equals_events()
 
 
+def test_a_fit_writes_only_changed_hcps_and_the_rollups_stay_exact_either_way(world):
+    import numpy as np
+
+    from content_modules.engagement.training import relabel_hcps
+
+    ids = np.array([h.id for h in world["hcps"]])
+    keys = ["ms-7", "ms-8"]
+    everyone = np.arange(len(ids)) % 2
+
+    # Every HCP changes: the rollups are recounted once
+    assert relabel_hcps(ids, everyone, keys) == len(ids)
+    assert rollup_equals_events()
+    assert set(answered("segment", TODAY - timedelta(days=80), TODAY)) == set(keys)
+    # One HCP changes (1 of 12, under the recount share): its rows are moved
+    one = everyone.copy()
+    one[0] = 1 - one[0]
+    assert relabel_hcps(ids, one, keys) == 1
+    assert HCP.objects.get(id=ids[0]).microsegment == keys[one[0]]
+    assert rollup_equals_events()
+    # Nothing changes: nothing is written
+    assert relabel_hcps(ids, one, keys) == 0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_after_a_committed_bulk_relabel_both_rollups_are_vacuumed(world):
     from django.db import connection
