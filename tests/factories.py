@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from datetime import date, timedelta
+import uuid
+from datetime import date, datetime, timedelta
 
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
@@ -13,6 +14,7 @@ from rest_framework.test import APIClient
 from content_modules.accounts.models import ApiToken
 from content_modules.accounts.roles import Role
 from content_modules.accounts.tokens import hash_key
+from content_modules.affinity.models import HCP, EngagementEvent
 from content_modules.library.models import (
     Brand,
     Channel,
@@ -199,3 +201,18 @@ def pdf_bytes(comment: bytes = b"") -> bytes:
         xref,
     )
     return bytes(out)
+
+
+def engagement_event(
+    hcp: HCP, version: ModuleVersion, kind: str, when: datetime, channel: str = "email"
+) -> EngagementEvent:
+    """An unsaved event of one HCP on one version (for ``bulk_create``)."""
+    return EngagementEvent(
+        event_id=uuid.uuid4(),
+        hcp=hcp,
+        module_id=version.module_id,
+        version=version,
+        type=kind,
+        occurred_at=when,
+        channel=channel,
+    )

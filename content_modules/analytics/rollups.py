@@ -25,7 +25,9 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-COUNTED = "('delivered', 'opened', 'clicked')"
+from .models import COUNTED_TYPES
+
+COUNTED = "(" + ", ".join(f"'{t}'" for t in COUNTED_TYPES) + ")"
 DAY = "(e.occurred_at AT TIME ZONE 'UTC')::date"
 COUNTS = (
     "count(*) FILTER (WHERE e.type = 'delivered'), "

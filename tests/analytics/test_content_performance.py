@@ -15,28 +15,17 @@ import pytest
 from content_modules.affinity.models import HCP, EngagementEvent
 from content_modules.analytics import rollups, services
 from content_modules.analytics.models import ContentDaily, SegmentDaily
-from content_modules.library.models import ModuleVersion, TagKind, VersionStatus
+from content_modules.library.models import TagKind, VersionStatus
 from tests import factories
 
 TODAY = services.today_utc()
 COUNTED = {"delivered": 0, "opened": 1, "clicked": 2}
 URL = "/api/v1/analytics/content"
+new_event = factories.engagement_event
 
 
 def at(day: date, hour: int = 12, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=UTC)
-
-
-def new_event(hcp: HCP, version: ModuleVersion, kind: str, when: datetime, channel="email"):
-    return EngagementEvent(
-        event_id=uuid.uuid4(),
-        hcp=hcp,
-        module_id=version.module_id,
-        version=version,
-        type=kind,
-        occurred_at=when,
-        channel=channel,
-    )
 
 
 @pytest.fixture

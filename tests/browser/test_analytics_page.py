@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -36,15 +35,7 @@ def _events(hcps, version, *, days_ago: range, deliveries_per_day: int, click_ev
             n += 1
             for kind in ("delivered", "clicked") if n % click_every == 0 else ("delivered",):
                 out.append(
-                    EngagementEvent(
-                        event_id=uuid.uuid4(),
-                        hcp=hcp,
-                        module_id=version.module_id,
-                        version=version,
-                        type=kind,
-                        occurred_at=when + timedelta(minutes=k),
-                        channel="email",
-                    )
+                    factories.engagement_event(hcp, version, kind, when + timedelta(minutes=k))
                 )
     return out
 
