@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 import numpy as np
 from django.conf import settings
 
+from content_modules.affinity.learning.features import unique_inverse
+
 # Every offset change in the tz database falls on a quarter hour of UTC, so one
 # offset per 15-minute bucket converts a whole history exactly, DST included.
 _BUCKET_SECONDS = 900
@@ -75,13 +77,13 @@ def local_slots(epoch_seconds: np.ndarray, name: str) -> tuple[np.ndarray, np.nd
     if t.size == 0:
         empty = np.zeros(0, dtype=np.int8)
         return empty, empty
-    buckets, inverse = np.unique(t // _BUCKET_SECONDS, return_inverse=True)
+    buckets, inverse = unique_inverse(t // _BUCKET_SECONDS)
     offsets = np.fromiter(
-        (_offset_seconds(int(b), name) for b in buckets.tolist()),
+        (_offset_seconds(b, name) for b in buckets.tolist()),
         dtype=np.int64,
         count=len(buckets),
     )
-    local = t + offsets[inverse.reshape(-1)]
+    local = t + offsets[inverse].reshape(t.shape)
     days = local // 86_400
     hour = (local % 86_400) // 3600
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)

@@ -40,7 +40,7 @@ from . import catalogue as catalogue_mod
 from . import changes, log
 from .catalogue import Candidate, Catalogue
 from .models import DeliveryGeneration, Recommendation
-from .policy import Pick, choose, policy_name
+from .policy import Pick, choose, policy_name, request_rng
 
 MAX_K = 50
 _EXTERNAL_ID = re.compile(EXTERNAL_ID_RE)
@@ -409,7 +409,7 @@ def recommendation_create(
             capped,
             explore=arm_explore,
             epsilon=arm_epsilon,
-            rng=rng or np.random.default_rng(),
+            rng=rng or request_rng(),
         )
 
     cold_start = unknown or not has_history

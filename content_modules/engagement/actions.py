@@ -33,7 +33,7 @@ from content_modules.delivery import catalogue as catalogue_mod
 from content_modules.delivery import log
 from content_modules.delivery import services as delivery
 from content_modules.delivery.models import Recommendation
-from content_modules.delivery.policy import choose, policy_name
+from content_modules.delivery.policy import choose, policy_name, request_rng
 from content_modules.errors import InvalidInput, NotFound, PermissionDenied
 from content_modules.experiments import assignment as experiments
 from content_modules.experiments import policies as arm_policy
@@ -172,7 +172,7 @@ def next_best_actions(
     cat = catalogue_mod.current(snapshot.generation)
     channels = _validate(req, cat)
     now = time.time() if now is None else now
-    rng = rng or np.random.default_rng()
+    rng = rng or request_rng()
     epsilon = float(settings.DELIVERY_EPSILON)
     explore = bool(req.explore)
     hcp, unknown = _hcp(req, snapshot)
@@ -344,16 +344,19 @@ def _plan(
     used = np.zeros(len(union), dtype=bool)
     chosen: list[tuple] = []
     for _rank in range(req.k):
-        live = [c for c in open_channels if (allowed[c] & ~used).any()]
+        unused = ~used
+        free = {c: allowed[c] & unused for c in open_channels}
+        live = [c for c in open_channels if free[c].any()]
         if not live:
             break
-        best_score = {c: float(probs[allowed[c] & ~used].max()) * lift[c] for c in live}
+        best_score = {c: float(probs[free[c]].max()) * lift[c] for c in live}
         greedy_c = max(live, key=lambda c: (best_score[c], -open_channels.index(c)))
         channel, p_channel = _epsilon_pick(live, greedy_c, explore, epsilon, rng)
         t_index, p_time = _epsilon_pick(list(range(len(times))), best_time, explore, epsilon, rng)
+        # Within one channel its lift is a constant factor: the module ranking is probs'.
         picks = choose(
-            probs * lift[channel],
-            [allowed[channel] & ~used],
+            probs,
+            [free[channel]],
             capped,
             explore=module_explore,
             epsilon=module_epsilon,
@@ -366,7 +369,7 @@ def _plan(
         explored = bool(pick.explored or channel != greedy_c or t_index != best_time)
         chosen.append((channel, p_channel, t_index, p_time, pick, explored))
     explained = iter(scored.explain([c[4].index for c in chosen]) if chosen else [])
-    engagement_drivers = learning.drivers(one.params, one.state, 0)
+    engagement_drivers = learning.drivers(one.params, one.state, 0, grid=grid)
     actions, rows = [], []
     for rank, (channel, p_channel, t_index, p_time, pick, explored) in enumerate(chosen, 1):
         c = cat.candidates[int(union[pick.index])]

@@ -51,6 +51,7 @@ base and every finer individual level looks useless).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Callable, Sequence
@@ -104,7 +105,8 @@ class Deliveries:
 def response_codes(etype: np.ndarray, dwell: np.ndarray | None = None) -> np.ndarray:
     """Per event: 0 no response (a delivery too), 1 opened, 2 engaged (as the content model)."""
     etype = np.asarray(etype)
-    dwell = np.zeros(len(etype)) if dwell is None else np.nan_to_num(np.asarray(dwell, float))
+    # A missing (NaN) dwell compares False, as a dwell of 0 would.
+    dwell = np.zeros(len(etype)) if dwell is None else np.asarray(dwell, float)
     out = np.zeros(len(etype), dtype=np.int8)
     out[etype == EVENT_CODES["opened"]] = 1
     out[etype == EVENT_CODES["read"]] = 1
@@ -304,14 +306,18 @@ def _fold_ratios(
 HOUR_WIDTHS = (0.0, 1.0, 1.5, 2.5, 4.0)  # hours; 0: the 1/4, 1/2, 1/4 kernel
 
 
+@functools.lru_cache(maxsize=64)
 def _hour_kernel(width: float) -> np.ndarray:
-    """(24, 24) circulant: column j spreads hour j's count over its neighbours."""
+    """(24, 24) circulant: column j spreads hour j's count over its neighbours (read-only,
+    cached: serving smooths one HCP's hours twice per request)."""
     offsets = (np.arange(HOURS)[:, None] - np.arange(HOURS)[None, :] + 12) % HOURS - 12
     if width <= 0:
         k = np.where(offsets == 0, 0.5, np.where(np.abs(offsets) == 1, 0.25, 0.0))
     else:
         k = np.exp(-0.5 * (offsets / width) ** 2)
         k = k / k.sum(axis=0, keepdims=True)
+    k = np.ascontiguousarray(k.T)  # as _smooth_hours multiplies by it
+    k.setflags(write=False)
     return k
 
 
@@ -322,7 +328,7 @@ def _smooth_hours(counts: np.ndarray, width: float = 0.0) -> np.ndarray:
     consecutive 24-hour blocks (cells keyed ``row * 24 + hour``).
     """
     shaped = counts.reshape(-1, HOURS)
-    return (shaped @ _hour_kernel(width).T).reshape(counts.shape)
+    return (shaped @ _hour_kernel(float(width))).reshape(counts.shape)
 
 
 def _hour_smoother(width: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -546,6 +552,17 @@ def _relative_fatigue(p: EngagementParams, d: Deliveries, group_row: np.ndarray)
     return _fatigue(p.sat_tau, p.sat_lam, group_row[d.hcp], d.touches_7d) / float(mean_factor)
 
 
+def _metric_array(p: EngagementParams, section: str, name: str) -> np.ndarray:
+    """``p.metrics[section][name]`` (a JSON list) as a float array, converted once per list."""
+    raw = p.metrics[section][name]
+    cache = p.__dict__.setdefault("_metric_arrays", {})
+    found = cache.get((section, name))
+    if found is None or found[0] is not raw:
+        found = (raw, np.asarray(raw, dtype=np.float64))
+        cache[(section, name)] = found
+    return found[1]
+
+
 def hcp_state(p: EngagementParams, d: Deliveries, group: np.ndarray) -> HcpState:
     """Every HCP's shrunk estimates from their deliveries (rows of ``group``)."""
     n = len(group)
@@ -584,7 +601,7 @@ def hcp_state(p: EngagementParams, d: Deliveries, group: np.ndarray) -> HcpState
     open_ratio = np.ones((n, C))
     channel_open = p.metrics.get("channel_open")
     if channel_open:
-        factor = np.asarray(channel_open["group"], dtype=np.float64)[grow[d.hcp], ch]
+        factor = _metric_array(p, "channel_open", "group")[grow[d.hcp], ch]
         open_ratio = shrink(
             np.bincount(key[known], weights=y_o[known], minlength=n * C),
             np.bincount(key[known], weights=(e_full * factor)[known], minlength=n * C),
@@ -597,7 +614,9 @@ def hcp_state(p: EngagementParams, d: Deliveries, group: np.ndarray) -> HcpState
         minlength=n * C,
     ).reshape(n, C)
     channel_ratio = open_ratio * shrink(s_hc, e_hc, p.k_ch)
-    channel = np.clip(p.ch_group[grow] * engage_resp[:, None] * channel_ratio, P_MIN, P_MAX)
+    channel = np.minimum(
+        np.maximum(p.ch_group[grow] * engage_resp[:, None] * channel_ratio, P_MIN), P_MAX
+    )
     return HcpState(
         n_deliveries=np.bincount(d.hcp, minlength=n),
         channel=channel,
@@ -1144,8 +1163,13 @@ def _stable_ids(
 # --- one HCP's profile --------------------------------------------------------------------
 
 
-def drivers(p: EngagementParams, state: HcpState, row: int = 0) -> list[str]:
-    """What most sets this HCP apart, in words ("opens email early on weekdays")."""
+def drivers(
+    p: EngagementParams, state: HcpState, row: int = 0, *, grid: np.ndarray | None = None
+) -> list[str]:
+    """What most sets this HCP apart, in words ("opens email early on weekdays").
+
+    ``grid`` is the row's (7, 24) slot grid when the caller has it already.
+    """
     out: list[str] = []
     if state.n_deliveries[row] == 0:
         return out
@@ -1154,7 +1178,8 @@ def drivers(p: EngagementParams, state: HcpState, row: int = 0) -> list[str]:
         c = int(np.argmax(ratio))
         if ratio[c] >= 1.15:
             out.append(f"engages most on {p.channels[c].replace('_', ' ')}")
-    grid = state.slot_grid(p, np.array([row]))[0]
+    if grid is None:
+        grid = state.slot_grid(p, np.array([row]))[0]
     by_hour = grid.mean(axis=0)
     by_day = grid.mean(axis=1)
     peak = int(np.argmax(by_hour))

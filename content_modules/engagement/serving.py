@@ -103,14 +103,17 @@ class OneHcp:
     deliveries: learning.Deliveries
     zone: str
     group: int
+    _grid: np.ndarray | None = None
 
     @property
     def from_group(self) -> bool:
         return int(self.state.n_deliveries[0]) == 0
 
     def grid(self) -> np.ndarray:
-        """(7, 24) open probability by local weekday and hour."""
-        return self.state.slot_grid(self.params, np.array([0]))[0]
+        """(7, 24) open probability by local weekday and hour (computed once)."""
+        if self._grid is None:
+            self._grid = self.state.slot_grid(self.params, np.array([0]))[0]
+        return self._grid
 
     def touches(self, now: float, days: float) -> int:
         return int(
@@ -212,5 +215,5 @@ def describe(one: OneHcp, hcp, events: dict, *, now: float | None = None) -> dic
         },
         "frequency": one.frequency(now),
         "microsegment": segment,
-        "drivers": learning.drivers(one.params, one.state, 0),
+        "drivers": learning.drivers(one.params, one.state, 0, grid=grid),
     }

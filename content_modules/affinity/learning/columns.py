@@ -22,9 +22,10 @@ the design matrix, the serving split and the explanations follow.
 
 from __future__ import annotations
 
+import copy
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -83,8 +84,10 @@ class Frame:
 
     def with_items(self, item_rows: np.ndarray, cache: dict | None = None) -> Frame:
         """The same HCP(s) against other items, sharing what was computed per HCP."""
+        ctx = copy.copy(self.ctx)  # dataclasses.replace re-runs __init__: 30 us a request
+        ctx.item = np.asarray(item_rows, dtype=np.int64)
         frame = Frame(
-            replace(self.ctx, item=np.asarray(item_rows, dtype=np.int64)),
+            ctx,
             self.items,
             self.history,
             self.vocab,
@@ -96,7 +99,12 @@ class Frame:
 
     def code(self, name: str) -> np.ndarray:
         """A profile code per row (specialty, segment, region, channel ...)."""
-        return np.broadcast_to(getattr(self.ctx, name), (self.n,))
+        value = getattr(self.ctx, name)
+        if len(value) == self.n:
+            return value
+        if len(value) == 1:  # one HCP: np.full costs a tenth of np.broadcast_to
+            return np.full(self.n, value[0], dtype=value.dtype)
+        return np.broadcast_to(value, (self.n,))
 
     @property
     def rates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
