@@ -179,13 +179,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis redelivers a message whose worker died (late ack) after this many seconds
-# (plus the worker's 10 s restore cycle). 10 minutes: a killed worker's task comes
+# (plus up to one restore period, below). 10 minutes: a killed worker's task comes
 # back within minutes, not hours; longer than every short task's hard time limit
 # (review jobs 300 s, one embedding 180 s), so those never run twice at once. The two
 # jobs that may run longer (training, 1800 s; the embedding sweep, 3600 s) hold a
 # PostgreSQL advisory lock, so a copy redelivered while the first still runs skips,
 # and a training request already answered is never trained again.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600)}
+# A worker looks for such messages once per restore period: kombu's
+# unacked_restore_interval x unacked_restore_throttle, 10 s x 10 by default.
+_RESTORE_SECONDS = max(envint("CELERY_UNACKED_RESTORE_SECONDS", 100), 1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600),
+    "unacked_restore_interval": min(_RESTORE_SECONDS, 10),
+    "unacked_restore_throttle": max(_RESTORE_SECONDS // min(_RESTORE_SECONDS, 10), 1),
+}
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 1700)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

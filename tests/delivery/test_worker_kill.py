@@ -2,7 +2,8 @@
 
 Late acknowledgement keeps the message in Redis until the task returns; a
 worker that dies mid-task never acknowledges it, so Redis hands it to the
-next worker after the visibility timeout (5 s here, CELERY_VISIBILITY_TIMEOUT).
+next worker after the visibility timeout (5 s here, CELERY_VISIBILITY_TIMEOUT) at its
+next restore scan (every 2 s here, CELERY_UNACKED_RESTORE_SECONDS; 100 s by default).
 The task, the embedding sweeper, is idempotent: embeddings already written
 are complete rows and are skipped when it runs again.
 """
@@ -45,6 +46,8 @@ def start_worker(tmp_path: Path, queue: str, redis_url: str, name: str) -> tuple
         REDIS_URL=redis_url,
         CELERY_TASK_ALWAYS_EAGER="0",
         CELERY_VISIBILITY_TIMEOUT="5",
+        # Look for unacknowledged messages every 2 s, not kombu's 100 s.
+        CELERY_UNACKED_RESTORE_SECONDS="2",
         PYTHONUNBUFFERED="1",
     )
     command = [
