@@ -478,6 +478,7 @@ ABLATIONS: dict[str, dict] = {
     "model_whole_text": {"text_clauses": False},  # whole-body embedding PCA, as before
     "model_no_popularity": {"popularity_features": False},
     "model_dim8": {"embedding_dim": 8},
+    "model_no_item_offsets": {"item_offsets": False},
 }
 
 

@@ -182,7 +182,7 @@ class ModelMetricsSerializer(serializers.Serializer):
 
 class ModelParamsSerializer(serializers.Serializer):
     """Hyper-parameters of features and fit (one stored before a parameter existed shows
-    that parameter's default)."""
+    the value it was fitted with: ``Params.stored``)."""
 
     half_life_days = serializers.FloatField()
     prior_strength = serializers.FloatField()
@@ -192,6 +192,10 @@ class ModelParamsSerializer(serializers.Serializer):
     text_features = serializers.BooleanField()
     text_clauses = serializers.BooleanField()
     popularity_features = serializers.BooleanField()
+    item_offsets = serializers.BooleanField(
+        help_text="A per-item term (empirical Bayes) fitted after the regression; false for "
+        "models stored before it existed."
+    )
     C = serializers.FloatField(help_text="Inverse regularisation strength.")
     max_rows = serializers.IntegerField()
     windows = serializers.IntegerField()
@@ -452,7 +456,7 @@ class ModelView(APIView):
                 **model_entry(model),
                 "embedding_model": model.embedding_model,
                 "embedding_model_sha256": model.embedding_model_sha256,
-                "params": ModelParamsSerializer({**Params().as_dict(), **model.params}).data,
+                "params": ModelParamsSerializer(Params.stored(model.params).as_dict()).data,
                 "history": [model_entry(m) for m in history],
             }
         )

@@ -150,7 +150,7 @@ def _champion_params(champion: AffinityModel | None) -> tuple[Params | None, str
     if champion is None:
         return None, ""
     try:
-        return Params(**(champion.params or {})), champion.model_version
+        return Params.stored(champion.params), champion.model_version
     except TypeError:
         # Stored by code with other parameters: refit with today's defaults would not
         # be that model; compare with the closest recipe this code knows.
@@ -333,7 +333,7 @@ def affinity_model_evaluate(*, actor=None, model_version: str | None = None, pro
         raise Conflict(
             "No affinity model has been trained yet: run train_affinity first.", field="model"
         )
-    params = Params(**stored.params) if stored.params else Params()
+    params = Params.stored(stored.params)
     ds = load_dataset(params, progress)
     results = evaluate_dataset(ds, params, progress)
     with transaction.atomic():

@@ -318,6 +318,10 @@ def _popularity(f: Frame, out: np.ndarray) -> None:
     out[:, 0], out[:, 1] = popularity_lifts(f.history, f.rates[0], f.ctx.item, f.params)
 
 
+def _item_offset(f: Frame, out: np.ndarray) -> None:
+    out[:, 0] = f.items.offsets(f.ctx.item)
+
+
 def _text(params: Params) -> bool:
     return params.text_features
 
@@ -430,6 +434,16 @@ BLOCKS: list[Block] = [
         Scope.GROUP,
         lambda vocab, params: ["item:popularity", "item:group_popularity"],
         _popularity,
+    ),
+    # The item's own term: zero while the regression is fitted, then set with a
+    # weight of one (training.item_offsets).
+    Block(
+        "item:offset",
+        "baseline",
+        Scope.GROUP,
+        lambda vocab, params: ["item:offset"],
+        _item_offset,
+        lambda params: params.item_offsets,
     ),
 ]
 

@@ -201,7 +201,8 @@ def model_scores(model: TrainedModel, pairs: Pairs, ds: Dataset, history) -> np.
             )
         )
         ctx = row_context(part, ds.hcps, history, model.params)
-        X = design_matrix(ctx, ds.items, history, ds.vocab, model.layout, model.params)
+        # The model's item table: the dataset's, with the per-item terms its fit learned.
+        X = design_matrix(ctx, model.items, history, ds.vocab, model.layout, model.params)
         out[start : start + step] = model.predict(X)
     return out
 

@@ -102,6 +102,10 @@ class ItemTable:
     themes: np.ndarray  # float32 (n, T), rows sum to 1 (or 0)
     z: np.ndarray  # float32 (n, d): whitened PCA of the centred text embedding
     zt: np.ndarray  # float32 (n, dt): unwhitened PCA, for taste vectors and text neighbours
+    # The fit's per-item term (logit units): each item's engagement beyond what its
+    # features predict, shrunk by empirical Bayes (training.item_offsets). Empty
+    # until a fit sets it, and for items met after training: zeros.
+    offset: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     _order: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -119,6 +123,12 @@ class ItemTable:
         pos = np.minimum(np.searchsorted(self.ids, ids, sorter=order), self.n - 1)
         found = order[pos]
         return np.where(self.ids[found] == ids, found, -1).astype(np.int64)
+
+    def offsets(self, rows: np.ndarray) -> np.ndarray:
+        """The per-item term of the given rows (zeros where none was fitted)."""
+        if len(self.offset) != self.n:
+            return np.zeros(len(rows), np.float32)
+        return self.offset[rows]
 
     def tag_matrix(self, kind: str, width: int, rows: np.ndarray) -> np.ndarray:
         """One-hot (multi-hot for themes) of one tag kind for the given rows."""
@@ -140,6 +150,7 @@ class ItemTable:
             themes=self.themes[rows],
             z=self.z[rows],
             zt=self.zt[rows],
+            offset=self.offsets(np.asarray(rows)) if len(self.offset) else self.offset,
         )
 
     @staticmethod
@@ -153,6 +164,11 @@ class ItemTable:
             themes=np.concatenate([a.themes, b.themes]),
             z=np.concatenate([a.z, b.z]),
             zt=np.concatenate([a.zt, b.zt]),
+            offset=(
+                np.concatenate([a.offsets(np.arange(a.n)), b.offsets(np.arange(b.n))])
+                if len(a.offset) or len(b.offset)
+                else a.offset
+            ),
         )
 
 
@@ -557,6 +573,8 @@ class Params:
     # False: the whole text's embedding.
     text_clauses: bool = True
     popularity_features: bool = True
+    # A per-item term fitted after the regression (empirical Bayes, training.item_offsets).
+    item_offsets: bool = True
     C: float = 0.5
     max_rows: int = 300_000
     windows: int = 4
@@ -564,6 +582,16 @@ class Params:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+    @classmethod
+    def stored(cls, values: dict | None) -> Params:
+        """The parameters of a stored model: one stored before a parameter existed gets
+        the value that reproduces it (``STORED_BEFORE``), not today's default."""
+        return cls(**{**STORED_BEFORE, **(values or {})})
+
+
+# What a model stored before a parameter existed was fitted with.
+STORED_BEFORE = {"item_offsets": False}
 
 
 @dataclass

@@ -59,6 +59,7 @@ DRIVER_COLUMNS = (
     "semantic:personal",
     "item:popularity",
     "item:group_popularity",
+    "item:offset",
     "channel:preferred",
     "hcp:activity",
 )
@@ -683,6 +684,10 @@ def drivers_for_rows(
         )
         if popularity_push >= DRIVER_THRESHOLD:
             found.append((popularity_push, f"popular with {peers} HCPs"))
+        if "item:offset" in picked:
+            own = float(single[r, picked["item:offset"]])
+            if own >= DRIVER_THRESHOLD:
+                found.append((own, "engages HCPs more than content tagged and worded like it"))
         preferred = float(single[r, picked["channel:preferred"]])
         if preferred >= DRIVER_THRESHOLD and hcp.preferred_channel:
             found.append(

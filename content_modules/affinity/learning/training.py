@@ -6,7 +6,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -105,6 +105,7 @@ class TrainedModel:
             "item_themes": self.items.themes,
             "item_z": self.items.z,
             "item_zt": self.items.zt,
+            "item_offset": self.items.offset,
             **self.history.arrays(),
         }
         buf = io.BytesIO()
@@ -117,7 +118,7 @@ class TrainedModel:
             a = {k: npz[k] for k in npz.files}
         meta = json.loads(a["meta"].tobytes().decode())
         vocab = Vocab(**meta["vocab"])
-        params = Params(**meta["params"])
+        params = Params.stored(meta["params"])
         empty = np.zeros(0)
         history = History(
             ref_time=float(a["hist_ref_time"][0]),
@@ -151,6 +152,7 @@ class TrainedModel:
             themes=a["item_themes"],
             z=a["item_z"],
             zt=a["item_zt"],
+            offset=a.get("item_offset", np.zeros(0, np.float32)),
         )
         return cls(
             vocab=vocab,
@@ -348,6 +350,11 @@ def _fit(ds: Dataset, params: Params | None, progress: Progress | None, *, poole
             )
         labelled_windows.append(labelled)
     sizes = [len(labelled) for labelled in labelled_windows]
+    row_items = (
+        np.concatenate([labelled.item for labelled in labelled_windows])
+        if labelled_windows
+        else np.zeros(0, dtype=np.int64)
+    )
     X = np.zeros((sum(sizes), layout.width), dtype=np.float32)
     y = (
         np.concatenate([labelled.y for labelled in labelled_windows])
@@ -403,8 +410,20 @@ def _fit(ds: Dataset, params: Params | None, progress: Progress | None, *, poole
         )
     say(f"fitting logistic regression on {len(y)} exposures x {layout.width} features")
     clf = LogisticRegression(C=params.C, max_iter=400).fit(Xs, y)
-    metrics["train"] = calibration_metrics(y, clf.predict_proba(Xs)[:, 1])
+    coef = clf.coef_[0].astype(np.float64)
+    eta = clf.decision_function(Xs)
     del Xs
+    items = ds.items
+    if params.item_offsets:
+        say("per-item terms")
+        j = layout.position["item:offset"]
+        offset, spread = item_offsets(eta, y, row_items, ds.items.n)
+        eta = eta + offset[row_items]
+        # The column's raw value is the term itself: weight one, no centring.
+        coef[j], mu[j], sd[j] = 1.0, 0.0, 1.0
+        items = replace(ds.items, offset=offset.astype(np.float32))
+        metrics["item_offsets"] = {"sd": spread, "items": int(np.count_nonzero(offset))}
+    metrics["train"] = calibration_metrics(y, sigmoid(eta))
     if last_history is None:  # pooled, or (never: y holds both kinds) no window filled
         say("pooled statistics for scoring")
         history = compute_history(
@@ -427,9 +446,9 @@ def _fit(ds: Dataset, params: Params | None, progress: Progress | None, *, poole
         params=params,
         layout=layout,
         reducer=ds.reducer,
-        items=ds.items,
+        items=items,
         history=history,
-        coef=clf.coef_[0].astype(np.float64),
+        coef=coef,
         intercept=float(clf.intercept_[0]),
         mu=mu,
         sd=sd,
@@ -437,6 +456,51 @@ def _fit(ds: Dataset, params: Params | None, progress: Progress | None, *, poole
         n_events=int(len(t)),
         n_hcps=int(len(np.unique(ds.events["hcp"]))),
     )
+
+
+def item_offsets(
+    eta: np.ndarray, y: np.ndarray, item: np.ndarray, n_items: int
+) -> tuple[np.ndarray, float]:
+    """Each item's term beyond the fitted logits, as a random effect: (terms, their sd).
+
+    The term b of item j maximises its rows' likelihood under logit eta + b
+    with a normal prior N(0, tau^2). tau is the one of ``OFFSET_SD_GRID`` with
+    the highest marginal likelihood (each item's integral over b by Laplace's
+    approximation), so an item that differs from its features' prediction
+    only by noise gets almost nothing, and with no such effect at all tau
+    ends at the grid's floor. An item with few rows stays near zero; an item
+    never exposed gets exactly zero. One backfitting step after the
+    regression: the regression's own columns stay as fitted.
+    """
+    ok = item >= 0
+    eta, y, item = eta[ok], np.asarray(y, dtype=np.float64)[ok], item[ok]
+    best = (-np.inf, np.zeros(n_items), 0.0)
+    if len(item) == 0:
+        return best[1], best[2]
+    seen = np.bincount(item, minlength=n_items) > 0
+    b = np.zeros(n_items)
+    for tau in OFFSET_SD_GRID[::-1]:  # widest first: each fit starts from the last
+        prior = 1.0 / tau**2
+        for _newton in range(6):
+            p = sigmoid(eta + b[item])
+            curvature = np.bincount(item, p * (1.0 - p), minlength=n_items) + prior
+            b += (np.bincount(item, y - p, minlength=n_items) - b * prior) / curvature
+        shifted = eta + b[item]
+        loglik = np.bincount(item, y * shifted - np.logaddexp(0.0, shifted), minlength=n_items)
+        p = sigmoid(shifted)
+        curvature = np.bincount(item, p * (1.0 - p), minlength=n_items) + prior
+        # log of the integral over b: likelihood x prior at its peak, times its width
+        marginal = loglik - 0.5 * b**2 * prior - 0.5 * np.log(tau**2 * curvature)
+        total = float(marginal[seen].sum())
+        if total > best[0]:
+            best = (total, b.copy(), float(tau))
+    offsets = best[1]
+    offsets[~seen] = 0.0
+    return offsets, best[2]
+
+
+# The spreads tried for the per-item prior (logit units), log-spaced.
+OFFSET_SD_GRID = tuple(float(x) for x in np.geomspace(0.01, 2.0, 24))
 
 
 def load_dataset(
