@@ -57,6 +57,15 @@ def test_clauses_restating_a_tag_are_dropped_and_the_hidden_topic_is_kept(
     # Then nearly every topic sentence is kept and most restatements are dropped
     assert kept[is_topic].mean() > 0.95
     assert kept[~is_topic].mean() < 0.5
+    # And so is boilerplate no tag explains: the headings' "what is new", the calls to action
+    boilerplate = np.array(
+        [
+            c in ("what is new", "Read the evidence summary", "Find out more", "Learn more")
+            for c in flat
+        ]
+    )
+    assert boilerplate.sum() > len(world.modules)
+    assert kept[boilerplate].mean() < 0.05
     # And the module's text vector says more about the topic than the whole body does
     tags = np.column_stack(
         [

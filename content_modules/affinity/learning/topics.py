@@ -12,7 +12,9 @@ message, call to action, each embedded on its own). The clauses of the whole
 catalogue are clustered (k-means on the unit vectors); a cluster whose
 clauses come, at least ``PURITY`` of them, from modules sharing one value of
 one tag kind restates that tag (a message's claim, a tonality's opener, a
-format's line) and is dropped. What is left is what the tags do not say: a
+format's line) and is dropped, and so is a cluster of one sentence repeated
+word for word (``BOILERPLATE_COSINE``: "Learn more", a heading's "what is
+new"), which says nothing about what a module is about. What is left is what the tags do not say: a
 module's text vector is the mean of its kept clauses, which the model then
 compresses to a few principal directions (``data.TextReducer``).
 
@@ -31,6 +33,10 @@ from .features import TAG_KINDS
 
 _SENTENCE = re.compile(r"(?<=[.!?:;])\s+")
 PURITY = 0.8  # share of a cluster's clauses in modules with one tag value: a restatement
+# Mean cosine of a cluster's clauses to its centre at or above which they are one
+# sentence repeated (a call to action, a heading's boilerplate): a template says the
+# same in every module it is in, and averaged in it only dilutes what the rest says.
+BOILERPLATE_COSINE = 0.99
 MIN_CLUSTERS, MAX_CLUSTERS, CLAUSES_PER_CLUSTER = 8, 64, 20
 
 
@@ -69,7 +75,8 @@ def fit_clause_filter(
     km = KMeans(n_clusters=k, n_init=2, random_state=seed).fit(unit)
     centroids = _unit(km.cluster_centers_).astype(np.float32)
     label = km.labels_
-    keep = np.ones(k, dtype=bool)
+    cosine = np.bincount(label, (unit * centroids[label]).sum(axis=1), minlength=k)
+    keep = cosine / np.maximum(np.bincount(label, minlength=k), 1) < BOILERPLATE_COSINE
     for kind in TAG_KINDS:
         onehot = items.tag_matrix(kind, len(getattr(vocab, kind)), np.arange(items.n)) > 0
         if onehot.shape[1] == 0:
