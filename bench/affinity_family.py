@@ -15,6 +15,10 @@ probabilities as gains). Methods:
   group_popularity    the module's click rate within specialty x segment
   tag_regression      (a) logistic regression: tags, tags x specialty/segment, per-module term
   text_regression     (b) the same plus text PCs crossed with specialty, segment and the HCP
+  topic_oracle        reference: a correctly specified regression that knows the hidden
+                      topics (tags and topics crossed with specialty and segment, a
+                      per-module term) fitted on the log: what this log allows a group
+                      ranking that reads the text perfectly
   group_truth         (c) ceiling: each group's true mean probability (nothing per HCP)
   oracle              (d) the true probabilities (1.0 by definition)
 
@@ -235,6 +239,7 @@ METHODS = (
     "group_popularity",
     "tag_regression",
     "text_regression",
+    "topic_oracle",
     "group_truth",
     "oracle",
 )
@@ -281,6 +286,7 @@ def score_world(world, cache, *, n_warm: int, n_cold: int, model_variants=None) 
     for name, s in regression_baselines(training.event_pairs(ds), pairs, ds).items():
         scores[name] = s.reshape(n, m)
     timings["regressions"] = time.perf_counter() - t0
+    scores["topic_oracle"] = topic_oracle_scores(world, rows)
     scores["group_truth"] = world.group_mean_truth()[rows]
     scores["oracle"] = truth
     out = {}
@@ -294,6 +300,61 @@ def score_world(world, cache, *, n_warm: int, n_cold: int, model_variants=None) 
         }
     out["_timings"] = timings
     return out
+
+
+def topic_oracle_scores(world, rows: np.ndarray, C: float = 0.3) -> np.ndarray:
+    """Scores of a regression told the hidden topics: the reference for what a group
+    ranking can reach from this log when it reads the text perfectly.
+
+    Tags and the true topic weights, each plain and crossed with specialty and
+    with segment (the truth's own structure), plus a per-module term, fitted
+    on every delivery of the log (clicked or not). Nothing per HCP, so for
+    cold HCPs it is the best estimate of ceiling (c); it still cannot know a
+    never-delivered module's quality.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from bench.worlds import (
+        EVENT_CLICKED,
+        EVENT_DELIVERED,
+        FORMATS,
+        MESSAGES,
+        SEGMENTS,
+        SPECIALTIES,
+        THEMES,
+        TONALITIES,
+    )
+
+    m = world.n_modules
+    width = len(MESSAGES) + len(THEMES) + len(TONALITIES) + len(FORMATS)
+    tags = np.zeros((m, width))
+    for j, mod in enumerate(world.modules):
+        tags[j, mod.message] = 1.0
+        tags[j, len(MESSAGES) + np.array(mod.themes)] = 1.0 / len(mod.themes)
+        tags[j, len(MESSAGES) + len(THEMES) + mod.tonality] = 1.0
+        tags[j, len(MESSAGES) + len(THEMES) + len(TONALITIES) + mod.format] = 1.0
+    item_side = np.hstack([tags, world.topic_matrix()])
+
+    def design(hcp: np.ndarray, module: np.ndarray) -> np.ndarray:
+        base = item_side[module]
+        spec, seg = world.specialty[hcp], world.segment[hcp]
+        blocks = [base]
+        blocks += [base * (spec == s)[:, None] for s in range(len(SPECIALTIES))]
+        blocks += [base * (seg == g)[:, None] for g in range(len(SEGMENTS))]
+        own = np.zeros((len(module), m))
+        own[np.arange(len(module)), module] = 1.0
+        return np.hstack(blocks + [own])
+
+    ev = world.events
+    delivered = ev["type"] == EVENT_DELIVERED
+    key = ev["hcp"] * m + ev["module"]
+    clicked = np.isin(key[delivered], key[ev["type"] == EVENT_CLICKED])
+    fit = LogisticRegression(C=C, max_iter=1000).fit(
+        design(ev["hcp"][delivered], ev["module"][delivered]), clicked
+    )
+    hcp = np.repeat(rows, m)
+    module = np.tile(np.arange(m), len(rows))
+    return fit.decision_function(design(hcp, module)).reshape(len(rows), m)
 
 
 def text_structure(world, cache) -> dict:
@@ -371,21 +432,42 @@ def targets(results: list[dict], means: dict) -> bool:
         ("warm >= 1.04 x tag-only regression", model["warm"] / tag["warm"], 1.04),
         ("cold >= 0.97 x group-truth ceiling", model["cold"] / ceiling["cold"], 0.97),
     ]
+    if "topic_oracle" in means:
+        reference = means["topic_oracle"]["cold"] / ceiling["cold"]
+        versus = model["cold"] / means["topic_oracle"]["cold"]
+        print(
+            f"\n  (reference: the topic oracle, told the hidden topics, reaches "
+            f"{reference:.3f} x the ceiling cold; the model is {versus:.3f} x the oracle)"
+        )
     print("\ntargets (family means):")
     ok = True
     for label, ratio, need in checks:
         met = ratio >= need
         ok &= met
         print(f"  {label:<42} {ratio:6.3f}  {'MET' if met else 'NOT MET'}")
-    heavy = [r for r in results if r["variant"] in TEXT_HEAVY]
-    if heavy:
-        gaps = [r["scores"]["model"]["warm"] - r["scores"]["model_no_text"]["warm"] for r in heavy]
-        met = np.mean(gaps) > 0.02 and min(gaps) > 0
-        ok &= met
-        print(
-            f"  {'no-text ablation loses on text-heavy worlds':<42} "
-            f"warm gap {fmt(gaps)}  {'MET' if met else 'NOT MET'}"
-        )
+    # "Loses clearly": on each text-heavy variant the mean gap over its seeds is above
+    # one seed's noise (0.01) and its lower 95% bound (mean - 2 se) is above zero.
+    heavy = [v for v in dict.fromkeys(r["variant"] for r in results) if v in TEXT_HEAVY]
+    for label in ("warm", "cold"):
+        cells, met = [], bool(heavy)
+        for v in heavy:
+            gaps = np.array(
+                [
+                    r["scores"]["model"][label] - r["scores"]["model_no_text"][label]
+                    for r in results
+                    if r["variant"] == v
+                ]
+            )
+            se = gaps.std(ddof=1) / np.sqrt(len(gaps)) if len(gaps) > 1 else np.inf
+            clear = gaps.mean() >= 0.01 and gaps.mean() - 2 * se > 0
+            met &= bool(clear)
+            cells.append(f"{v} {gaps.mean():+.3f} (>= {gaps.mean() - 2 * se:+.3f})")
+        if label == "warm":
+            ok &= met
+        verdict = "MET" if met else "NOT MET"
+        if label == "cold":
+            verdict += " (for information)"
+        print(f"  no-text ablation loses, {label}: " + ", ".join(cells) + f"  {verdict}")
     return ok
 
 

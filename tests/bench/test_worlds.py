@@ -145,3 +145,19 @@ def test_modules_differ_in_quality_and_hcps_in_responsiveness():
     # A responsive HCP clicks more on everything: their true probabilities sit higher.
     top, bottom = np.argsort(responsiveness)[-50:], np.argsort(responsiveness)[:50]
     assert world.truth[top].mean() > 1.5 * world.truth[bottom].mean()
+
+
+def test_the_topic_oracle_ranks_groups_nearly_as_their_truth_does():
+    from bench.affinity_family import oracle_ndcg, topic_oracle_scores
+
+    world = worlds.generate("mixed", 0)
+    _warm, cold = world.evaluation_hcps(0, 150, seed=0)
+    truth = world.truth[cold]
+    oracle = oracle_ndcg(topic_oracle_scores(world, cold), truth).mean()
+    ceiling = oracle_ndcg(world.group_mean_truth()[cold], truth).mean()
+    # Told the hidden topics, a regression on the log comes close to the groups' truth
+    # (it cannot know a never-delivered module's quality, nor estimate without noise)
+    assert 0.85 * ceiling < oracle < ceiling
+    # and above the modules' true popularity over all HCPs (nothing per group)
+    popular = np.tile(world.truth.mean(axis=0), (len(cold), 1))
+    assert oracle > oracle_ndcg(popular, truth).mean()
