@@ -14,9 +14,10 @@ clauses come, at least ``PURITY`` of them, from modules sharing one value of
 one tag kind restates that tag (a message's claim, a tonality's opener, a
 format's line) and is dropped, and so is a cluster of one sentence repeated
 word for word (``BOILERPLATE_COSINE``: "Learn more", a heading's "what is
-new"), which says nothing about what a module is about. What is left is what the tags do not say: a
-module's text vector is the mean of its kept clauses, which the model then
-compresses to a few principal directions (``data.TextReducer``).
+new"), which says nothing about what a module is about. What is left is what
+the tags do not say: a module's text vector is the mean of its kept clauses,
+which the model then compresses to a few principal directions
+(``data.TextReducer``).
 
 Everything a version met after training needs is the centroids and the kept
 flags (stored in the model artifact): its clauses go to their nearest
