@@ -405,9 +405,13 @@ def _fit(ds: Dataset, params: Params | None, progress: Progress | None, *, poole
         # Calibration is measured on the latest window with a fit that never saw it.
         say("calibration check on the latest window")
         check = LogisticRegression(C=params.C, max_iter=300).fit(Xs[:-last], y[:-last])
-        metrics["calibration"] = calibration_metrics(
-            y[-last:], check.predict_proba(Xs[-last:])[:, 1]
-        )
+        held_out = check.decision_function(Xs[-last:])
+        if params.item_offsets:  # the check's own per-item terms, as the model has them
+            seen, _spread = item_offsets(
+                check.decision_function(Xs[:-last]), y[:-last], row_items[:-last], ds.items.n
+            )
+            held_out = held_out + seen[row_items[-last:]]
+        metrics["calibration"] = calibration_metrics(y[-last:], sigmoid(held_out))
     say(f"fitting logistic regression on {len(y)} exposures x {layout.width} features")
     clf = LogisticRegression(C=params.C, max_iter=400).fit(Xs, y)
     coef = clf.coef_[0].astype(np.float64)
