@@ -302,6 +302,20 @@ def score_world(world, cache, *, n_warm: int, n_cold: int, model_variants=None) 
     return out
 
 
+def module_tags(world, *, theme_share: bool) -> np.ndarray:
+    """(modules, tag values): one-hot message, tonality and format, and the module's
+    themes at 1 each, or (``theme_share``) at 1/their number as the truth weighs them."""
+    from bench.worlds import FORMATS, MESSAGES, THEMES, TONALITIES
+
+    tags = np.zeros((world.n_modules, len(MESSAGES) + len(THEMES) + len(TONALITIES) + len(FORMATS)))
+    for j, m in enumerate(world.modules):
+        tags[j, m.message] = 1.0
+        tags[j, len(MESSAGES) + np.array(m.themes)] = 1.0 / len(m.themes) if theme_share else 1.0
+        tags[j, len(MESSAGES) + len(THEMES) + m.tonality] = 1.0
+        tags[j, len(MESSAGES) + len(THEMES) + len(TONALITIES) + m.format] = 1.0
+    return tags
+
+
 def topic_oracle_scores(world, rows: np.ndarray, C: float = 0.3) -> np.ndarray:
     """Scores of a regression told the hidden topics: the reference for what a group
     ranking can reach from this log when it reads the text perfectly.
@@ -314,26 +328,10 @@ def topic_oracle_scores(world, rows: np.ndarray, C: float = 0.3) -> np.ndarray:
     """
     from sklearn.linear_model import LogisticRegression
 
-    from bench.worlds import (
-        EVENT_CLICKED,
-        EVENT_DELIVERED,
-        FORMATS,
-        MESSAGES,
-        SEGMENTS,
-        SPECIALTIES,
-        THEMES,
-        TONALITIES,
-    )
+    from bench.worlds import EVENT_CLICKED, EVENT_DELIVERED, SEGMENTS, SPECIALTIES
 
     m = world.n_modules
-    width = len(MESSAGES) + len(THEMES) + len(TONALITIES) + len(FORMATS)
-    tags = np.zeros((m, width))
-    for j, mod in enumerate(world.modules):
-        tags[j, mod.message] = 1.0
-        tags[j, len(MESSAGES) + np.array(mod.themes)] = 1.0 / len(mod.themes)
-        tags[j, len(MESSAGES) + len(THEMES) + mod.tonality] = 1.0
-        tags[j, len(MESSAGES) + len(THEMES) + len(TONALITIES) + mod.format] = 1.0
-    item_side = np.hstack([tags, world.topic_matrix()])
+    item_side = np.hstack([module_tags(world, theme_share=True), world.topic_matrix()])
 
     def design(hcp: np.ndarray, module: np.ndarray) -> np.ndarray:
         base = item_side[module]
@@ -359,16 +357,9 @@ def topic_oracle_scores(world, rows: np.ndarray, C: float = 0.3) -> np.ndarray:
 
 def text_structure(world, cache) -> dict:
     """How much of the body embedding's variance the tags explain (R² of a ridge fit)."""
-    from bench.worlds import FORMATS, MESSAGES, THEMES, TONALITIES
-
     emb = cache.encode([m.text for m in world.modules])
-    tags = np.zeros((world.n_modules, len(MESSAGES) + len(THEMES) + len(TONALITIES) + len(FORMATS)))
+    tags = module_tags(world, theme_share=False)
     topic = world.topic_matrix()
-    for j, m in enumerate(world.modules):
-        tags[j, m.message] = 1
-        tags[j, len(MESSAGES) + np.array(m.themes)] = 1
-        tags[j, len(MESSAGES) + len(THEMES) + m.tonality] = 1
-        tags[j, len(MESSAGES) + len(THEMES) + len(TONALITIES) + m.format] = 1
     centred = emb - emb.mean(axis=0)
     total = (centred**2).sum()
 

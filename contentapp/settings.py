@@ -188,10 +188,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A worker looks for such messages once per restore period: kombu's
 # unacked_restore_interval x unacked_restore_throttle, 10 s x 10 by default.
 _RESTORE_SECONDS = max(envint("CELERY_UNACKED_RESTORE_SECONDS", 100), 1)
+_RESTORE_INTERVAL = min(_RESTORE_SECONDS, 10)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600),
-    "unacked_restore_interval": min(_RESTORE_SECONDS, 10),
-    "unacked_restore_throttle": max(_RESTORE_SECONDS // min(_RESTORE_SECONDS, 10), 1),
+    "unacked_restore_interval": _RESTORE_INTERVAL,
+    "unacked_restore_throttle": max(_RESTORE_SECONDS // _RESTORE_INTERVAL, 1),
 }
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 1700)

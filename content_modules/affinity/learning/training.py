@@ -498,9 +498,8 @@ def item_offsets(
         total = float(marginal[seen].sum())
         if total > best[0]:
             best = (total, b.copy(), float(tau))
-    offsets = best[1]
-    offsets[~seen] = 0.0
-    return offsets, best[2]
+    # An item without rows keeps b = 0: its Newton steps only ever see the prior.
+    return best[1], best[2]
 
 
 # The spreads tried for the per-item prior (logit units), log-spaced.
